@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+"""
+
+    SPEC = r"""
+options:
+  spec:
+    description:
+      - The lbkit spec of one cluster, usually the C(lbkit_spec) inventory variable.
+      - Its structure is the JSON Schema C(schemas/lbkit-spec.schema.json) of this collection; see C(docs/spec.md).
+    type: dict
+    required: true
+"""

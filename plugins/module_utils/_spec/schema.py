@@ -1,0 +1,635 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The canonical structure of the lbkit spec, as a JSON Schema (draft 2020-12).
+
+This dictionary is the single source of truth: ``schemas/lbkit-spec.schema.json`` is
+generated from it (``scripts/gen-schema``) and a unit test keeps the two identical, and
+the model walks it for the structural checks and defaults (``structure.py``), so the
+schema editors see and the rules the model enforces cannot drift apart.
+
+Only a small set of keywords is used (``structure.SUPPORTED_KEYWORDS``); every property
+carries a ``description`` and ``examples``.
+"""
+
+from __future__ import annotations
+
+DURATION_PATTERN = r"^[0-9]+(s|m|h|d)?$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$"
+IFNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$"
+ADDRESS_PATTERN = r"^[0-9A-Fa-f:.]+$"
+CIDR_PATTERN = r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$"
+
+
+def _p(type_, description, examples, **extra):
+    prop = {"type": type_, "description": description, "examples": examples}
+    prop.update(extra)
+    return prop
+
+
+def _address(description, examples):
+    return _p("string", description + " IPv4 or IPv6 address.", examples, pattern=ADDRESS_PATTERN)
+
+
+def _duration(description, examples, default=None):
+    extra = {"pattern": DURATION_PATTERN}
+    if default is not None:
+        extra["default"] = default
+    return _p(
+        ["integer", "string"],
+        description + " Seconds as a number, or a number with a unit: s, m, h or d (`90s`, `30m`, `6h`, `28d`).",
+        examples,
+        **extra
+    )
+
+
+SCHEDULING = [
+    "round_robin",
+    "weighted_round_robin",
+    "least_connection",
+    "weighted_least_connection",
+    "source_ip_hash",
+    "destination_hash",
+    "fixed_weighting",
+    "url_hash",
+    "weighted_response_time",
+    "adaptive",
+]
+
+PERSISTENCE = [
+    "none",
+    "source_ip",
+    "active_cookie",
+    "server_cookie",
+    "server_cookie_or_source_ip",
+    "active_cookie_or_source_ip",
+    "hash_all_cookies",
+    "hash_all_cookies_or_source_ip",
+    "super_http",
+    "super_http_and_source_ip",
+    "url_hash",
+    "host_header",
+    "query_item",
+    "selected_header",
+    "ssl_session_id",
+    "udp_sip",
+]
+
+HEALTH_CHECKS = ["none", "tcp", "http", "https", "icmp", "external"]
+
+QUALITY_OF_SERVICE = ["normal", "minimize_delay", "maximize_throughput", "maximize_reliability", "minimize_cost"]
+
+SERVER_INITIATING = ["none", "smtp", "ssh", "imap4", "mysql", "pop3", "other"]
+
+NODE = {
+    "type": "object",
+    "description": "One appliance of the cluster: an inventory host.",
+    "examples": [{"host": "lb1", "heartbeat_address": "192.168.10.11", "priority": 150}],
+    "additionalProperties": False,
+    "required": ["host"],
+    "properties": {
+        "host": _p(
+            "string",
+            "The appliance's inventory hostname. Its role in the HA pair comes from this name.",
+            ["lb1"],
+            pattern=r"^[^\s]+$",
+        ),
+        "heartbeat_address": _address(
+            "The address this node sends and receives the VRRP heartbeat on. Required for an HA pair "
+            "with unicast heartbeat: each node's unicast peer is the other node's heartbeat address.",
+            ["192.168.10.11"],
+        ),
+        "priority": _p(
+            "integer",
+            "VRRP priority; the higher priority node is the preferred master. The two nodes of a pair "
+            "must have different priorities.",
+            [150],
+            minimum=1,
+            maximum=254,
+            default=100,
+        ),
+    },
+}
+
+HA = {
+    "type": "object",
+    "description": "High availability: a single appliance, or an active/passive pair with floating IPs "
+    "and a VRRP heartbeat.",
+    "examples": [{"mode": "pair", "virtual_router_id": 51, "advert_interval_ms": 200, "preempt": False}],
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "mode": _p(
+            "string",
+            "`single` for one appliance, `pair` for an active/passive HA pair (exactly two nodes).",
+            ["pair"],
+            enum=["single", "pair"],
+            default="single",
+        ),
+        "virtual_router_id": _p(
+            "integer",
+            "VRRP virtual router id. Must be unique among VRRP routers on the same network segment.",
+            [51],
+            minimum=1,
+            maximum=255,
+            default=51,
+        ),
+        "vrrp_version": _p(
+            "integer",
+            "VRRP protocol version. Version 3 (RFC 5798) allows sub-second adverts and IPv6; version 2 "
+            "allows an authentication secret but only whole-second adverts.",
+            [3],
+            enum=[2, 3],
+            default=3,
+        ),
+        "advert_interval_ms": _p(
+            "integer",
+            "Heartbeat (VRRP advert) interval in milliseconds. The backup takes over after about three "
+            "missed adverts. VRRPv3: a multiple of 10 from 10 to 40950; VRRPv2: whole seconds.",
+            [200, 1000],
+            minimum=10,
+            maximum=40950,
+            default=200,
+        ),
+        "unicast": _p(
+            "boolean",
+            "Send the heartbeat unicast to the peer's heartbeat address (true) instead of multicast. "
+            "Unicast works on networks that filter multicast, and in clouds.",
+            [True],
+            default=True,
+        ),
+        "auth_secret": _p(
+            "string",
+            "VRRP authentication secret (1 to 8 characters; VRRPv2 only, VRRPv3 has no authentication). "
+            "Keep it in Ansible Vault; it is never shown in diffs or logs.",
+            ["{{ vault_vrrp_secret }}"],
+            minLength=1,
+            writeOnly=True,
+        ),
+        "preempt": _p(
+            "boolean",
+            "Let the higher-priority node take the master role back when it returns ('switch to preferred "
+            "server'). Off by default, so a recovered node does not cause a second outage.",
+            [False],
+            default=False,
+        ),
+        "ping_nodes": {
+            "type": "array",
+            "description": "Addresses the appliances ping to prove their network works (for example the "
+            "default gateway). A node that cannot reach any of them gives up the master role, "
+            "so a network failure fails over instead of splitting the brain.",
+            "examples": [["192.168.10.1"]],
+            "default": [],
+            "items": _address("A ping node.", ["192.168.10.1"]),
+        },
+        "track_interfaces": {
+            "type": "array",
+            "description": "Interfaces whose link state is tracked: a node with a tracked interface down "
+            "gives up the master role.",
+            "examples": [["eth0", "eth1"]],
+            "default": [],
+            "items": _p("string", "An interface name on the appliances.", ["eth0"], pattern=IFNAME_PATTERN),
+        },
+    },
+}
+
+FLOATING_IP = {
+    "type": "object",
+    "description": "An address that moves with the master role, in addition to the virtual service addresses.",
+    "examples": [{"name": "nat-gateway", "address": "10.0.1.1/24", "side": "internal", "gateway": True}],
+    "additionalProperties": False,
+    "required": ["address"],
+    "properties": {
+        "name": _p("string", "A label for the floating IP.", ["nat-gateway"], pattern=NAME_PATTERN),
+        "address": _p(
+            "string",
+            "The address with its prefix length, IPv4 or IPv6.",
+            ["10.0.1.1/24"],
+            pattern=CIDR_PATTERN,
+        ),
+        "side": _p(
+            "string",
+            "Which side of the appliance the address lives on: `external` (clients) or `internal` (real "
+            "servers, two-arm).",
+            ["internal"],
+            enum=["external", "internal"],
+            default="external",
+        ),
+        "gateway": _p(
+            "boolean",
+            "This address is the default gateway of the real servers (NAT and transparent layer 7).",
+            [True],
+            default=False,
+        ),
+    },
+}
+
+INTERFACES = {
+    "type": "object",
+    "description": "The appliance's network interfaces. A one-arm appliance has only `external`; a two-arm "
+    "appliance (NAT) also has `internal`, on the real servers' network.",
+    "examples": [{"external": "eth0", "internal": "eth1"}],
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "external": _p(
+            "string",
+            "Interface facing the clients; the virtual service addresses go here.",
+            ["eth0"],
+            pattern=IFNAME_PATTERN,
+        ),
+        "internal": _p(
+            "string",
+            "Interface facing the real servers in a two-arm setup.",
+            ["eth1"],
+            pattern=IFNAME_PATTERN,
+        ),
+    },
+}
+
+CLUSTER = {
+    "type": "object",
+    "description": "The appliances that serve the virtual services: one node, or an HA pair.",
+    "examples": [{"name": "lb-prod", "nodes": [{"host": "lb1"}], "ha": {"mode": "single"}}],
+    "additionalProperties": False,
+    "required": ["name", "nodes"],
+    "properties": {
+        "name": _p("string", "The cluster's name.", ["lb-prod"], pattern=NAME_PATTERN),
+        "nodes": {
+            "type": "array",
+            "description": "The appliances: one for `ha.mode: single`, two for `ha.mode: pair`.",
+            "examples": [[{"host": "lb1", "priority": 150}, {"host": "lb2", "priority": 100}]],
+            "minItems": 1,
+            "maxItems": 2,
+            "items": {"$ref": "#/$defs/node"},
+        },
+        "ha": {"$ref": "#/$defs/ha"},
+        "floating_ips": {
+            "type": "array",
+            "description": "Extra floating addresses, such as the real servers' default gateway on the internal side.",
+            "examples": [[{"name": "nat-gateway", "address": "10.0.1.1/24", "side": "internal", "gateway": True}]],
+            "default": [],
+            "items": {"$ref": "#/$defs/floating_ip"},
+        },
+        "interfaces": {"$ref": "#/$defs/interfaces"},
+    },
+}
+
+PERSISTENCE_OBJ = {
+    "type": "object",
+    "description": "Persistence (stickiness): which client requests go back to the same real server.",
+    "examples": [{"mode": "source_ip", "timeout": "30m"}, {"mode": "server_cookie", "cookie": "JSESSIONID"}],
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "mode": _p(
+            "string",
+            "Persistence mode. `source_ip` works at layer 4 and 7; the cookie, header and URL modes need "
+            "layer 7 HTTP; `ssl_session_id` needs layer 7 TCP without TLS termination; `udp_sip` needs "
+            "UDP at layer 4.",
+            ["source_ip", "active_cookie"],
+            enum=PERSISTENCE,
+            default="none",
+        ),
+        "timeout": _duration(
+            "How long a client stays with its real server after its last connection, from 1 minute to 28 days.",
+            ["30m", 3600],
+            default=300,
+        ),
+        "granularity": _p(
+            "string",
+            "For the source IP modes: the netmask (IPv4) or prefix length grouping client addresses, so "
+            "clients behind one proxy farm stay together.",
+            ["255.255.255.0", "/24"],
+            pattern=r"^(/[0-9]{1,3}|[0-9.]+)$",
+        ),
+        "cookie": _p(
+            "string",
+            "Cookie name: the application's cookie for the server cookie modes, or the cookie the "
+            "appliance inserts for the active cookie modes.",
+            ["JSESSIONID"],
+            pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        ),
+        "header": _p(
+            "string",
+            "Header name for `selected_header`.",
+            ["X-Client-Id"],
+            pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        ),
+        "query_item": _p(
+            "string",
+            "Query-string parameter name for `query_item`.",
+            ["session"],
+            pattern=r"^[^\s&=]+$",
+        ),
+    },
+}
+
+HEALTH_CHECK = {
+    "type": "object",
+    "description": "How the appliance checks that a real server is up.",
+    "examples": [{"type": "http", "url": "/health", "expected_codes": "200-299", "interval": 10}],
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "type": _p(
+            "string",
+            "Check type: `none` (always up), `tcp` (connect), `http` / `https` (request the URL), `icmp` "
+            "(ping), `external` (run a command on the appliance).",
+            ["http"],
+            enum=HEALTH_CHECKS,
+            default="tcp",
+        ),
+        "port": _p(
+            "integer",
+            "Port to check; defaults to each real server's port.",
+            [8080],
+            minimum=1,
+            maximum=65535,
+        ),
+        "url": _p(
+            "string",
+            "Path requested by `http` and `https` checks.",
+            ["/health"],
+            pattern=r"^/\S*$",
+            default="/",
+        ),
+        "host": _p(
+            "string",
+            "Host header sent by `http` and `https` checks.",
+            ["www.example.com"],
+            pattern=r"^[A-Za-z0-9.:\[\]-]+$",
+        ),
+        "expected_codes": _p(
+            ["string", "array"],
+            "HTTP status codes that mean 'up': codes and ranges separated by spaces or commas, or a list.",
+            ["200-299", [200, 301]],
+            default="200-399",
+            items={"type": ["integer", "string"]},
+        ),
+        "interval": _duration("Time between checks.", [10, "5s"], default=10),
+        "timeout": _duration("How long one check may take; shorter than the interval.", [4], default=4),
+        "retries": _p(
+            "integer",
+            "Consecutive failures before a real server is taken out (and successes before it is put back).",
+            [2],
+            minimum=1,
+            maximum=10,
+            default=2,
+        ),
+        "command": _p(
+            "string",
+            "For `external`: absolute path of a command on the appliance; exit 0 means up. It gets the "
+            "real server's address and port as arguments.",
+            ["/usr/local/lib/lbkit/check-app"],
+            pattern=r"^/\S+$",
+        ),
+    },
+}
+
+TLS = {
+    "type": "object",
+    "description": "TLS termination on the appliance (layer 7), and optional re-encryption to the real servers.",
+    "examples": [{"certificate": "files/www.pem", "key": "files/www.key", "reencrypt": False}],
+    "additionalProperties": False,
+    "required": ["certificate", "key"],
+    "properties": {
+        "certificate": _p(
+            "string",
+            "Path on the controller of the PEM certificate (with its chain). It is copied to the appliance.",
+            ["files/www.example.com.pem"],
+            minLength=1,
+        ),
+        "key": _p(
+            "string",
+            "Path on the controller of the PEM private key (keep it in Ansible Vault). Written 0600, never shown.",
+            ["files/www.example.com.key"],
+            minLength=1,
+        ),
+        "reencrypt": _p(
+            "boolean",
+            "Re-encrypt traffic to the real servers with TLS.",
+            [False],
+            default=False,
+        ),
+    },
+}
+
+LAYER7 = {
+    "type": "object",
+    "description": "Layer-7 proxy options (only for `layer: 7`).",
+    "examples": [{"mode": "http", "x_forwarded_for": True, "idle_timeout": 660}],
+    "additionalProperties": False,
+    "properties": {
+        "mode": _p(
+            "string",
+            "`http` understands HTTP (cookies, headers, X-Forwarded-For); `tcp` passes any TCP stream.",
+            ["http"],
+            enum=["http", "tcp"],
+            default="http",
+        ),
+        "transparent": _p(
+            "boolean",
+            "Transparency: real servers see the client's address instead of the appliance's. The real "
+            "servers must then route back through the appliance (a gateway floating IP).",
+            [False],
+            default=False,
+        ),
+        "x_forwarded_for": _p(
+            "boolean",
+            "Add an X-Forwarded-For header with the client's address (HTTP mode).",
+            [True],
+            default=True,
+        ),
+        "subnet_originating": _p(
+            "boolean",
+            "Subnet originating requests: with transparency, connections from clients on the real "
+            "servers' own subnet are proxied non-transparently from the appliance's address, so the "
+            "replies do not bypass it.",
+            [True],
+            default=False,
+        ),
+        "idle_timeout": _duration("Idle connection timeout.", [660, "11m"], default=660),
+        "quality_of_service": _p(
+            "string",
+            "Type-of-service marking of the traffic to the clients.",
+            ["minimize_delay"],
+            enum=QUALITY_OF_SERVICE,
+            default="normal",
+        ),
+        "server_initiating": _p(
+            "string",
+            "Server-initiating protocol: the server speaks first (SMTP, SSH, IMAP4, MySQL, POP3...), so "
+            "the appliance must not wait for client data before connecting (TCP mode).",
+            ["smtp"],
+            enum=SERVER_INITIATING,
+            default="none",
+        ),
+        "tls": {"$ref": "#/$defs/tls"},
+    },
+}
+
+FALLBACK = {
+    "type": "object",
+    "description": "Fallback (sorry) server: used only when every real server is down.",
+    "examples": [{"address": "10.0.0.250", "port": 80}],
+    "additionalProperties": False,
+    "required": ["address", "port"],
+    "properties": {
+        "address": _address("The fallback server's address.", ["10.0.0.250"]),
+        "port": _p("integer", "The fallback server's port.", [80], minimum=1, maximum=65535),
+    },
+}
+
+REAL_SERVER = {
+    "type": "object",
+    "description": "A real server behind the virtual service. Real servers are identified by address and port.",
+    "examples": [{"name": "web1", "address": "10.0.0.11", "port": 80, "weight": 100}],
+    "additionalProperties": False,
+    "required": ["address"],
+    "properties": {
+        "name": _p(
+            "string",
+            "A label for the real server; defaults to `address:port`. Unique within the virtual service.",
+            ["web1"],
+            pattern=NAME_PATTERN,
+        ),
+        "address": _address("The real server's address (RIP).", ["10.0.0.11"]),
+        "port": _p(
+            "integer",
+            "The real server's port; defaults to the virtual service's port. Direct Routing and "
+            "tunnelling cannot translate ports, so there it must equal the service's port.",
+            [80],
+            minimum=1,
+            maximum=65535,
+        ),
+        "weight": _p(
+            "integer",
+            "Relative share of the traffic for the weighted scheduling methods.",
+            [100],
+            minimum=1,
+            maximum=65535,
+            default=100,
+        ),
+        "min_connections": _p(
+            "integer",
+            "With `max_connections`: once the limit was reached, new connections go to the server again "
+            "only when it is back under this number (0: no lower threshold).",
+            [0],
+            minimum=0,
+            maximum=65535,
+            default=0,
+        ),
+        "max_connections": _p(
+            "integer",
+            "Most concurrent connections the server gets (0: unlimited).",
+            [500],
+            minimum=0,
+            maximum=65535,
+            default=0,
+        ),
+        "state": _p(
+            "string",
+            "`enabled` takes traffic; `drained` finishes existing connections but gets no new ones; "
+            "`halted` gets nothing.",
+            ["enabled"],
+            enum=["enabled", "drained", "halted"],
+            default="enabled",
+        ),
+    },
+}
+
+VIRTUAL_SERVICE = {
+    "type": "object",
+    "description": "A virtual service: a VIP and port that clients connect to, and the real servers behind it.",
+    "examples": [
+        {
+            "name": "web",
+            "address": "192.0.2.10",
+            "port": 80,
+            "layer": 4,
+            "forwarding": "dr",
+            "real_servers": [{"address": "10.0.0.11"}, {"address": "10.0.0.12"}],
+        }
+    ],
+    "additionalProperties": False,
+    "required": ["name", "address", "port", "real_servers"],
+    "properties": {
+        "name": _p("string", "The virtual service's name; unique in the spec.", ["web"], pattern=NAME_PATTERN),
+        "address": _address("The virtual IP (VIP) clients connect to.", ["192.0.2.10", "2001:db8::10"]),
+        "port": _p("integer", "The virtual service's port.", [80], minimum=1, maximum=65535),
+        "extra_ports": _p(
+            ["string", "array"],
+            "More ports served by the same virtual service: single ports and ranges, in any order, "
+            "separated by spaces or commas (or a list). At most 510 ports in all.",
+            ["443 8080-8089", [443, "8080-8089"]],
+            items={"type": ["integer", "string"]},
+        ),
+        "protocol": _p("string", "Transport protocol.", ["tcp"], enum=["tcp", "udp"], default="tcp"),
+        "layer": _p(
+            "integer",
+            "4: the appliance forwards packets (IPVS); 7: the appliance is a proxy (HAProxy).",
+            [4, 7],
+            enum=[4, 7],
+            default=7,
+        ),
+        "forwarding": _p(
+            "string",
+            "Forwarding method. Layer 4: `dr` (Direct Routing), `nat`, `tun` (IP-in-IP tunnelling). "
+            "Layer 7: `proxy` (SNAT proxy). Defaults to `dr` at layer 4 and `proxy` at layer 7.",
+            ["dr"],
+            enum=["dr", "nat", "tun", "proxy"],
+        ),
+        "scheduling": _p(
+            "string",
+            "How new connections are spread over the real servers.",
+            ["weighted_least_connection"],
+            enum=SCHEDULING,
+            default="weighted_round_robin",
+        ),
+        "persistence": {"$ref": "#/$defs/persistence"},
+        "health_check": {"$ref": "#/$defs/health_check"},
+        "layer7": {"$ref": "#/$defs/layer7"},
+        "fallback_server": {"$ref": "#/$defs/fallback_server"},
+        "real_servers": {
+            "type": "array",
+            "description": "The real servers (RIPs) behind the service.",
+            "examples": [[{"name": "web1", "address": "10.0.0.11", "port": 80}]],
+            "items": {"$ref": "#/$defs/real_server"},
+        },
+    },
+}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "urn:lbkit:loadbalancer:spec",
+    "title": "lbkit load-balancer spec",
+    "description": "One cluster of load-balancer appliances (a single node or an HA pair), its virtual "
+    "services and their real servers.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["cluster", "virtual_services"],
+    "properties": {
+        "cluster": {"$ref": "#/$defs/cluster"},
+        "virtual_services": {
+            "type": "array",
+            "description": "The virtual services. Services that are not listed are removed from the appliances.",
+            "examples": [[{"name": "web", "address": "192.0.2.10", "port": 80, "real_servers": []}]],
+            "items": {"$ref": "#/$defs/virtual_service"},
+        },
+    },
+    "$defs": {
+        "cluster": CLUSTER,
+        "node": NODE,
+        "ha": HA,
+        "floating_ip": FLOATING_IP,
+        "interfaces": INTERFACES,
+        "virtual_service": VIRTUAL_SERVICE,
+        "persistence": PERSISTENCE_OBJ,
+        "health_check": HEALTH_CHECK,
+        "layer7": LAYER7,
+        "tls": TLS,
+        "fallback_server": FALLBACK,
+        "real_server": REAL_SERVER,
+    },
+}
