@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The plan: typed, semantic changes between two states (``state.desired_state`` documents).
+
+A pure function of its inputs, so check mode and a real run compute the same plan, and the
+plan alone decides ``changed``, the diff and what is applied.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import SECRET_FIELDS
+
+HIDDEN = "(hidden)"
+
+
+class Change(object):
+    """One change: ``action`` is add, remove or change; ``kind`` what it applies to."""
+
+    __slots__ = ("action", "kind", "key", "label", "field", "before", "after")
+
+    def __init__(self, action, kind, key, label, field=None, before=None, after=None):
+        self.action = action
+        self.kind = kind
+        self.key = key
+        self.label = label
+        self.field = field
+        self.before = before
+        self.after = after
+
+    def as_dict(self):
+        out = {"action": self.action, "kind": self.kind, "key": self.key, "label": self.label}
+        if self.field is not None:
+            out.update(field=self.field, before=self.before, after=self.after)
+        return out
+
+    def __str__(self):
+        if self.action == "change":
+            return "%s %s: %s %s -> %s" % (self.kind, self.label, self.field, _show(self.before), _show(self.after))
+        return "%s %s %s" % (self.action, self.kind, self.label)
+
+    def __repr__(self):
+        return "Change(%s)" % self
+
+
+def _show(value):
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(_show(v) for v in value)
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join("%s: %s" % (k, _show(v)) for k, v in sorted(value.items()))
+    return str(value)
+
+
+def _fields(before, after, prefix=""):
+    """(field, before, after) for every leaf that differs; nested mappings are flattened."""
+    out = []
+    for key in sorted(set(before) | set(after)):
+        b, a = before.get(key), after.get(key)
+        name = prefix + key
+        if isinstance(b, dict) and isinstance(a, dict):
+            out.extend(_fields(b, a, name + "."))
+        elif b != a:
+            if key in SECRET_FIELDS:
+                b, a = (HIDDEN if b is not None else None), (HIDDEN if a is not None else None)
+            out.append((name, b, a))
+    return out
+
+
+def _service_label(key, svc):
+    return "%s (%s)" % (svc["name"], key.split("/", 1)[1].replace("/", ":") + "/" + key.split("/")[0])
+
+
+def _rs_label(key, rs, svc_name):
+    return "%s %s in %s" % (rs["name"], key, svc_name)
+
+
+def plan(before, after):
+    """Every change turning state ``before`` (None: nothing applied yet) into ``after``."""
+    before = before or {"cluster": {}, "virtual_services": {}}
+    changes = []
+    for field, b, a in _fields(before.get("cluster", {}), after.get("cluster", {})):
+        changes.append(Change("change", "cluster", after["cluster"].get("name"), after["cluster"].get("name"), field, b, a))
+    old, new = before.get("virtual_services", {}), after.get("virtual_services", {})
+    for key in sorted(set(old) - set(new)):
+        changes.append(Change("remove", "virtual service", key, _service_label(key, old[key])))
+    for key in sorted(new):
+        svc = new[key]
+        label = _service_label(key, svc)
+        if key not in old:
+            changes.append(Change("add", "virtual service", key, label))
+            for rkey in sorted(svc["real_servers"]):
+                changes.append(Change("add", "real server", key + "/" + rkey, _rs_label(rkey, svc["real_servers"][rkey], svc["name"])))
+            continue
+        prev = old[key]
+        plain_new = dict((k, v) for k, v in svc.items() if k != "real_servers")
+        plain_old = dict((k, v) for k, v in prev.items() if k != "real_servers")
+        for field, b, a in _fields(plain_old, plain_new):
+            changes.append(Change("change", "virtual service", key, label, field, b, a))
+        rs_old, rs_new = prev.get("real_servers", {}), svc.get("real_servers", {})
+        for rkey in sorted(set(rs_old) - set(rs_new)):
+            changes.append(Change("remove", "real server", key + "/" + rkey, _rs_label(rkey, rs_old[rkey], svc["name"])))
+        for rkey in sorted(rs_new):
+            rlabel = _rs_label(rkey, rs_new[rkey], svc["name"])
+            if rkey not in rs_old:
+                changes.append(Change("add", "real server", key + "/" + rkey, rlabel))
+                continue
+            for field, b, a in _fields(rs_old[rkey], rs_new[rkey]):
+                changes.append(Change("change", "real server", key + "/" + rkey, rlabel, field, b, a))
+    return changes

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The desired state of one appliance as plain, comparable data.
+
+The same shape is stored on the appliance after a successful apply (the last good state),
+so a plan is a pure comparison of two such documents. Secrets are kept only as a salted
+digest: a changed secret is detected, never revealed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+SECRET_FIELDS = frozenset(["auth_secret"])
+
+
+def secret_digest(value, salt):
+    """A digest that tells whether a secret changed without storing or showing it."""
+    if value is None:
+        return None
+    return "sha256:" + hashlib.sha256((salt + "\0" + value).encode("utf-8")).hexdigest()[:16]
+
+
+def _addr(value):
+    return None if value is None else str(value)
+
+
+def service_key(vs):
+    """Virtual services are identified by address, port and protocol; the name is a field."""
+    return "%s/%s/%d" % (vs.protocol, vs.address, vs.port)
+
+
+def real_server_key(rs):
+    """Real servers are identified by address and port, never by name alone."""
+    if ":" in str(rs.address):
+        return "[%s]:%d" % (rs.address, rs.port)
+    return "%s:%d" % (rs.address, rs.port)
+
+
+def _real_server(rs):
+    return {
+        "name": rs.name,
+        "address": str(rs.address),
+        "port": rs.port,
+        "weight": rs.weight,
+        "min_connections": rs.min_connections,
+        "max_connections": rs.max_connections,
+        "state": rs.state,
+    }
+
+
+def _service(vs):
+    p, hc = vs.persistence, vs.health_check
+    out = {
+        "name": vs.name,
+        "address": str(vs.address),
+        "port": vs.port,
+        "extra_ports": list(vs.extra_ports),
+        "protocol": vs.protocol,
+        "layer": vs.layer,
+        "forwarding": vs.forwarding,
+        "scheduling": vs.scheduling,
+        "persistence": {
+            "mode": p.mode,
+            "timeout": p.timeout if p.mode != "none" else None,
+            "granularity": p.granularity,
+            "cookie": p.cookie,
+            "header": p.header,
+            "query_item": p.query_item,
+        },
+        "health_check": {
+            "type": hc.type,
+            "port": hc.port,
+            "url": hc.url if hc.type in ("http", "https") else None,
+            "host": hc.host,
+            "expected_codes": [list(r) for r in hc.expected_codes] if hc.type in ("http", "https") else None,
+            "interval": hc.interval if hc.type != "none" else None,
+            "timeout": hc.timeout if hc.type != "none" else None,
+            "retries": hc.retries if hc.type != "none" else None,
+            "command": hc.command,
+        },
+        "fallback_server": None if vs.fallback_server is None else {
+            "address": str(vs.fallback_server.address), "port": vs.fallback_server.port},
+        "real_servers": dict((real_server_key(rs), _real_server(rs)) for rs in vs.real_servers),
+    }
+    if vs.layer7 is not None:
+        l7 = vs.layer7
+        out["layer7"] = {
+            "mode": l7.mode,
+            "transparent": l7.transparent,
+            "x_forwarded_for": l7.x_forwarded_for,
+            "subnet_originating": l7.subnet_originating,
+            "idle_timeout": l7.idle_timeout,
+            "quality_of_service": l7.quality_of_service,
+            "server_initiating": l7.server_initiating,
+            "tls": None if l7.tls is None else {
+                "certificate": l7.tls.certificate, "key": l7.tls.key, "reencrypt": l7.tls.reencrypt},
+        }
+    return out
+
+
+def desired_state(spec, host):
+    """The state ``host`` should be in: its VRRP role settings and every virtual service."""
+    cluster = spec.cluster
+    node = cluster.node(host)
+    if node is None:
+        raise ValueError("host %r is not a node of cluster %r" % (host, cluster.name))
+    peers = [str(n.heartbeat_address) for n in cluster.nodes if n.host != host and n.heartbeat_address is not None]
+    ha = cluster.ha
+    return {
+        "cluster": {
+            "name": cluster.name,
+            "host": host,
+            "mode": ha.mode,
+            "priority": node.priority,
+            "virtual_router_id": ha.virtual_router_id,
+            "vrrp_version": ha.vrrp_version,
+            "advert_interval_ms": ha.advert_interval_ms,
+            "unicast": ha.unicast,
+            "heartbeat_address": _addr(node.heartbeat_address),
+            "unicast_peers": peers if ha.unicast else [],
+            "auth_secret": secret_digest(ha.auth_secret, cluster.name),
+            "preempt": ha.preempt,
+            "ping_nodes": [str(a) for a in ha.ping_nodes],
+            "track_interfaces": list(ha.track_interfaces),
+            "interfaces": {"external": cluster.interfaces.external, "internal": cluster.interfaces.internal},
+            "floating_ips": dict(
+                (str(f.address), {"name": f.name, "side": f.side, "gateway": f.gateway}) for f in cluster.floating_ips
+            ),
+        },
+        "virtual_services": dict((service_key(vs), _service(vs)) for vs in spec.virtual_services),
+    }
