@@ -67,5 +67,7 @@ class ActionModule(ActionBase):
                 "real_servers": sum(len(vs.real_servers) for vs in spec.virtual_services),
             }
             result["msg"] = "the spec is valid: %d virtual services, %d real servers." % (
-                result["services"]["virtual_services"], result["services"]["real_servers"])
+                result["services"]["virtual_services"],
+                result["services"]["real_servers"],
+            )
         return result

@@ -41,7 +41,7 @@ options:
     elements: str
     default: []
 author:
-  - lbkit developers
+  - lbkit developers (@lbkit)
 """
 
 EXAMPLES = r"""
@@ -80,7 +80,10 @@ errors:
   returned: always
   type: list
   elements: dict
-  sample: [{"path": "/virtual_services/0/address", "message": "192.168.10.11 is an address of interface eth0 on lb1 ...", "fix": "choose an unused address for the VIP."}]
+  sample:
+    - path: /virtual_services/0/address
+      message: 192.168.10.11 is an address of interface eth0 on lb1; a VIP must not be an appliance's own address.
+      fix: choose an unused address for the VIP.
 """
 
 import os

@@ -40,7 +40,7 @@ notes:
   - The Python library C(jsonschema) on the controller is used to cross-check the schema when
     it is installed; the model applies the same schema without it.
 author:
-  - lbkit developers
+  - lbkit developers (@lbkit)
 """
 
 EXAMPLES = r"""
@@ -81,7 +81,7 @@ errors:
       type: str
       returned: always
 summary:
-  description: The errors as lines of text, C(path: message Fix: ...), for people.
+  description: "The errors as lines of text, C(path: message Fix: ...), for people."
   returned: always
   type: list
   elements: str

@@ -14,7 +14,7 @@ EXAMPLE = os.path.join(ROOT, "schemas", "examples", "ha-pair.yml")
 def run_playbook(*args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    return subprocess.run([playbook, PLAYBOOK] + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([playbook, PLAYBOOK] + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_valid_spec_exits_zero():
@@ -55,11 +55,15 @@ def test_inventory_specs_are_validated(tmp_path):
         spec = yaml.safe_load(handle)
     inventory = tmp_path / "hosts.yml"
     broken = dict(spec, virtual_services=[dict(spec["virtual_services"][0], port=0)])
-    inventory.write_text(yaml.safe_dump({
-        "appliances": {
-            "hosts": {"lb1": {"lbkit_spec": spec}, "lb2": {"lbkit_spec": broken}},
-        }
-    }))
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "appliances": {
+                    "hosts": {"lb1": {"lbkit_spec": spec}, "lb2": {"lbkit_spec": broken}},
+                }
+            }
+        )
+    )
     result = run_playbook("-i", str(inventory))
     out = result.stdout + result.stderr
     assert result.returncode != 0

@@ -51,9 +51,9 @@ def _walk(doc, pointer):
     return node, parts[-1]
 
 
-def mutate(ops, base=BASE):
+def mutate(ops, base=None):
     """Apply ops to a copy of base: {'/a/0/b': value} sets, value DELETE removes, APPEND adds to a list."""
-    doc = copy.deepcopy(base)
+    doc = copy.deepcopy(BASE if base is None else base)
     for pointer, value in ops.items():
         node, last = _walk(doc, pointer)
         if value is DELETE:

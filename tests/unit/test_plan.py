@@ -36,9 +36,7 @@ def test_first_apply_adds_everything():
 
 
 def test_weight_change():
-    assert lines(state(), state({VS0 + "/real_servers/0/weight": 50})) == [
-        "real server web1 192.168.10.21:80 in web-dr: weight 100 -> 50"
-    ]
+    assert lines(state(), state({VS0 + "/real_servers/0/weight": 50})) == ["real server web1 192.168.10.21:80 in web-dr: weight 100 -> 50"]
 
 
 def test_real_server_added_and_removed():
@@ -56,8 +54,9 @@ def test_renaming_a_real_server_is_a_change_not_a_replacement():
 
 
 def test_service_removed_and_fields_changed():
-    after = state({"/virtual_services/1": DELETE, VS0 + "/scheduling": "least_connection",
-                   VS0 + "/persistence": {"mode": "source_ip", "timeout": "10m"}})
+    after = state(
+        {"/virtual_services/1": DELETE, VS0 + "/scheduling": "least_connection", VS0 + "/persistence": {"mode": "source_ip", "timeout": "10m"}}
+    )
     assert lines(state(), after) == [
         "remove virtual service app-nat (192.0.2.11:8080/tcp)",
         "virtual service web-dr (192.0.2.10:80/tcp): persistence.mode none -> source_ip",
@@ -86,6 +85,11 @@ def test_each_node_has_its_own_priority_and_peer():
 def test_change_as_dict():
     change = plan(state(), state({VS0 + "/real_servers/0/state": "drained"}))[0]
     assert change.as_dict() == {
-        "action": "change", "kind": "real server", "key": "tcp/192.0.2.10/80/192.168.10.21:80",
-        "label": "web1 192.168.10.21:80 in web-dr", "field": "state", "before": "enabled", "after": "drained",
+        "action": "change",
+        "kind": "real server",
+        "key": "tcp/192.0.2.10/80/192.168.10.21:80",
+        "label": "web1 192.168.10.21:80 in web-dr",
+        "field": "state",
+        "before": "enabled",
+        "after": "drained",
     }

@@ -5,27 +5,33 @@ import pytest
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("443", (443,)),
-    ("8080-8082 443", (443, 8080, 8081, 8082)),
-    ("8080-8082,443", (443, 8080, 8081, 8082)),
-    ("  22 ,  25  ", (22, 25)),
-    ([443, "8000-8001"], (443, 8000, 8001)),
-    ("1-510", tuple(range(1, 511))),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("443", (443,)),
+        ("8080-8082 443", (443, 8080, 8081, 8082)),
+        ("8080-8082,443", (443, 8080, 8081, 8082)),
+        ("  22 ,  25  ", (22, 25)),
+        ([443, "8000-8001"], (443, 8000, 8001)),
+        ("1-510", tuple(range(1, 511))),
+    ],
+)
 def test_parse_ports(text, expected):
     assert values.parse_ports(text) == expected
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("", "no ports given"),
-    ("0", "outside 1-65535"),
-    ("65536", "outside 1-65535"),
-    ("80-", "is not a port"),
-    ("a-b", "is not a port"),
-    ("1-511", "at most 510"),
-    ([True], "is not a port"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("", "no ports given"),
+        ("0", "outside 1-65535"),
+        ("65536", "outside 1-65535"),
+        ("80-", "is not a port"),
+        ("a-b", "is not a port"),
+        ("1-511", "at most 510"),
+        ([True], "is not a port"),
+    ],
+)
 def test_parse_ports_errors(text, fragment):
     with pytest.raises(ValueError) as info:
         values.parse_ports(text)

@@ -80,8 +80,7 @@ def _service(vs):
             "retries": hc.retries if hc.type != "none" else None,
             "command": hc.command,
         },
-        "fallback_server": None if vs.fallback_server is None else {
-            "address": str(vs.fallback_server.address), "port": vs.fallback_server.port},
+        "fallback_server": None if vs.fallback_server is None else {"address": str(vs.fallback_server.address), "port": vs.fallback_server.port},
         "real_servers": dict((real_server_key(rs), _real_server(rs)) for rs in vs.real_servers),
     }
     if vs.layer7 is not None:
@@ -94,8 +93,7 @@ def _service(vs):
             "idle_timeout": l7.idle_timeout,
             "quality_of_service": l7.quality_of_service,
             "server_initiating": l7.server_initiating,
-            "tls": None if l7.tls is None else {
-                "certificate": l7.tls.certificate, "key": l7.tls.key, "reencrypt": l7.tls.reencrypt},
+            "tls": None if l7.tls is None else {"certificate": l7.tls.certificate, "key": l7.tls.key, "reencrypt": l7.tls.reencrypt},
         }
     return out
 
@@ -125,9 +123,7 @@ def desired_state(spec, host):
             "ping_nodes": [str(a) for a in ha.ping_nodes],
             "track_interfaces": list(ha.track_interfaces),
             "interfaces": {"external": cluster.interfaces.external, "internal": cluster.interfaces.internal},
-            "floating_ips": dict(
-                (str(f.address), {"name": f.name, "side": f.side, "gateway": f.gateway}) for f in cluster.floating_ips
-            ),
+            "floating_ips": dict((str(f.address), {"name": f.name, "side": f.side, "gateway": f.gateway}) for f in cluster.floating_ips),
         },
         "virtual_services": dict((service_key(vs), _service(vs)) for vs in spec.virtual_services),
     }

@@ -46,27 +46,45 @@ def check_host(spec, host, interfaces, managed=()):
     cluster = spec.cluster
     node = cluster.node(host)
     if node is None:
-        col.add("/cluster/nodes", "host '%s' is not a node of cluster '%s' (nodes: %s)." % (
-            host, cluster.name, ", ".join(n.host for n in cluster.nodes)),
-            "add it to /cluster/nodes, or run against the cluster's own appliances.")
+        col.add(
+            "/cluster/nodes",
+            "host '%s' is not a node of cluster '%s' (nodes: %s)." % (host, cluster.name, ", ".join(n.host for n in cluster.nodes)),
+            "add it to /cluster/nodes, or run against the cluster's own appliances.",
+        )
     elif node.heartbeat_address is not None and node.heartbeat_address not in owned:
-        col.add(join(node.path, "heartbeat_address"), "%s is not an address of %s." % (node.heartbeat_address, host),
-                "use one of its addresses: %s." % (", ".join(str(a) for a in sorted(owned, key=str)) or "none found"))
+        col.add(
+            join(node.path, "heartbeat_address"),
+            "%s is not an address of %s." % (node.heartbeat_address, host),
+            "use one of its addresses: %s." % (", ".join(str(a) for a in sorted(owned, key=str)) or "none found"),
+        )
     for side in ("external", "internal"):
         name = getattr(cluster.interfaces, side)
         if name and name not in interfaces:
-            col.add(join("/cluster/interfaces", side), "interface '%s' does not exist on %s." % (name, host),
-                    "use one of: %s." % ", ".join(sorted(interfaces)))
+            col.add(
+                join("/cluster/interfaces", side),
+                "interface '%s' does not exist on %s." % (name, host),
+                "use one of: %s." % ", ".join(sorted(interfaces)),
+            )
     for i, name in enumerate(cluster.ha.track_interfaces):
         if name not in interfaces:
-            col.add(join("/cluster/ha/track_interfaces", i), "interface '%s' does not exist on %s." % (name, host),
-                    "use one of: %s." % ", ".join(sorted(interfaces)))
+            col.add(
+                join("/cluster/ha/track_interfaces", i),
+                "interface '%s' does not exist on %s." % (name, host),
+                "use one of: %s." % ", ".join(sorted(interfaces)),
+            )
     for vs in spec.virtual_services:
         if vs.address in owned:
-            col.add(join(vs.path, "address"), "%s is an address of interface %s on %s; a VIP must not be an appliance's own address." % (
-                vs.address, owned[vs.address], host), "choose an unused address for the VIP.")
+            col.add(
+                join(vs.path, "address"),
+                "%s is an address of interface %s on %s; a VIP must not be an appliance's own address." % (vs.address, owned[vs.address], host),
+                "choose an unused address for the VIP.",
+            )
     for fip in cluster.floating_ips:
         if fip.address.ip in owned:
-            col.add(join(fip.path, "address"), "%s is an address of interface %s on %s; a floating IP must not be an appliance's own address." % (
-                fip.address.ip, owned[fip.address.ip], host), "choose an unused address.")
+            col.add(
+                join(fip.path, "address"),
+                "%s is an address of interface %s on %s; a floating IP must not be an appliance's own address."
+                % (fip.address.ip, owned[fip.address.ip], host),
+                "choose an unused address.",
+            )
     return col.errors

@@ -275,9 +275,7 @@ class _Builder(object):
                 continue
             port = item.get("port", data["port"])
             name = item.get("name") or "%s:%d" % (rip, port)
-            servers.append(
-                RealServer(name, rip, port, item["weight"], item["min_connections"], item["max_connections"], item["state"], path=p)
-            )
+            servers.append(RealServer(name, rip, port, item["weight"], item["min_connections"], item["max_connections"], item["state"], path=p))
         if address is None or persistence is None or health is None or (layer7 is None and layer == 7):
             return None
         if not all(self.clean(join(path, key)) for key in ("protocol", "layer", "forwarding", "scheduling")):
@@ -334,8 +332,14 @@ class _Builder(object):
         if idle is None:
             return None
         return Layer7(
-            data["mode"], data["transparent"], data["x_forwarded_for"], data["subnet_originating"], idle,
-            data["quality_of_service"], data["server_initiating"], tls,
+            data["mode"],
+            data["transparent"],
+            data["x_forwarded_for"],
+            data["subnet_originating"],
+            idle,
+            data["quality_of_service"],
+            data["server_initiating"],
+            tls,
         )
 
 

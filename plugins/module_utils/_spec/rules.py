@@ -21,9 +21,18 @@ SOURCE_IP_MODES = frozenset(
 )
 HTTP_MODES = frozenset(
     [
-        "active_cookie", "server_cookie", "server_cookie_or_source_ip", "active_cookie_or_source_ip",
-        "hash_all_cookies", "hash_all_cookies_or_source_ip", "super_http", "super_http_and_source_ip",
-        "url_hash", "host_header", "query_item", "selected_header",
+        "active_cookie",
+        "server_cookie",
+        "server_cookie_or_source_ip",
+        "active_cookie_or_source_ip",
+        "hash_all_cookies",
+        "hash_all_cookies_or_source_ip",
+        "super_http",
+        "super_http_and_source_ip",
+        "url_hash",
+        "host_header",
+        "query_item",
+        "selected_header",
     ]
 )
 COOKIE_NAME_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
@@ -45,36 +54,46 @@ def check_cluster(cluster, col, raw):
     ha = cluster.ha
     count = len(cluster.nodes)
     if ha.mode == "single" and count != 1:
-        col.add("/cluster/nodes", "ha mode 'single' takes exactly one node, but %d are listed." % count,
-                "set /cluster/ha/mode to 'pair' for two appliances, or list one node.")
+        col.add(
+            "/cluster/nodes",
+            "ha mode 'single' takes exactly one node, but %d are listed." % count,
+            "set /cluster/ha/mode to 'pair' for two appliances, or list one node.",
+        )
     if ha.mode == "pair":
         if count != 2:
-            col.add("/cluster/nodes", "an HA pair has exactly two nodes, but %d %s listed." % (count, "is" if count == 1 else "are"),
-                    "list two nodes, or set /cluster/ha/mode to 'single'.")
+            col.add(
+                "/cluster/nodes",
+                "an HA pair has exactly two nodes, but %d %s listed." % (count, "is" if count == 1 else "are"),
+                "list two nodes, or set /cluster/ha/mode to 'single'.",
+            )
         elif cluster.nodes[0].priority == cluster.nodes[1].priority:
-            col.add(join(cluster.nodes[1].path, "priority"),
-                    "both nodes of the HA pair have priority %d; the priorities must differ." % cluster.nodes[1].priority,
-                    "give the preferred master the higher priority (for example 150 and 100).")
+            col.add(
+                join(cluster.nodes[1].path, "priority"),
+                "both nodes of the HA pair have priority %d; the priorities must differ." % cluster.nodes[1].priority,
+                "give the preferred master the higher priority (for example 150 and 100).",
+            )
         if ha.unicast:
             for node in cluster.nodes:
                 if node.heartbeat_address is None:
-                    col.add(join(node.path, "heartbeat_address"), "is required for a unicast heartbeat in an HA pair.",
-                            "give each node the address it sends VRRP adverts from, or set /cluster/ha/unicast to false.")
+                    col.add(
+                        join(node.path, "heartbeat_address"),
+                        "is required for a unicast heartbeat in an HA pair.",
+                        "give each node the address it sends VRRP adverts from, or set /cluster/ha/unicast to false.",
+                    )
     seen = {}
     for node in cluster.nodes:
         if node.host in seen:
-            col.add(join(node.path, "host"), "host '%s' is listed twice (also at %s)." % (node.host, seen[node.host]),
-                    "list each appliance once.")
+            col.add(join(node.path, "host"), "host '%s' is listed twice (also at %s)." % (node.host, seen[node.host]), "list each appliance once.")
         seen.setdefault(node.host, node.path)
     beats = [n for n in cluster.nodes if n.heartbeat_address is not None]
     if len(beats) == 2:
         a, b = beats
         if a.heartbeat_address == b.heartbeat_address:
-            col.add(join(b.path, "heartbeat_address"), "both nodes use heartbeat address %s." % b.heartbeat_address,
-                    "give each node its own address.")
+            col.add(
+                join(b.path, "heartbeat_address"), "both nodes use heartbeat address %s." % b.heartbeat_address, "give each node its own address."
+            )
         elif a.heartbeat_address.version != b.heartbeat_address.version:
-            col.add(join(b.path, "heartbeat_address"), "the heartbeat addresses mix IPv4 and IPv6.",
-                    "use addresses of one family for both nodes.")
+            col.add(join(b.path, "heartbeat_address"), "the heartbeat addresses mix IPv4 and IPv6.", "use addresses of one family for both nodes.")
     _check_vrrp(cluster, col)
     _check_floating_ips(cluster, col)
 
@@ -83,30 +102,44 @@ def _check_vrrp(cluster, col):
     ha = cluster.ha
     path = "/cluster/ha"
     if ha.vrrp_version == 3 and ha.advert_interval_ms % 10:
-        col.add(join(path, "advert_interval_ms"), "VRRPv3 adverts are counted in centiseconds; %d ms is not a multiple of 10." % ha.advert_interval_ms,
-                "use %d." % (round(ha.advert_interval_ms / 10.0) * 10 or 10))
+        col.add(
+            join(path, "advert_interval_ms"),
+            "VRRPv3 adverts are counted in centiseconds; %d ms is not a multiple of 10." % ha.advert_interval_ms,
+            "use %d." % (round(ha.advert_interval_ms / 10.0) * 10 or 10),
+        )
     if ha.vrrp_version == 2:
         if ha.advert_interval_ms % 1000:
-            col.add(join(path, "advert_interval_ms"), "VRRPv2 adverts are whole seconds; %d ms is not." % ha.advert_interval_ms,
-                    "use a multiple of 1000, or vrrp_version 3 for sub-second adverts.")
+            col.add(
+                join(path, "advert_interval_ms"),
+                "VRRPv2 adverts are whole seconds; %d ms is not." % ha.advert_interval_ms,
+                "use a multiple of 1000, or vrrp_version 3 for sub-second adverts.",
+            )
         if ha.advert_interval_ms > 255000:
             col.add(join(path, "advert_interval_ms"), "VRRPv2 adverts are at most 255 s.", "use 255000 or less.")
         ipv6 = [str(f.address.ip) for f in cluster.floating_ips if f.address.version == 6]
         ipv6 += [str(n.heartbeat_address) for n in cluster.nodes if n.heartbeat_address is not None and n.heartbeat_address.version == 6]
         if ipv6:
-            col.add(join(path, "vrrp_version"), "VRRPv2 is IPv4 only, but the cluster uses IPv6 (%s)." % ", ".join(ipv6),
-                    "use vrrp_version 3.")
+            col.add(join(path, "vrrp_version"), "VRRPv2 is IPv4 only, but the cluster uses IPv6 (%s)." % ", ".join(ipv6), "use vrrp_version 3.")
     if ha.auth_secret is not None:
         if ha.vrrp_version == 3:
-            col.add(join(path, "auth_secret"), "VRRPv3 has no authentication (RFC 5798 removed it), so the secret cannot be used.",
-                    "remove auth_secret (protect the heartbeat network instead), or set vrrp_version 2 with whole-second adverts.")
+            col.add(
+                join(path, "auth_secret"),
+                "VRRPv3 has no authentication (RFC 5798 removed it), so the secret cannot be used.",
+                "remove auth_secret (protect the heartbeat network instead), or set vrrp_version 2 with whole-second adverts.",
+            )
         elif len(ha.auth_secret) > AUTH_SECRET_MAX:
-            col.add(join(path, "auth_secret"), "the VRRP password holds at most %d characters; this one is longer (not shown)." % AUTH_SECRET_MAX,
-                    "use a secret of 1 to %d characters." % AUTH_SECRET_MAX)
+            col.add(
+                join(path, "auth_secret"),
+                "the VRRP password holds at most %d characters; this one is longer (not shown)." % AUTH_SECRET_MAX,
+                "use a secret of 1 to %d characters." % AUTH_SECRET_MAX,
+            )
     if ha.mode == "single" and (ha.ping_nodes or ha.track_interfaces):
         field_name = "ping_nodes" if ha.ping_nodes else "track_interfaces"
-        col.add(join(path, field_name), "only an HA pair can fail over; a single appliance has nobody to hand over to.",
-                "remove %s, or set mode 'pair'." % field_name)
+        col.add(
+            join(path, field_name),
+            "only an HA pair can fail over; a single appliance has nobody to hand over to.",
+            "remove %s, or set mode 'pair'." % field_name,
+        )
 
 
 def _check_floating_ips(cluster, col):
@@ -117,12 +150,18 @@ def _check_floating_ips(cluster, col):
             col.add(join(fip.path, "address"), "%s is already a floating IP (at %s)." % (ip, seen[ip]), "list each address once.")
         seen.setdefault(ip, fip.path)
         if fip.side == "internal" and not cluster.interfaces.internal:
-            col.add(join(fip.path, "side"), "the floating IP is on the internal side, but no internal interface is set.",
-                    "set /cluster/interfaces/internal to the interface facing the real servers.")
+            col.add(
+                join(fip.path, "side"),
+                "the floating IP is on the internal side, but no internal interface is set.",
+                "set /cluster/interfaces/internal to the interface facing the real servers.",
+            )
         for node in cluster.nodes:
             if node.heartbeat_address == ip:
-                col.add(join(fip.path, "address"), "%s is node %s's heartbeat address; a floating IP must be its own address." % (ip, node.host),
-                        "choose an unused address.")
+                col.add(
+                    join(fip.path, "address"),
+                    "%s is node %s's heartbeat address; a floating IP must be its own address." % (ip, node.host),
+                    "choose an unused address.",
+                )
 
 
 def _family_mismatch(a, b):
@@ -132,16 +171,21 @@ def _family_mismatch(a, b):
 def check_service(vs, cluster, col, raw):
     path = vs.path
     if vs.layer == 4 and vs.forwarding == "proxy":
-        col.add(join(path, "forwarding"), "'proxy' is the layer-7 forwarding method; a layer-4 service forwards with dr, nat or tun.",
-                "use forwarding dr, nat or tun, or set layer 7.")
+        col.add(
+            join(path, "forwarding"),
+            "'proxy' is the layer-7 forwarding method; a layer-4 service forwards with dr, nat or tun.",
+            "use forwarding dr, nat or tun, or set layer 7.",
+        )
     if vs.layer == 7 and vs.forwarding != "proxy":
-        col.add(join(path, "forwarding"), "a layer-7 service is a proxy; '%s' is a layer-4 forwarding method." % vs.forwarding,
-                "set layer 4 for %s forwarding, or remove forwarding (layer 7 proxies)." % vs.forwarding)
+        col.add(
+            join(path, "forwarding"),
+            "a layer-7 service is a proxy; '%s' is a layer-4 forwarding method." % vs.forwarding,
+            "set layer 4 for %s forwarding, or remove forwarding (layer 7 proxies)." % vs.forwarding,
+        )
     if vs.layer == 7 and vs.protocol == "udp":
         col.add(join(path, "protocol"), "layer 7 proxies TCP only; UDP services are layer 4.", "set layer 4, or protocol tcp.")
     if vs.layer == 4 and _given(raw, "layer7"):
-        col.add(join(path, "layer7"), "layer-7 options apply only to layer-7 services; this one is layer 4.",
-                "remove layer7, or set layer 7.")
+        col.add(join(path, "layer7"), "layer-7 options apply only to layer-7 services; this one is layer 4.", "remove layer7, or set layer 7.")
     _check_extra_ports(vs, col)
     _check_real_servers(vs, cluster, col)
     _check_persistence(vs, col, raw.get("persistence", {}) if isinstance(raw, dict) else {})
@@ -151,21 +195,33 @@ def check_service(vs, cluster, col, raw):
     if vs.fallback_server is not None:
         fb = vs.fallback_server
         if vs.layer == 4 and _family_mismatch(fb.address, vs.address):
-            col.add(join(path, "fallback_server", "address"), "the fallback server's address family differs from the VIP's.",
-                    "use an IPv%d address." % vs.address.version)
+            col.add(
+                join(path, "fallback_server", "address"),
+                "the fallback server's address family differs from the VIP's.",
+                "use an IPv%d address." % vs.address.version,
+            )
         if vs.forwarding in ("dr", "tun") and fb.port != vs.port:
-            col.add(join(path, "fallback_server", "port"),
-                    "%s cannot translate ports: the fallback server's port %d must equal the service's port %d." % (vs.forwarding.upper(), fb.port, vs.port),
-                    "set the port to %d, or use NAT or layer 7." % vs.port)
+            col.add(
+                join(path, "fallback_server", "port"),
+                "%s cannot translate ports: the fallback server's port %d must equal the service's port %d."
+                % (vs.forwarding.upper(), fb.port, vs.port),
+                "set the port to %d, or use NAT or layer 7." % vs.port,
+            )
     if cluster is not None:
         for fip in cluster.floating_ips:
             if fip.address.ip == vs.address:
-                col.add(join(path, "address"), "%s is also floating IP %s; a VIP is already floating." % (vs.address, fip.path),
-                        "remove it from /cluster/floating_ips or choose another VIP.")
+                col.add(
+                    join(path, "address"),
+                    "%s is also floating IP %s; a VIP is already floating." % (vs.address, fip.path),
+                    "remove it from /cluster/floating_ips or choose another VIP.",
+                )
         for node in cluster.nodes:
             if node.heartbeat_address == vs.address:
-                col.add(join(path, "address"), "%s is node %s's heartbeat address, which belongs to one appliance, not the cluster." % (vs.address, node.host),
-                        "choose an unused address for the VIP.")
+                col.add(
+                    join(path, "address"),
+                    "%s is node %s's heartbeat address, which belongs to one appliance, not the cluster." % (vs.address, node.host),
+                    "choose an unused address for the VIP.",
+                )
 
 
 def _check_extra_ports(vs, col):
@@ -175,11 +231,15 @@ def _check_extra_ports(vs, col):
     if vs.port in vs.extra_ports:
         col.add(path, "lists the service's own port %d." % vs.port, "remove %d from extra_ports." % vs.port)
     if len(vs.extra_ports) > MAX_EXTRA_PORTS:
-        col.add(path, "lists %d ports; at most %d are allowed in all." % (len(vs.extra_ports), MAX_EXTRA_PORTS),
-                "split the ports over more services.")
+        col.add(
+            path, "lists %d ports; at most %d are allowed in all." % (len(vs.extra_ports), MAX_EXTRA_PORTS), "split the ports over more services."
+        )
     if vs.layer7 is not None and vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
-        col.add(path, "extra ports cannot be combined with TLS re-encryption.",
-                "remove extra_ports, or create one service per port, or turn off layer7.tls.reencrypt.")
+        col.add(
+            path,
+            "extra ports cannot be combined with TLS re-encryption.",
+            "remove extra_ports, or create one service per port, or turn off layer7.tls.reencrypt.",
+        )
 
 
 def _check_real_servers(vs, cluster, col):
@@ -188,32 +248,48 @@ def _check_real_servers(vs, cluster, col):
     gateways = cluster.gateways() if cluster is not None else ()
     for rs in vs.real_servers:
         if rs.key in keys:
-            col.add(rs.path, "real server %s port %d is listed twice (also at %s)." % (rs.address, rs.port, keys[rs.key]),
-                    "list each address and port once.")
+            col.add(
+                rs.path,
+                "real server %s port %d is listed twice (also at %s)." % (rs.address, rs.port, keys[rs.key]),
+                "list each address and port once.",
+            )
         elif rs.name in names:
             col.add(join(rs.path, "name"), "name '%s' is already used at %s." % (rs.name, names[rs.name]), "give each real server its own name.")
         keys.setdefault(rs.key, rs.path)
         names.setdefault(rs.name, rs.path)
         if vs.forwarding in ("dr", "tun") and rs.port != vs.port:
-            col.add(join(rs.path, "port"),
-                    "%s cannot translate ports: the real server's port %d must equal the service's port %d." % (
-                        "Direct Routing" if vs.forwarding == "dr" else "Tunnelling", rs.port, vs.port),
-                    "set the port to %d, or use NAT or layer 7 to translate ports." % vs.port)
+            col.add(
+                join(rs.path, "port"),
+                "%s cannot translate ports: the real server's port %d must equal the service's port %d."
+                % ("Direct Routing" if vs.forwarding == "dr" else "Tunnelling", rs.port, vs.port),
+                "set the port to %d, or use NAT or layer 7 to translate ports." % vs.port,
+            )
         if vs.layer == 4 and _family_mismatch(rs.address, vs.address):
-            col.add(join(rs.path, "address"), "a layer-4 service forwards packets unchanged, so the real server must be IPv%d like the VIP." % vs.address.version,
-                    "use an IPv%d address, or layer 7 to proxy between families." % vs.address.version)
+            col.add(
+                join(rs.path, "address"),
+                "a layer-4 service forwards packets unchanged, so the real server must be IPv%d like the VIP." % vs.address.version,
+                "use an IPv%d address, or layer 7 to proxy between families." % vs.address.version,
+            )
         if rs.min_connections and not rs.max_connections:
-            col.add(join(rs.path, "min_connections"), "only applies together with max_connections.", "set max_connections, or remove min_connections.")
+            col.add(
+                join(rs.path, "min_connections"), "only applies together with max_connections.", "set max_connections, or remove min_connections."
+            )
         elif rs.max_connections and rs.min_connections > rs.max_connections:
-            col.add(join(rs.path, "min_connections"), "%d is above max_connections %d." % (rs.min_connections, rs.max_connections),
-                    "use a lower threshold below the upper one.")
+            col.add(
+                join(rs.path, "min_connections"),
+                "%d is above max_connections %d." % (rs.min_connections, rs.max_connections),
+                "use a lower threshold below the upper one.",
+            )
         if vs.forwarding == "nat" and cluster is not None:
             _check_gateway(rs, gateways, cluster, col, "NAT")
         if rs.address == vs.address:
             col.add(join(rs.path, "address"), "the real server's address is the VIP itself.", "use the real server's own address (RIP).")
     if vs.forwarding == "nat" and cluster is not None and not cluster.interfaces.internal:
-        col.add(join(vs.path, "forwarding"), "NAT needs an internal side: replies must come back through the appliance.",
-                "set /cluster/interfaces/internal to the interface facing the real servers.")
+        col.add(
+            join(vs.path, "forwarding"),
+            "NAT needs an internal side: replies must come back through the appliance.",
+            "set /cluster/interfaces/internal to the interface facing the real servers.",
+        )
 
 
 def _check_gateway(rs, gateways, cluster, col, why):
@@ -221,13 +297,18 @@ def _check_gateway(rs, gateways, cluster, col, why):
     if usable:
         return
     if not gateways:
-        col.add(join(rs.path, "address"),
-                "%s needs the real servers to use the appliance as their default gateway, but the cluster has no gateway floating IP." % why,
-                "add a floating IP with gateway: true on the internal side, in the real servers' subnet.")
+        col.add(
+            join(rs.path, "address"),
+            "%s needs the real servers to use the appliance as their default gateway, but the cluster has no gateway floating IP." % why,
+            "add a floating IP with gateway: true on the internal side, in the real servers' subnet.",
+        )
     else:
         nets = ", ".join(str(g.address.network) for g in gateways)
-        col.add(join(rs.path, "address"), "%s is not in the subnet of any gateway floating IP (%s), so it cannot use the appliance as its gateway." % (rs.address, nets),
-                "put the real server in a gateway's subnet, or add a gateway floating IP for its subnet.")
+        col.add(
+            join(rs.path, "address"),
+            "%s is not in the subnet of any gateway floating IP (%s), so it cannot use the appliance as its gateway." % (rs.address, nets),
+            "put the real server in a gateway's subnet, or add a gateway floating IP for its subnet.",
+        )
 
 
 def _check_persistence(vs, col, raw):
@@ -236,21 +317,33 @@ def _check_persistence(vs, col, raw):
     mode = p.mode
     if mode in HTTP_MODES:
         if vs.layer != 7 or (vs.layer7 is not None and vs.layer7.mode != "http"):
-            col.add(join(path, "mode"), "persistence '%s' reads HTTP, so it needs a layer-7 service in http mode." % mode,
-                    "set layer 7 (layer7.mode http), or use source_ip persistence.")
+            col.add(
+                join(path, "mode"),
+                "persistence '%s' reads HTTP, so it needs a layer-7 service in http mode." % mode,
+                "set layer 7 (layer7.mode http), or use source_ip persistence.",
+            )
     elif mode == "ssl_session_id":
         if vs.layer != 7 or vs.layer7 is None or vs.layer7.mode != "tcp":
-            col.add(join(path, "mode"), "ssl_session_id reads the TLS handshake, so it needs a layer-7 service in tcp mode.",
-                    "set layer 7 with layer7.mode tcp.")
+            col.add(
+                join(path, "mode"),
+                "ssl_session_id reads the TLS handshake, so it needs a layer-7 service in tcp mode.",
+                "set layer 7 with layer7.mode tcp.",
+            )
         elif vs.layer7.tls is not None:
-            col.add(join(path, "mode"), "ssl_session_id cannot see the session ID when the appliance terminates TLS.",
-                    "remove layer7.tls, or use a cookie persistence mode in http mode.")
+            col.add(
+                join(path, "mode"),
+                "ssl_session_id cannot see the session ID when the appliance terminates TLS.",
+                "remove layer7.tls, or use a cookie persistence mode in http mode.",
+            )
     elif mode == "udp_sip":
         if vs.layer != 4 or vs.protocol != "udp":
             col.add(join(path, "mode"), "udp_sip persistence (SIP Call-ID) needs a layer-4 UDP service.", "set layer 4 and protocol udp.")
     if mode != "none" and not PERSISTENCE_MIN <= p.timeout <= PERSISTENCE_MAX:
-        col.add(join(path, "timeout"), "%s is outside the persistence timeout range of 1 minute to 28 days." % format_duration(p.timeout),
-                "use a value from 1m (60) to 28d (2419200).")
+        col.add(
+            join(path, "timeout"),
+            "%s is outside the persistence timeout range of 1 minute to 28 days." % format_duration(p.timeout),
+            "use a value from 1m (60) to 28d (2419200).",
+        )
     if _given(raw, "timeout") and mode == "none":
         col.add(join(path, "timeout"), "is set, but persistence mode is 'none'.", "choose a persistence mode, or remove the timeout.")
     if _given(raw, "granularity") and mode not in SOURCE_IP_MODES:
@@ -278,8 +371,11 @@ def _check_health(vs, col, raw):
             col.add(join(path, extras[0]), "is set, but the health check type is 'none'.", "choose a check type, or remove %s." % ", ".join(extras))
         return
     if hc.timeout >= hc.interval:
-        col.add(join(path, "timeout"), "%ds is not shorter than the %ds interval." % (hc.timeout, hc.interval),
-                "make the timeout shorter than the interval.")
+        col.add(
+            join(path, "timeout"),
+            "%ds is not shorter than the %ds interval." % (hc.timeout, hc.interval),
+            "make the timeout shorter than the interval.",
+        )
     if not 1 <= hc.interval <= 3600:
         col.add(join(path, "interval"), "%ds is outside 1s to 1h." % hc.interval, "use 1 to 3600 seconds.")
     if hc.timeout < 1:
@@ -302,8 +398,11 @@ def _check_layer7(vs, cluster, col, raw):
     if l7.mode == "tcp" and l7.x_forwarded_for and _given(raw, "x_forwarded_for"):
         col.add(join(path, "x_forwarded_for"), "a header can only be added in http mode.", "remove x_forwarded_for, or set mode http.")
     if l7.server_initiating != "none" and l7.mode != "tcp":
-        col.add(join(path, "server_initiating"), "server-initiating protocols (%s) are not HTTP; they need tcp mode." % l7.server_initiating,
-                "set layer7.mode tcp.")
+        col.add(
+            join(path, "server_initiating"),
+            "server-initiating protocols (%s) are not HTTP; they need tcp mode." % l7.server_initiating,
+            "set layer7.mode tcp.",
+        )
     if l7.subnet_originating and not l7.transparent:
         col.add(join(path, "subnet_originating"), "only applies with transparency.", "set transparent: true, or remove subnet_originating.")
     if l7.transparent and cluster is not None:
@@ -325,8 +424,11 @@ def check_services(services, cluster, col):
             if key in taken:
                 other = taken[key]
                 where = join(vs.path, "port") if port == vs.port else join(vs.path, "extra_ports")
-                col.add(where, "%s port %d/%s is already served by virtual service '%s' (%s)." % (vs.address, port, vs.protocol, other.name, other.path),
-                        "use another port or address; each address, port and protocol belongs to one service.")
+                col.add(
+                    where,
+                    "%s port %d/%s is already served by virtual service '%s' (%s)." % (vs.address, port, vs.protocol, other.name, other.path),
+                    "use another port or address; each address, port and protocol belongs to one service.",
+                )
                 break
         for port in vs.ports:
             taken.setdefault((vs.address, port, vs.protocol), vs)

@@ -19,9 +19,28 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors im
 
 SUPPORTED_KEYWORDS = frozenset(
     [
-        "$schema", "$id", "$defs", "$ref", "title", "description", "examples", "default",
-        "type", "enum", "properties", "additionalProperties", "required", "items",
-        "minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "writeOnly",
+        "$schema",
+        "$id",
+        "$defs",
+        "$ref",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "type",
+        "enum",
+        "properties",
+        "additionalProperties",
+        "required",
+        "items",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "writeOnly",
     ]
 )
 
@@ -120,8 +139,11 @@ class StructureChecker(object):
     @staticmethod
     def _check_string(node, value, collector, path):
         if "minLength" in node and len(value) < node["minLength"]:
-            collector.add(path, "must not be empty." if node["minLength"] == 1 else
-                          "must be at least %d characters long." % node["minLength"], "give a value, or remove the field.")
+            collector.add(
+                path,
+                "must not be empty." if node["minLength"] == 1 else "must be at least %d characters long." % node["minLength"],
+                "give a value, or remove the field.",
+            )
         if "maxLength" in node and len(value) > node["maxLength"]:
             collector.add(path, "must be at most %d characters long." % node["maxLength"], "shorten it.")
         if "pattern" in node and not re.search(node["pattern"], value):
@@ -142,9 +164,15 @@ class StructureChecker(object):
 
     def _check_array(self, node, value, collector, path):
         if "minItems" in node and len(value) < node["minItems"]:
-            collector.add(path, "needs at least %d item%s, has %d." % (node["minItems"], "" if node["minItems"] == 1 else "s", len(value)), "add items.")
+            collector.add(
+                path, "needs at least %d item%s, has %d." % (node["minItems"], "" if node["minItems"] == 1 else "s", len(value)), "add items."
+            )
         if "maxItems" in node and len(value) > node["maxItems"]:
-            collector.add(path, "takes at most %d item%s, has %d." % (node["maxItems"], "" if node["maxItems"] == 1 else "s", len(value)), "remove the extra items.")
+            collector.add(
+                path,
+                "takes at most %d item%s, has %d." % (node["maxItems"], "" if node["maxItems"] == 1 else "s", len(value)),
+                "remove the extra items.",
+            )
         items = node.get("items")
         if items is None:
             return list(value)

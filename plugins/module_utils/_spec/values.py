@@ -71,7 +71,9 @@ def _range(token, low, high, what):
     if len(parts) == 1:
         parts = [parts[0], parts[0]]
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ValueError("%r is not a %s or a range of them." % (token, what), "write numbers or ranges like 8080-8089, separated by spaces or commas.")
+        raise ValueError(
+            "%r is not a %s or a range of them." % (token, what), "write numbers or ranges like 8080-8089, separated by spaces or commas."
+        )
     start, end = int(parts[0]), int(parts[1])
     if start > end:
         raise ValueError("range %r runs backwards." % token, "write %d-%d." % (end, start))
@@ -86,7 +88,10 @@ def parse_ports(value):
     for token in _items(value):
         start, end = _range(token, 1, 65535, "port")
         if end - start + 1 > MAX_EXTRA_PORTS:
-            raise ValueError("range %r holds %d ports; at most %d are allowed in all." % (token, end - start + 1, MAX_EXTRA_PORTS), "split the ports over more services.")
+            raise ValueError(
+                "range %r holds %d ports; at most %d are allowed in all." % (token, end - start + 1, MAX_EXTRA_PORTS),
+                "split the ports over more services.",
+            )
         for port in range(start, end + 1):
             if port in ports:
                 raise ValueError("port %d is listed more than once." % port, "list each port once.")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Writes schemas/lbkit-spec.schema.json and docs/spec-reference.md from the canonical
 schema in plugins/module_utils/_spec/schema.py. `--check` exits 1 when they are stale."""
 
@@ -68,7 +67,7 @@ def reference_md():
     head = [
         "# Spec reference",
         "",
-        "Generated from the schema by `scripts/gen-schema`; do not edit by hand (a unit test keeps it in sync).",
+        "Generated from the schema by `python scripts/gen_schema.py`; do not edit by hand (a unit test keeps it in sync).",
         "The schema file for editors is [`schemas/lbkit-spec.schema.json`](../schemas/lbkit-spec.schema.json);",
         "[spec.md](spec.md) explains the spec with examples and lists the rules the model checks.",
         "",
@@ -89,7 +88,7 @@ def main():
                 with open(path, "w") as handle:
                     handle.write(text)
     if "--check" in sys.argv and stale:
-        print("stale (run scripts/gen-schema): " + ", ".join(stale))
+        print("stale (run: python scripts/gen_schema.py): " + ", ".join(stale))
         return 1
     for path in stale:
         print("wrote " + path)
