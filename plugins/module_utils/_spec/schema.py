@@ -101,7 +101,7 @@ NODE = {
         ),
         "priority": _p(
             "integer",
-            "VRRP priority; the higher priority node is the preferred master. The two nodes of a pair " "must have different priorities.",
+            "VRRP priority; the higher priority node is the preferred master. The two nodes of a pair must have different priorities.",
             [150],
             minimum=1,
             maximum=254,
@@ -112,7 +112,7 @@ NODE = {
 
 HA = {
     "type": "object",
-    "description": "High availability: a single appliance, or an active/passive pair with floating IPs " "and a VRRP heartbeat.",
+    "description": "High availability: a single appliance, or an active/passive pair with floating IPs and a VRRP heartbeat.",
     "examples": [{"mode": "pair", "virtual_router_id": 51, "advert_interval_ms": 200, "preempt": False}],
     "additionalProperties": False,
     "default": {},
@@ -182,7 +182,7 @@ HA = {
         },
         "track_interfaces": {
             "type": "array",
-            "description": "Interfaces whose link state is tracked: a node with a tracked interface down " "gives up the master role.",
+            "description": "Interfaces whose link state is tracked: a node with a tracked interface down gives up the master role.",
             "examples": [["eth0", "eth1"]],
             "default": [],
             "items": _p("string", "An interface name on the appliances.", ["eth0"], pattern=IFNAME_PATTERN),
@@ -206,7 +206,7 @@ FLOATING_IP = {
         ),
         "side": _p(
             "string",
-            "Which side of the appliance the address lives on: `external` (clients) or `internal` (real " "servers, two-arm).",
+            "Which side of the appliance the address lives on: `external` (clients) or `internal` (real servers, two-arm).",
             ["internal"],
             enum=["external", "internal"],
             default="external",
@@ -301,7 +301,7 @@ PERSISTENCE_OBJ = {
         ),
         "cookie": _p(
             "string",
-            "Cookie name: the application's cookie for the server cookie modes, or the cookie the " "appliance inserts for the active cookie modes.",
+            "Cookie name: the application's cookie for the server cookie modes, or the cookie the appliance inserts for the active cookie modes.",
             ["JSESSIONID"],
             pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
         ),
@@ -525,7 +525,7 @@ REAL_SERVER = {
         ),
         "state": _p(
             "string",
-            "`enabled` takes traffic; `drained` finishes existing connections but gets no new ones; " "`halted` gets nothing.",
+            "`enabled` takes traffic; `drained` finishes existing connections but gets no new ones; `halted` gets nothing.",
             ["enabled"],
             enum=["enabled", "drained", "halted"],
             default="enabled",
@@ -598,7 +598,7 @@ SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "urn:lbkit:loadbalancer:spec",
     "title": "lbkit load-balancer spec",
-    "description": "One cluster of load-balancer appliances (a single node or an HA pair), its virtual " "services and their real servers.",
+    "description": "One cluster of load-balancer appliances (a single node or an HA pair), its virtual services and their real servers.",
     "type": "object",
     "additionalProperties": False,
     "required": ["cluster", "virtual_services"],
