@@ -10,6 +10,7 @@ and a fix. Rules never stop at the first problem.
 from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.schema import PERSISTENCE
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.values import MAX_EXTRA_PORTS, format_duration
 
 PERSISTENCE_MIN = 60
@@ -19,22 +20,8 @@ AUTH_SECRET_MAX = 8
 SOURCE_IP_MODES = frozenset(
     ["source_ip", "server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip", "super_http_and_source_ip"]
 )
-HTTP_MODES = frozenset(
-    [
-        "active_cookie",
-        "server_cookie",
-        "server_cookie_or_source_ip",
-        "active_cookie_or_source_ip",
-        "hash_all_cookies",
-        "hash_all_cookies_or_source_ip",
-        "super_http",
-        "super_http_and_source_ip",
-        "url_hash",
-        "host_header",
-        "query_item",
-        "selected_header",
-    ]
-)
+# Every mode but these reads HTTP (cookies, headers, the URL), so needs layer-7 http mode.
+HTTP_MODES = frozenset(PERSISTENCE) - frozenset(["none", "source_ip", "ssl_session_id", "udp_sip"])
 COOKIE_NAME_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
 COOKIE_REQUIRED_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip"])
 HTTP_HEALTH_CHECKS = frozenset(["http", "https"])
