@@ -390,6 +390,9 @@ def _check_layer7(vs, cluster, col, raw):
             "server-initiating protocols (%s) are not HTTP; they need tcp mode." % l7.server_initiating,
             "set layer7.mode tcp.",
         )
+    if l7.server_initiating != "none" and vs.persistence.mode == "ssl_session_id":
+        col.add(join(path, "server_initiating"), "with a server-initiating protocol the client sends no TLS hello first, so ssl_session_id cannot work.",
+                "use source_ip persistence.")
     if l7.subnet_originating and not l7.transparent:
         col.add(join(path, "subnet_originating"), "only applies with transparency.", "set transparent: true, or remove subnet_originating.")
     if l7.transparent and cluster is not None:

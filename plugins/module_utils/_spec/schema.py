@@ -374,8 +374,8 @@ HEALTH_CHECK = {
         ),
         "command": _p(
             "string",
-            "For `external`: absolute path of a command on the appliance; exit 0 means up. It gets the "
-            "real server's address and port as arguments.",
+            "For `external`: absolute path of a command on the appliance; exit 0 means up. The real "
+            "server's address and port are its last two arguments.",
             ["/usr/local/lib/lbkit/check-app"],
             pattern=r"^/\S+$",
         ),

@@ -1,0 +1,283 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render haproxy.cfg (HAProxy 2.6+) for the layer-7 services of a spec. Pure.
+
+Every persistence mode is a stick table (or HAProxy's cookie insertion for the active cookie
+modes), so each one honours the spec's timeout; the "or source IP" modes add a second table
+keyed on the client address, consulted when the first has no entry. docs/engine-mapping.md
+lists every mapping.
+"""
+
+from __future__ import annotations
+
+HEADER = "# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
+
+RUNTIME_SOCKET = "/run/haproxy/admin.sock"
+TLS_DIR = "/etc/lbkit/tls"
+DEFAULT_COOKIE = "LBKIT"
+
+BALANCE = {
+    "round_robin": "roundrobin",
+    "weighted_round_robin": "roundrobin",
+    "least_connection": "leastconn",
+    "weighted_least_connection": "leastconn",
+    "source_ip_hash": "source",
+    "fixed_weighting": "first",
+    "url_hash": "uri",
+}
+# Scheduling methods that ignore the spec's weights (every server gets weight 1).
+UNWEIGHTED = frozenset(["round_robin", "least_connection"])
+
+TOS = {
+    "minimize_delay": "0x10",
+    "maximize_throughput": "0x08",
+    "maximize_reliability": "0x04",
+    "minimize_cost": "0x02",
+}
+
+# Persistence modes kept in a string-keyed stick table: mode -> the sample fetch that is the key.
+STRING_KEYS = {
+    "server_cookie": "req.cook({cookie})",
+    "server_cookie_or_source_ip": "req.cook({cookie})",
+    "hash_all_cookies": "req.hdr(cookie)",
+    "hash_all_cookies_or_source_ip": "req.hdr(cookie)",
+    "super_http": "req.hdr(user-agent)",
+    "super_http_and_source_ip": "var(txn.lbkit_persist)",
+    "url_hash": "path",
+    "host_header": "req.hdr(host),lower",
+    "query_item": "urlp({query_item})",
+    "selected_header": "req.hdr({header})",
+}
+OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip"])
+
+
+def proxy_name(vs):
+    return "vs_" + vs.name
+
+
+def source_table_name(vs):
+    return "vs_" + vs.name + "_src"
+
+
+def tls_pem_path(vs):
+    return "%s/%s.pem" % (TLS_DIR, vs.name)
+
+
+def _addr_port(address, port):
+    return "[%s]:%s" % (address, port) if address.version == 6 else "%s:%s" % (address, port)
+
+
+def _bind(vs):
+    parts = [_addr_port(vs.address, vs.port)]
+    for start, end in _ranges(vs.extra_ports):
+        ports = str(start) if start == end else "%d-%d" % (start, end)
+        parts.append(_addr_port(vs.address, ports))
+    line = "    bind " + ",".join(parts)
+    if vs.layer7.tls is not None:
+        line += " ssl crt " + tls_pem_path(vs)
+    return line
+
+
+def _ranges(ports):
+    out = []
+    for port in sorted(ports):
+        if out and port == out[-1][1] + 1:
+            out[-1][1] = port
+        else:
+            out.append([port, port])
+    return [tuple(r) for r in out]
+
+
+def _status_expect(codes):
+    if codes == ((200, 200),):
+        return "http-check expect status 200"
+    alternatives = []
+    for low, high in codes:
+        alternatives.extend(str(c) for c in range(low, high + 1))
+    return "http-check expect rstatus ^(%s)$" % "|".join(_compress(alternatives))
+
+
+def _compress(codes):
+    """Status codes as few regex alternatives: whole hundreds become '2[0-9][0-9]'."""
+    codes = set(codes)
+    out = []
+    for hundred in range(1, 6):
+        block = set(str(hundred * 100 + i) for i in range(100))
+        if block <= codes:
+            out.append("%d[0-9][0-9]" % hundred)
+            codes -= block
+    out.extend(sorted(codes))
+    return out
+
+
+def _health(vs, lines):
+    hc = vs.health_check
+    if hc.type in ("http", "https"):
+        lines.append("    option httpchk")
+        send = "    http-check send meth GET uri %s ver HTTP/1.1" % hc.url
+        send += " hdr Host %s" % (hc.host or vs.address)
+        lines.append(send)
+        lines.append("    " + _status_expect(hc.expected_codes))
+    elif hc.type == "external":
+        lines.append("    option external-check")
+        lines.append("    external-check command %s" % hc.command)
+    if hc.type != "none":
+        lines.append("    timeout check %ds" % hc.timeout)
+
+
+def _server_check(vs):
+    hc = vs.health_check
+    if hc.type == "none":
+        return ""
+    out = " check inter %ds fall %d rise %d" % (hc.interval, hc.retries, hc.retries)
+    if hc.port is not None:
+        out += " port %d" % hc.port
+    if hc.type == "https":
+        out += " check-ssl verify none"
+    return out
+
+
+def _persistence(vs, lines):
+    p = vs.persistence
+    mode = p.mode
+    if mode == "none":
+        return
+    family = "ipv6" if vs.address.version == 6 else "ip"
+    src = "src" if p.granularity is None else _masked_src(vs, p.granularity)
+    expire = " expire %ds" % p.timeout
+    if mode == "source_ip":
+        lines.append("    stick-table type %s size 1m%s" % (family, expire))
+        lines.append("    stick on %s" % src)
+        return
+    if mode in ("active_cookie", "active_cookie_or_source_ip"):
+        lines.append("    cookie %s insert indirect nocache maxidle %ds" % (p.cookie or DEFAULT_COOKIE, p.timeout))
+    elif mode == "ssl_session_id":
+        # The session ID sits at a fixed offset of the TLS hello: learn it from the server's
+        # hello, match it in the client's (the approach HAProxy's documentation gives).
+        lines.append("    tcp-request inspect-delay 5s")
+        lines.append("    tcp-request content accept if { req.ssl_hello_type 1 }")
+        lines.append("    stick-table type binary len 32 size 1m%s" % expire)
+        lines.append("    acl lbkit_clienthello req.ssl_hello_type 1")
+        lines.append("    acl lbkit_serverhello res.ssl_hello_type 2")
+        lines.append("    stick on req.payload_lv(43,1) if lbkit_clienthello")
+        lines.append("    tcp-response inspect-delay 5s")
+        lines.append("    tcp-response content accept if lbkit_serverhello")
+        lines.append("    stick store-response res.payload_lv(43,1) if lbkit_serverhello")
+        return
+    else:
+        key = STRING_KEYS[mode].format(cookie=p.cookie, header=p.header, query_item=p.query_item)
+        if mode == "super_http_and_source_ip":
+            lines.append("    http-request set-var(txn.lbkit_src) src")
+            lines.append("    http-request set-var(txn.lbkit_persist) req.hdr(user-agent),concat(|,txn.lbkit_src)")
+        lines.append("    stick-table type string len 128 size 1m%s" % expire)
+        lines.append("    stick on %s" % key)
+        if mode in ("server_cookie", "server_cookie_or_source_ip"):
+            lines.append("    stick store-response res.cook(%s)" % p.cookie)
+    if mode in OR_SOURCE_IP:
+        lines.append("    stick on %s table %s" % (src, source_table_name(vs)))
+
+
+def _masked_src(vs, prefix):
+    if vs.address.version == 6:
+        return "src,ipmask(32,%d)" % prefix
+    return "src,ipmask(%d)" % prefix
+
+
+def _server(vs, rs, weight, backup=False):
+    line = "    server %s %s" % (rs.name, _addr_port(rs.address, rs.port))
+    line += " weight %d" % (0 if rs.state == "drained" else weight)
+    if rs.max_connections:
+        line += " maxconn %d" % rs.max_connections
+    if rs.min_connections:
+        line += " minconn %d" % rs.min_connections
+    if vs.persistence.mode in ("active_cookie", "active_cookie_or_source_ip"):
+        line += " cookie %s" % rs.name
+    if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
+        line += " ssl verify none"
+    line += _server_check(vs)
+    if backup:
+        line += " backup"
+    if rs.state == "halted":
+        line += " disabled"
+    return line
+
+
+def _servers(vs, lines):
+    servers = list(vs.real_servers)
+    primary = None
+    if vs.scheduling == "fixed_weighting" and servers:
+        # Fixed weighting: the highest weight takes everything; the next highest takes over
+        # when it fails. HAProxy 'first' fills servers in the order they are listed.
+        servers.sort(key=lambda rs: (-rs.weight, rs.key))
+        primary = servers[0]
+    for rs in servers:
+        weight = 1 if vs.scheduling in UNWEIGHTED else rs.weight
+        lines.append(_server(vs, rs, weight))
+    if vs.fallback_server is not None:
+        fb = vs.fallback_server
+        check = _server_check(vs) if vs.health_check.type != "none" else ""
+        lines.append("    server fallback %s%s backup" % (_addr_port(fb.address, fb.port), check))
+    return primary
+
+
+def render_service(vs):
+    """The listen section (and helper table) of one layer-7 virtual service."""
+    l7 = vs.layer7
+    lines = ["listen %s" % proxy_name(vs), _bind(vs), "    mode %s" % l7.mode]
+    if l7.mode == "http":
+        lines.append("    option httplog")
+    else:
+        lines.append("    option tcplog")
+    lines.append("    balance %s" % BALANCE[vs.scheduling])
+    lines.append("    timeout client %ds" % l7.idle_timeout)
+    lines.append("    timeout server %ds" % l7.idle_timeout)
+    if l7.mode == "http" and l7.x_forwarded_for:
+        lines.append("    option forwardfor")
+    if l7.quality_of_service != "normal":
+        if l7.mode == "http":
+            lines.append("    http-response set-tos %s" % TOS[l7.quality_of_service])
+        else:
+            lines.append("    tcp-request content set-tos %s" % TOS[l7.quality_of_service])
+    _persistence(vs, lines)
+    _health(vs, lines)
+    if l7.tls is not None and l7.mode == "http":
+        lines.append("    http-request set-header X-Forwarded-Proto https")
+    _servers(vs, lines)
+    out = "\n".join(lines) + "\n"
+    if vs.persistence.mode in OR_SOURCE_IP:
+        family = "ipv6" if vs.address.version == 6 else "ip"
+        out += "\nbackend %s\n    stick-table type %s size 1m expire %ds\n" % (source_table_name(vs), family, vs.persistence.timeout)
+    return out
+
+
+def render(spec):
+    """haproxy.cfg for every layer-7 service of ``spec`` (None when there is none)."""
+    services = [vs for vs in spec.virtual_services if vs.layer == 7]
+    if not services:
+        return None
+    external = any(vs.health_check.type == "external" for vs in services)
+    out = [HEADER % spec.cluster.name]
+    out.append("global")
+    out.append("    log /dev/log local0")
+    out.append("    stats socket %s mode 600 level admin expose-fd listeners" % RUNTIME_SOCKET)
+    out.append("    stats timeout 30s")
+    out.append("    user haproxy")
+    out.append("    group haproxy")
+    if external:
+        # External checks fork a program: HAProxy refuses unless told, and it must be able to
+        # find the program, so no chroot.
+        out.append("    external-check")
+        out.append("    insecure-fork-wanted")
+    else:
+        out.append("    chroot /var/lib/haproxy")
+    out.append("")
+    out.append("defaults")
+    out.append("    log global")
+    out.append("    option dontlognull")
+    out.append("    timeout connect 5s")
+    out.append("    timeout client 660s")
+    out.append("    timeout server 660s")
+    out.append("")
+    text = "\n".join(out) + "\n"
+    return text + "\n".join(render_service(vs) for vs in services)

@@ -1,0 +1,247 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render keepalived.conf (keepalived 2.2+) for one appliance: VRRP for the HA pair and the
+floating addresses, and IPVS virtual servers for the layer-4 services. Pure.
+
+The appliance's interfaces come in as data (from ``ip -json address``), so the heartbeat
+interface is the one holding the node's heartbeat address.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector
+
+HEADER = "# Managed by lbkit.loadbalancer (cluster %s, node %s). Changes made here are overwritten.\n"
+PING_HELPER = "/usr/local/libexec/lbkit/ping-any"
+INSTANCE = "lbkit"
+
+LB_ALGO = {
+    "round_robin": "rr",
+    "weighted_round_robin": "wrr",
+    "least_connection": "lc",
+    "weighted_least_connection": "wlc",
+    "source_ip_hash": "sh",
+    "destination_hash": "dh",
+    "fixed_weighting": "fo",
+}
+LB_KIND = {"dr": "DR", "nat": "NAT", "tun": "TUN"}
+
+
+class RenderError(Exception):
+    """The spec cannot be rendered on this host; ``errors`` carry spec paths and fixes."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super(RenderError, self).__init__("; ".join(str(e) for e in errors))
+
+
+def _interface_of(address, interfaces):
+    for name, addrs in sorted(interfaces.items()):
+        if any(a.ip == address for a in addrs):
+            return name
+    return None
+
+
+def _placement(spec, host, interfaces, col):
+    """The interface of the heartbeat and of each side, as this host names them."""
+    cluster = spec.cluster
+    node = cluster.node(host)
+    heartbeat = _interface_of(node.heartbeat_address, interfaces) if node.heartbeat_address is not None else None
+    external = cluster.interfaces.external or heartbeat
+    if cluster.ha.mode == "pair" and heartbeat is None:
+        col.add(node.path + "/heartbeat_address", "%s is not an address of %s, so the heartbeat interface is unknown." % (node.heartbeat_address, host),
+                "use one of the host's addresses.")
+    if external is None and (spec.virtual_services or any(f.side == "external" for f in cluster.floating_ips)):
+        col.add("/cluster/interfaces/external", "the interface for the virtual service addresses is not known on %s." % host,
+                "set /cluster/interfaces/external (or a heartbeat_address, whose interface is then used).")
+    return heartbeat or external, external, cluster.interfaces.internal
+
+
+def _prefixed(address):
+    return "%s/%d" % (address, 32 if address.version == 4 else 128)
+
+
+def floating_addresses(spec, external, internal):
+    """Every address the master holds: (address/prefix, device)."""
+    out = []
+    for vs in spec.virtual_services:
+        item = (_prefixed(vs.address), external)
+        if item not in out:
+            out.append(item)
+    for fip in spec.cluster.floating_ips:
+        out.append((str(fip.address), internal if fip.side == "internal" else external))
+    return out
+
+
+def _vrrp(spec, host, heartbeat, addresses, lines):
+    cluster = spec.cluster
+    ha = cluster.ha
+    node = cluster.node(host)
+    if ha.ping_nodes:
+        lines.append("vrrp_script lbkit_ping {")
+        lines.append('    script "%s %s"' % (PING_HELPER, " ".join(str(a) for a in ha.ping_nodes)))
+        lines.append("    interval 1")
+        lines.append("    timeout 2")
+        lines.append("    fall 3")
+        lines.append("    rise 2")
+        lines.append("}")
+        lines.append("")
+    lines.append("vrrp_instance %s {" % INSTANCE)
+    lines.append("    state BACKUP")
+    lines.append("    interface %s" % heartbeat)
+    lines.append("    virtual_router_id %d" % ha.virtual_router_id)
+    lines.append("    priority %d" % node.priority)
+    lines.append("    advert_int %s" % _seconds(ha.advert_interval_ms))
+    if not ha.preempt:
+        lines.append("    nopreempt")
+    if ha.unicast:
+        lines.append("    unicast_src_ip %s" % node.heartbeat_address)
+        lines.append("    unicast_peer {")
+        for peer in cluster.nodes:
+            if peer.host != host:
+                lines.append("        %s" % peer.heartbeat_address)
+        lines.append("    }")
+    if ha.auth_secret is not None:
+        lines.append("    authentication {")
+        lines.append("        auth_type PASS")
+        lines.append("        auth_pass %s" % ha.auth_secret)
+        lines.append("    }")
+    # keepalived wants one address in the adverts, of the heartbeat's family; the rest are
+    # excluded from the adverts, so there may be any number of them, of both families.
+    family = node.heartbeat_address.version if node.heartbeat_address is not None else 4
+    advertised = [a for a in addresses if (":" in a[0]) == (family == 6)][:1]
+    lines.append("    virtual_ipaddress {")
+    for address, device in advertised:
+        lines.append("        %s dev %s" % (address, device))
+    lines.append("    }")
+    rest = [a for a in addresses if a not in advertised]
+    if rest:
+        lines.append("    virtual_ipaddress_excluded {")
+        for address, device in rest:
+            lines.append("        %s dev %s" % (address, device))
+        lines.append("    }")
+    # keepalived always tracks the heartbeat interface itself (and warns when it is listed).
+    tracked = [name for name in ha.track_interfaces if name != heartbeat]
+    if tracked:
+        lines.append("    track_interface {")
+        for name in tracked:
+            lines.append("        %s" % name)
+        lines.append("    }")
+    if ha.ping_nodes:
+        lines.append("    track_script {")
+        lines.append("        lbkit_ping")
+        lines.append("    }")
+    lines.append("}")
+    lines.append("")
+
+
+def _seconds(ms):
+    text = "%.2f" % (ms / 1000.0)
+    return text.rstrip("0").rstrip(".")
+
+
+def _check(vs, rs, lines):
+    hc = vs.health_check
+    port = hc.port or rs.port
+    if hc.type == "none":
+        return
+    if hc.type == "tcp":
+        lines.append("        TCP_CHECK {")
+        lines.append("            connect_port %d" % port)
+    elif hc.type in ("http", "https"):
+        lines.append("        %s {" % ("HTTP_GET" if hc.type == "http" else "SSL_GET"))
+        lines.append("            url {")
+        lines.append("                path %s" % hc.url)
+        lines.append("                status_code %s" % " ".join(str(low) if low == high else "%d-%d" % (low, high) for low, high in hc.expected_codes))
+        lines.append("            }")
+        lines.append("            connect_port %d" % port)
+        if hc.host:
+            lines.append("            virtualhost %s" % hc.host)
+    elif hc.type == "icmp":
+        lines.append("        PING_CHECK {")
+    elif hc.type == "external":
+        lines.append("        MISC_CHECK {")
+        lines.append('            misc_path "%s %s %d"' % (hc.command, rs.address, rs.port))
+        lines.append("            misc_timeout %d" % hc.timeout)
+    if hc.type != "external":
+        lines.append("            connect_timeout %d" % hc.timeout)
+    lines.append("            retry %d" % hc.retries)
+    lines.append("            delay_before_retry %d" % max(1, hc.interval // max(1, hc.retries)))
+    lines.append("        }")
+
+
+def _virtual_server(vs, lines):
+    lines.append("virtual_server %s %d {" % (vs.address, vs.port))
+    lines.append("    delay_loop %d" % vs.health_check.interval)
+    lines.append("    lb_algo %s" % LB_ALGO[vs.scheduling])
+    lines.append("    lb_kind %s" % LB_KIND[vs.forwarding])
+    lines.append("    protocol %s" % vs.protocol.upper())
+    p = vs.persistence
+    if p.mode in ("source_ip", "udp_sip"):
+        lines.append("    persistence_timeout %d" % p.timeout)
+        if p.granularity is not None:
+            if vs.address.version == 4:
+                mask = (0xFFFFFFFF << (32 - p.granularity)) & 0xFFFFFFFF
+                lines.append("    persistence_granularity %s" % ".".join(str((mask >> s) & 255) for s in (24, 16, 8, 0)))
+            else:
+                lines.append("    persistence_granularity %d" % p.granularity)
+        if p.mode == "udp_sip":
+            lines.append("    persistence_engine sip")
+    if vs.fallback_server is not None:
+        lines.append("    sorry_server %s %d" % (vs.fallback_server.address, vs.fallback_server.port))
+    for rs in vs.real_servers:
+        if rs.state == "halted":
+            continue  # a halted server gets nothing: it is not in the IPVS table at all
+        lines.append("    real_server %s %d {" % (rs.address, rs.port))
+        weight = 0 if rs.state == "drained" else (1 if vs.scheduling in ("round_robin", "least_connection") else rs.weight)
+        lines.append("        weight %d" % weight)
+        if rs.max_connections:
+            lines.append("        uthreshold %d" % rs.max_connections)
+        if rs.min_connections:
+            lines.append("        lthreshold %d" % rs.min_connections)
+        _check(vs, rs, lines)
+        lines.append("    }")
+    lines.append("}")
+    lines.append("")
+
+
+def render(spec, host, interfaces):
+    """keepalived.conf for ``host``; ``interfaces`` maps interface names to their addresses.
+
+    Raises ``RenderError`` when the host's interfaces do not fit the spec.
+    """
+    col = Collector()
+    heartbeat, external, internal = _placement(spec, host, interfaces, col)
+    if col.errors:
+        raise RenderError(col.errors)
+    cluster = spec.cluster
+    addresses = floating_addresses(spec, external, internal)
+    lines = [HEADER % (cluster.name, host), "global_defs {", "    router_id %s" % host]
+    if cluster.ha.mode == "pair":
+        lines.append("    vrrp_version %d" % cluster.ha.vrrp_version)
+    lines.append("    enable_script_security")
+    lines.append("    script_user root")
+    lines.append("}")
+    lines.append("")
+    if cluster.ha.mode == "pair" and addresses:
+        family = cluster.node(host).heartbeat_address
+        if family is not None and not any((":" in a[0]) == (family.version == 6) for a in addresses):
+            col.add("/cluster/floating_ips", "the VRRP adverts need one floating address of the heartbeat's family (IPv%d)." % family.version,
+                    "add a virtual service or floating IP of that family, or use heartbeat addresses of the other family.")
+            raise RenderError(col.errors)
+        _vrrp(spec, host, heartbeat, addresses, lines)
+    elif cluster.ha.mode == "pair":
+        lines.append("# No floating address yet: nothing for VRRP to move.")
+        lines.append("")
+    elif addresses:
+        # A single appliance holds its addresses for good: no election, no adverts on the wire.
+        lines.append("static_ipaddress {")
+        for address, device in addresses:
+            lines.append("    %s dev %s" % (address, device))
+        lines.append("}")
+        lines.append("")
+    for vs in spec.virtual_services:
+        if vs.layer == 4:
+            _virtual_server(vs, lines)
+    return "\n".join(lines)
