@@ -244,4 +244,4 @@ def render(spec, host, interfaces):
     for vs in spec.virtual_services:
         if vs.layer == 4:
             _virtual_server(vs, lines)
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,102 @@
+"""Rendered engine configs against golden files.
+
+A golden file changes only with a reason in the commit message. To rewrite them after an
+intended change: LBKIT_UPDATE_GOLDEN=1 ./scripts/test tests/unit/test_render.py, then review
+the diff. tests/integration/test_engine_configs.py checks every golden file with the engines'
+own config tests (haproxy -c, keepalived --config-test).
+"""
+
+import glob
+import ipaddress
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+
+from .specs import mutate
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+SPECS = sorted(glob.glob(os.path.join(GOLDEN, "*.spec.yml")))
+
+
+def host_interfaces(spec, host):
+    """The interfaces the golden appliances have: eth0 with the heartbeat address, eth1 inside."""
+    node = spec.cluster.node(host)
+    index = [n.host for n in spec.cluster.nodes].index(host)
+    eth0 = ipaddress.ip_interface("%s/24" % (node.heartbeat_address or "192.168.10.%d" % (11 + index)))
+    return {
+        "lo": [ipaddress.ip_interface("127.0.0.1/8")],
+        "eth0": [eth0],
+        "eth1": [ipaddress.ip_interface("10.0.1.%d/24" % (11 + index))],
+    }
+
+
+def rendered(path):
+    """{golden file name: text} for one golden spec."""
+    with open(path) as handle:
+        spec = load_spec(yaml.safe_load(handle))
+    base = os.path.basename(path)[: -len(".spec.yml")]
+    out = {}
+    text = haproxy.render(spec)
+    if text is not None:
+        out[base + ".haproxy.cfg"] = text
+    for node in spec.cluster.nodes:
+        out["%s.%s.keepalived.conf" % (base, node.host)] = keepalived.render(spec, node.host, host_interfaces(spec, node.host))
+    return out
+
+
+CASES = [(os.path.basename(s), name, text) for s in SPECS for name, text in sorted(rendered(s).items())]
+
+
+@pytest.mark.parametrize("spec,name,text", CASES, ids=[c[1] for c in CASES])
+def test_golden(spec, name, text):
+    path = os.path.join(GOLDEN, name)
+    if os.environ.get("LBKIT_UPDATE_GOLDEN"):
+        with open(path, "w") as handle:
+            handle.write(text)
+    assert os.path.exists(path), "no golden file %s: run with LBKIT_UPDATE_GOLDEN=1 and review it" % name
+    with open(path) as handle:
+        assert text == handle.read(), "%s differs from its golden file" % name
+
+
+def test_every_golden_file_has_a_spec():
+    produced = set(c[1] for c in CASES)
+    for path in glob.glob(os.path.join(GOLDEN, "*")):
+        name = os.path.basename(path)
+        if not name.endswith(".spec.yml"):
+            assert name in produced, "stale golden file " + name
+
+
+def test_secret_only_in_the_keepalived_config():
+    with open(os.path.join(GOLDEN, "vrrp2-auth.spec.yml")) as handle:
+        spec = load_spec(yaml.safe_load(handle))
+    assert "auth_pass s3cr3t" in keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+    assert "s3cr3t" not in repr(spec)
+
+
+def test_no_layer7_service_no_haproxy_config():
+    assert haproxy.render(load_spec(mutate({}))) is not None
+    only_l4 = dict(mutate({}))
+    only_l4["virtual_services"] = only_l4["virtual_services"][:2]
+    assert haproxy.render(load_spec(only_l4)) is None
+
+
+def test_unknown_heartbeat_interface_is_a_render_error():
+    spec = load_spec(mutate({}))
+    interfaces = {"lo": [ipaddress.ip_interface("127.0.0.1/8")], "eth0": [ipaddress.ip_interface("192.168.10.99/24")]}
+    with pytest.raises(keepalived.RenderError) as info:
+        keepalived.render(spec, "lb1", interfaces)
+    assert info.value.errors[0].path == "/cluster/nodes/0/heartbeat_address"
+
+
+def test_pair_without_floating_addresses_has_no_vrrp_instance():
+    data = mutate({})
+    data["virtual_services"] = []
+    data["cluster"]["floating_ips"] = []
+    spec = load_spec(data)
+    text = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+    assert "vrrp_instance" not in text
+    assert "No floating address yet" in text
