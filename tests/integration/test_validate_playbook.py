@@ -29,7 +29,7 @@ def test_every_mistake_is_listed_with_its_path(tmp_path):
     spec["cluster"]["nodes"][1]["priority"] = 150
     spec["cluster"]["ha"]["auth_secret"] = "vrrp-pw"
     spec["virtual_services"][0]["real_servers"][0]["port"] = 8080
-    spec["virtual_services"][1]["extra_ports"] = "9000-9001 8080"
+    spec["virtual_services"][1]["real_servers"][0]["min_connections"] = 5
     spec["virtual_services"][2]["persistence"] = {"mode": "udp_sip"}
     spec["virtual_services"][2]["protocl"] = "tcp"
     bad = tmp_path / "bad.yml"
@@ -42,7 +42,7 @@ def test_every_mistake_is_listed_with_its_path(tmp_path):
         "/cluster/ha/auth_secret:",
         "/cluster/nodes/1/priority:",
         "/virtual_services/0/real_servers/0/port:",
-        "/virtual_services/1/extra_ports:",
+        "/virtual_services/1/real_servers/0/min_connections:",
         "/virtual_services/2/persistence/mode:",
         "/virtual_services/2/protocl:",
     ):

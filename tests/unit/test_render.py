@@ -100,3 +100,15 @@ def test_pair_without_floating_addresses_has_no_vrrp_instance():
     text = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
     assert "vrrp_instance" not in text
     assert "No floating address yet" in text
+
+
+def test_sysctls_follow_the_spec():
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import sysctl
+
+    keys = [k for k, v, w in sysctl.settings(load_spec(mutate({})))]
+    assert keys == ["net.ipv4.ip_nonlocal_bind", "net.ipv4.ip_forward"]
+    only_dr = mutate({})
+    only_dr["virtual_services"] = only_dr["virtual_services"][:1]
+    assert sysctl.render(load_spec(only_dr)) is None
+    v6 = mutate({"/virtual_services/2/address": "2001:db8::12"})
+    assert "net.ipv6.ip_nonlocal_bind = 1" in sysctl.render(load_spec(v6))

@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The kernel settings an appliance needs for its spec, as a sysctl.d file. Pure."""
+
+from __future__ import annotations
+
+PATH = "/etc/sysctl.d/60-lbkit.conf"
+
+
+def settings(spec):
+    """[(key, value, why)] the spec needs; empty when it needs none."""
+    out = []
+    layer7 = [vs for vs in spec.virtual_services if vs.layer == 7]
+    nat = [vs for vs in spec.virtual_services if vs.layer == 4 and vs.forwarding == "nat"]
+    if layer7:
+        # HAProxy binds every VIP, also on the node that does not hold it (the backup).
+        out.append(("net.ipv4.ip_nonlocal_bind", 1, "HAProxy binds VIPs this node may not hold"))
+        if any(vs.address.version == 6 for vs in layer7):
+            out.append(("net.ipv6.ip_nonlocal_bind", 1, "HAProxy binds IPv6 VIPs this node may not hold"))
+    if nat:
+        if any(vs.address.version == 4 for vs in nat):
+            out.append(("net.ipv4.ip_forward", 1, "NAT forwards the real servers' replies"))
+        if any(vs.address.version == 6 for vs in nat):
+            out.append(("net.ipv6.conf.all.forwarding", 1, "NAT forwards the real servers' replies (IPv6)"))
+    return out
+
+
+def render(spec):
+    """The sysctl.d file, or None when the spec needs no kernel setting."""
+    items = settings(spec)
+    if not items:
+        return None
+    lines = ["# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten." % spec.cluster.name]
+    for key, value, why in items:
+        lines.append("# %s" % why)
+        lines.append("%s = %s" % (key, value))
+    return "\n".join(lines) + "\n"
