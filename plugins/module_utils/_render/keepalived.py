@@ -50,11 +50,17 @@ def _placement(spec, host, interfaces, col):
     heartbeat = _interface_of(node.heartbeat_address, interfaces) if node.heartbeat_address is not None else None
     external = cluster.interfaces.external or heartbeat
     if cluster.ha.mode == "pair" and heartbeat is None:
-        col.add(node.path + "/heartbeat_address", "%s is not an address of %s, so the heartbeat interface is unknown." % (node.heartbeat_address, host),
-                "use one of the host's addresses.")
+        col.add(
+            node.path + "/heartbeat_address",
+            "%s is not an address of %s, so the heartbeat interface is unknown." % (node.heartbeat_address, host),
+            "use one of the host's addresses.",
+        )
     if external is None and (spec.virtual_services or any(f.side == "external" for f in cluster.floating_ips)):
-        col.add("/cluster/interfaces/external", "the interface for the virtual service addresses is not known on %s." % host,
-                "set /cluster/interfaces/external (or a heartbeat_address, whose interface is then used).")
+        col.add(
+            "/cluster/interfaces/external",
+            "the interface for the virtual service addresses is not known on %s." % host,
+            "set /cluster/interfaces/external (or a heartbeat_address, whose interface is then used).",
+        )
     return heartbeat or external, external, cluster.interfaces.internal
 
 
@@ -153,7 +159,9 @@ def _check(vs, rs, lines):
         lines.append("        %s {" % ("HTTP_GET" if hc.type == "http" else "SSL_GET"))
         lines.append("            url {")
         lines.append("                path %s" % hc.url)
-        lines.append("                status_code %s" % " ".join(str(low) if low == high else "%d-%d" % (low, high) for low, high in hc.expected_codes))
+        lines.append(
+            "                status_code %s" % " ".join(str(low) if low == high else "%d-%d" % (low, high) for low, high in hc.expected_codes)
+        )
         lines.append("            }")
         lines.append("            connect_port %d" % port)
         if hc.host:
@@ -227,8 +235,11 @@ def render(spec, host, interfaces):
     if cluster.ha.mode == "pair" and addresses:
         family = cluster.node(host).heartbeat_address
         if family is not None and not any((":" in a[0]) == (family.version == 6) for a in addresses):
-            col.add("/cluster/floating_ips", "the VRRP adverts need one floating address of the heartbeat's family (IPv%d)." % family.version,
-                    "add a virtual service or floating IP of that family, or use heartbeat addresses of the other family.")
+            col.add(
+                "/cluster/floating_ips",
+                "the VRRP adverts need one floating address of the heartbeat's family (IPv%d)." % family.version,
+                "add a virtual service or floating IP of that family, or use heartbeat addresses of the other family.",
+            )
             raise RenderError(col.errors)
         _vrrp(spec, host, heartbeat, addresses, lines)
     elif cluster.ha.mode == "pair":

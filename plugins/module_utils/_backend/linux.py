@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Linux appliance backend: the only code that touches the host for the appliance module.
+
+It reads what is applied (the managed files and the last applied state), and applies a plan:
+write every file next to its target, validate it with the engine's own checker, move it into
+place, reload (never restart) the engines, verify they run the new configuration, and on any
+failure put the previous files back and reload them, so the last good configuration keeps
+serving.
+
+The host is reached through a small ``runner`` (what it uses of AnsibleModule: ``run_command``
+and ``get_bin_path``), so the logic is tested with a fake host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, sysctl
+
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+STATE_DIR = "/etc/lbkit"
+STATE_FILE = STATE_DIR + "/state.json"
+
+
+class ApplyError(Exception):
+    """Applying failed; ``restored`` tells whether the previous configuration was put back."""
+
+    def __init__(self, message, restored):
+        self.restored = restored
+        super(ApplyError, self).__init__(message)
+
+
+class ManagedFile(object):
+    """One file lbkit owns: where it goes, its content (None: must not exist), its mode."""
+
+    def __init__(self, path, content, mode, service=None, check=None):
+        self.path = path
+        self.content = content
+        self.mode = mode
+        self.service = service
+        self.check = check
+
+
+def desired_files(spec, host, interfaces, root=""):
+    """The files this appliance should have, rendered from the spec."""
+    files = [
+        # keepalived.conf may hold the VRRP secret: 0600.
+        ManagedFile(root + KEEPALIVED_CONF, keepalived.render(spec, host, interfaces), 0o600, "keepalived", ["keepalived", "--config-test", "-f"]),
+        ManagedFile(root + HAPROXY_CFG, haproxy.render(spec), 0o640, "haproxy", ["haproxy", "-c", "-q", "-f"]),
+        ManagedFile(root + sysctl.PATH, sysctl.render(spec), 0o644),
+    ]
+    return files
+
+
+def read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except IOError:
+        return None
+
+
+def read_state(root=""):
+    """The state lbkit last applied successfully, or None."""
+    text = read_text(root + STATE_FILE)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def file_drift(files):
+    """The managed files whose content on disk is not what the spec renders."""
+    return [f for f in files if read_text(f.path) != f.content]
+
+
+def _write_private(path, content, mode):
+    """Write content to a new file beside path (same filesystem, for an atomic rename)."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".lbkit", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except Exception:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+class LinuxAppliance(object):
+    """Applies rendered files to a Linux appliance through ``runner``."""
+
+    def __init__(self, runner, root=""):
+        self.runner = runner
+        self.root = root
+
+    def _run(self, argv):
+        binary = self.runner.get_bin_path(argv[0], required=True)
+        rc, out, err = self.runner.run_command([binary] + list(argv[1:]))
+        return rc, out, err
+
+    def _service(self, action, name):
+        rc, out, err = self._run(["systemctl", action, name])
+        if rc != 0:
+            raise RuntimeError("systemctl %s %s failed: %s" % (action, name, (err or out).strip()))
+
+    def is_active(self, name):
+        rc, out, err = self._run(["systemctl", "is-active", name])
+        return rc == 0 and out.strip() == "active"
+
+    def validate(self, managed, candidate):
+        """Run the engine's config check on the candidate file; raise with its output."""
+        if managed.check is None or managed.content is None:
+            return
+        rc, out, err = self._run(managed.check + [candidate])
+        if rc != 0:
+            raise ValueError("%s rejected the new %s: %s" % (managed.check[0], managed.path, (err or out).strip()))
+
+    def apply(self, files, state):
+        """Write, validate, reload and verify; on failure restore the previous files."""
+        changed = [f for f in files if read_text(f.path) != f.content]
+        candidates = {}
+        try:
+            for managed in changed:
+                if managed.content is not None:
+                    candidates[managed.path] = _write_private(managed.path, managed.content, managed.mode)
+                    self.validate(managed, candidates[managed.path])
+        except Exception as exc:
+            for tmp in candidates.values():
+                os.unlink(tmp)
+            raise ApplyError("%s; nothing was changed on the appliance." % exc, restored=True)
+        previous = dict((f.path, read_text(f.path)) for f in changed)
+        try:
+            self._install(changed, candidates)
+            self._activate(files, changed)
+        except Exception as exc:
+            message = str(exc)
+            try:
+                self._restore(files, changed, previous)
+            except Exception as again:
+                raise ApplyError("%s; restoring the previous configuration failed too: %s" % (message, again), restored=False)
+            raise ApplyError("%s; the previous configuration was restored and is serving." % message, restored=True)
+        self.write_state(state)
+
+    def _install(self, changed, candidates):
+        for managed in changed:
+            if managed.content is None:
+                if os.path.exists(managed.path):
+                    os.unlink(managed.path)
+            else:
+                os.rename(candidates[managed.path], managed.path)
+
+    def _activate(self, files, changed):
+        paths = set(f.path for f in changed)
+        for managed in files:
+            if managed.path == self.root + sysctl.PATH and managed.path in paths and managed.content is not None:
+                rc, out, err = self._run(["sysctl", "-p", managed.path])
+                if rc != 0:
+                    raise RuntimeError("sysctl -p %s failed: %s" % (managed.path, (err or out).strip()))
+        for managed in files:
+            if managed.service is None:
+                continue
+            wanted = managed.content is not None
+            active = self.is_active(managed.service)
+            if not wanted:
+                if active:
+                    self._service("stop", managed.service)
+                continue
+            if not active:
+                self._service("start", managed.service)
+            elif managed.path in paths:
+                self._service("reload", managed.service)
+            if not self.is_active(managed.service):
+                raise RuntimeError("%s is not running after the change" % managed.service)
+
+    def _restore(self, files, changed, previous):
+        for managed in changed:
+            text = previous[managed.path]
+            if text is None:
+                if os.path.exists(managed.path):
+                    os.unlink(managed.path)
+            else:
+                os.rename(_write_private(managed.path, text, managed.mode), managed.path)
+        restored = [ManagedFile(f.path, previous.get(f.path, f.content) if f in changed else f.content, f.mode, f.service, f.check) for f in files]
+        self._activate(restored, changed)
+
+    def write_state(self, state):
+        path = self.root + STATE_FILE
+        tmp = _write_private(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
+        os.rename(tmp, path)

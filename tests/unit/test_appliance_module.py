@@ -1,0 +1,240 @@
+"""The appliance module and the Linux backend against a fake host in a temporary root.
+
+The fake host answers the commands the backend runs (ip, the engines' config checks,
+systemctl, sysctl) and records them, so plan, check mode, apply, reload-not-restart and the
+rollback on failure are exercised without daemons; molecule scenarios run the real ones.
+"""
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import linux
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.modules import appliance
+
+from .specs import mutate
+
+IP_JSON = json.dumps(
+    [
+        {"ifname": "lo", "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]},
+        {"ifname": "eth0", "addr_info": [{"local": "192.168.10.11", "prefixlen": 24}]},
+        {"ifname": "eth1", "addr_info": [{"local": "10.0.1.11", "prefixlen": 24}]},
+    ]
+)
+
+
+class FakeHost(object):
+    """What the module and the backend use of AnsibleModule, backed by a temporary root."""
+
+    def __init__(self, spec, check_mode=False, diff=True, state="present"):
+        self.params = {"spec": spec, "host": "lb1", "state": state}
+        self.check_mode = check_mode
+        self._diff = diff
+        self.commands = []
+        self.active = set()
+        self.fail = {}
+
+    def get_bin_path(self, name, required=False):
+        return "/usr/bin/" + name
+
+    def run_command(self, argv):
+        self.commands.append(argv)
+        name = os.path.basename(argv[0])
+        words = [name] + list(argv[1:])
+        for prefix, answer in list(self.fail.items()):
+            if words[: len(prefix)] == list(prefix):
+                del self.fail[prefix]  # fails once: the next attempt (the rollback) works
+                return answer
+        if name == "ip":
+            return 0, IP_JSON, ""
+        if name == "systemctl":
+            action, service = argv[1], argv[2]
+            if action == "is-active":
+                return (0, "active\n", "") if service in self.active else (3, "inactive\n", "")
+            if action in ("start", "reload"):
+                self.active.add(service)
+            if action == "stop":
+                self.active.discard(service)
+            return 0, "", ""
+        return 0, "", ""
+
+    def ran(self, *words):
+        return [c for c in self.commands if [os.path.basename(c[0])] + list(c[1 : len(words)]) == list(words)]
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    return str(tmp_path)
+
+
+def converge(spec, root, host=None, **kwargs):
+    host = host or FakeHost(spec, **kwargs)
+    return host, appliance.converge(host, linux.LinuxAppliance(host, root=root))
+
+
+def read(root, path):
+    with open(root + path) as handle:
+        return handle.read()
+
+
+def test_first_apply_writes_validates_starts_and_records(root):
+    host, result = converge(mutate({}), root)
+    assert result["changed"]
+    assert "+ virtual service web-dr (192.0.2.10:80/tcp)" in result["summary"]
+    assert "virtual_router_id 51" in read(root, linux.KEEPALIVED_CONF)
+    assert "listen vs_shop" in read(root, linux.HAPROXY_CFG)
+    assert oct(os.stat(root + linux.KEEPALIVED_CONF).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(root + linux.STATE_FILE).st_mode & 0o777) == "0o600"
+    assert host.ran("keepalived", "--config-test", "-f") and host.ran("haproxy", "-c", "-q", "-f")
+    assert host.ran("systemctl", "start", "keepalived") and host.ran("systemctl", "start", "haproxy")
+    assert host.ran("sysctl", "-p")
+    # Nothing left behind but the managed files.
+    leftovers = [n for d, s, names in os.walk(root) for n in names if n.endswith(".lbkit")]
+    assert leftovers == []
+
+
+def test_second_run_changes_nothing(root):
+    host, first = converge(mutate({}), root)
+    host2 = FakeHost(mutate({}))
+    host2.active = set(host.active)
+    host2, second = converge(mutate({}), root, host=host2)
+    assert second == {"changed": False, "changes": [], "summary": [], "diff": {"prepared": ""}}
+    assert not host2.ran("systemctl", "reload")
+
+
+def test_check_mode_reports_the_same_plan_and_touches_nothing(root):
+    host, first = converge(mutate({}), root)
+    changed_spec = mutate({"/virtual_services/0/real_servers/0/weight": 50, "/virtual_services/1": "x"})
+    changed_spec["virtual_services"].pop(1)
+    checker = FakeHost(changed_spec, check_mode=True)
+    checker.active = set(host.active)
+    before = read(root, linux.KEEPALIVED_CONF)
+    checker, predicted = converge(changed_spec, root, host=checker)
+    assert read(root, linux.KEEPALIVED_CONF) == before
+    assert not checker.ran("systemctl", "reload")
+    runner = FakeHost(changed_spec)
+    runner.active = set(host.active)
+    runner, applied = converge(changed_spec, root, host=runner)
+    assert predicted["changes"] == applied["changes"] and predicted["changed"] == applied["changed"] is True
+    assert predicted["summary"] == [
+        "- virtual service app-nat (192.0.2.11:8080/tcp)",
+        "~ real server web1 192.168.10.21:80 in web-dr: weight 100 -> 50",
+    ]
+    assert runner.ran("systemctl", "reload", "keepalived")
+    assert not runner.ran("systemctl", "restart")
+
+
+def test_invalid_config_changes_nothing(root):
+    host, first = converge(mutate({}), root)
+    before = read(root, linux.HAPROXY_CFG)
+    bad = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
+    bad.active = set(host.active)
+    bad.fail[("haproxy", "-c")] = (1, "", "[ALERT] parsing error")
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert "haproxy rejected the new" in str(info.value) and "nothing was changed" in str(info.value)
+    assert read(root, linux.HAPROXY_CFG) == before
+    assert not bad.ran("systemctl", "reload")
+
+
+def test_failed_reload_restores_the_last_good_config(root):
+    host, first = converge(mutate({}), root)
+    good = read(root, linux.KEEPALIVED_CONF)
+    state = read(root, linux.STATE_FILE)
+    bad = FakeHost(mutate({"/virtual_services/0/real_servers/0/weight": 5}))
+    bad.active = set(host.active)
+    bad.fail[("systemctl", "reload", "keepalived")] = (1, "", "Job failed")
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert info.value.restored
+    assert "the previous configuration was restored and is serving" in str(info.value)
+    assert read(root, linux.KEEPALIVED_CONF) == good
+    assert read(root, linux.STATE_FILE) == state
+    # The restored file was reloaded again, so the running keepalived has the last good config.
+    assert len(bad.ran("systemctl", "reload", "keepalived")) == 2
+
+
+def test_failing_rollback_says_so(root):
+    host, first = converge(mutate({}), root)
+    bad = FakeHost(mutate({"/virtual_services/0/real_servers/0/weight": 5}))
+    bad.active = set(host.active)
+    bad.fail[("systemctl", "reload", "keepalived")] = (1, "", "Job failed")
+    original = bad.run_command
+
+    def run(argv):
+        if argv[1:3] == ["reload", "keepalived"] and bad.ran("systemctl", "reload", "keepalived"):
+            bad.commands.append(argv)
+            return 1, "", "still failing"
+        return original(argv)
+
+    bad.run_command = run
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert not info.value.restored
+    assert "restoring the previous configuration failed too: systemctl reload keepalived failed: still failing" in str(info.value)
+
+
+def test_hand_edit_is_detected_and_rewritten(root):
+    host, first = converge(mutate({}), root)
+    with open(root + linux.HAPROXY_CFG, "a") as handle:
+        handle.write("# edited by hand\n")
+    again = FakeHost(mutate({}), check_mode=True)
+    again.active = set(host.active)
+    again, result = converge(again.params["spec"], root, host=again)
+    assert result["summary"] == ["! file %s%s (edited outside lbkit)" % (root, linux.HAPROXY_CFG)]
+
+
+def test_stopped_engine_is_a_change(root):
+    host, first = converge(mutate({}), root)
+    again = FakeHost(mutate({}))
+    again.active = {"keepalived"}
+    again, result = converge(again.params["spec"], root, host=again)
+    assert result["summary"] == ["> service haproxy"]
+    assert again.ran("systemctl", "start", "haproxy")
+
+
+def test_rendered_touches_nothing_and_masks_secrets(root):
+    spec = mutate({"/cluster/ha/vrrp_version": 2, "/cluster/ha/advert_interval_ms": 1000, "/cluster/ha/auth_secret": "pw123"})
+    host, result = converge(spec, root, state="rendered")
+    assert result["changed"] is False
+    conf = result["rendered"][root + linux.KEEPALIVED_CONF]
+    assert "auth_pass ********" in conf and "pw123" not in json.dumps(result)
+    assert not os.path.exists(root + linux.KEEPALIVED_CONF)
+
+
+def test_secret_change_shows_hidden(root):
+    v2 = {"/cluster/ha/vrrp_version": 2, "/cluster/ha/advert_interval_ms": 1000}
+    host, first = converge(mutate(dict(v2, **{"/cluster/ha/auth_secret": "old1"})), root)
+    again = FakeHost(mutate(dict(v2, **{"/cluster/ha/auth_secret": "new2"})), check_mode=True)
+    again.active = set(host.active)
+    again, result = converge(again.params["spec"], root, host=again)
+    assert result["summary"] == ["~ cluster lb-prod: auth_secret (hidden) -> (hidden)"]
+    assert "old1" not in json.dumps(result) and "new2" not in json.dumps(result)
+
+
+def test_vip_on_the_hosts_own_address_is_refused_before_anything(root):
+    with pytest.raises(SpecInvalid) as info:
+        converge(mutate({"/virtual_services/1/address": "10.0.1.11", "/virtual_services/1/real_servers/0/address": "10.0.1.21"}), root)
+    assert info.value.errors[0].path == "/virtual_services/1/address"
+    assert not os.path.exists(root + linux.STATE_FILE)
+
+
+def test_vips_lbkit_placed_are_not_the_hosts_own(root):
+    host, first = converge(mutate({}), root)
+    held = json.loads(IP_JSON)
+    held[1]["addr_info"].append({"local": "192.0.2.10", "prefixlen": 32})
+    again = FakeHost(mutate({}), check_mode=True)
+    again.active = set(host.active)
+    original = again.run_command
+
+    def run(argv):
+        if argv[0].endswith("/ip"):
+            again.commands.append(argv)
+            return 0, json.dumps(held), ""
+        return original(argv)
+
+    again.run_command = run
+    again, result = converge(again.params["spec"], root, host=again)
+    assert result["changed"] is False
