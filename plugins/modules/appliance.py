@@ -20,7 +20,7 @@ description:
   - Applying writes each file beside its target, validates it (C(keepalived --config-test),
     C(haproxy -c)), moves it into place, reloads the engines (never a restart for a config
     change) and verifies they run. On any failure the previous files are put back and
-    reloaded: the last good configuration keeps serving.
+    reloaded, so the last good configuration keeps serving.
   - Services not in the spec are removed.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
@@ -80,14 +80,23 @@ changes:
   type: list
   elements: dict
   sample:
-    - {action: change, kind: real server, key: tcp/192.0.2.10/80/10.0.0.11:80, label: web1 10.0.0.11:80 in web, field: weight, before: 100, after: 50}
-    - {action: add, kind: virtual service, key: tcp/192.0.2.20/443, label: shop (192.0.2.20:443/tcp)}
+    - action: change
+      kind: real server
+      key: "tcp/192.0.2.10/80/10.0.0.11:80"
+      label: "web1 10.0.0.11:80 in web"
+      field: weight
+      before: 100
+      after: 50
+    - action: add
+      kind: virtual service
+      key: tcp/192.0.2.20/443
+      label: "shop (192.0.2.20:443/tcp)"
 summary:
   description: The plan as lines of text.
   returned: always
   type: list
   elements: str
-  sample: ["real server web1 10.0.0.11:80 in web: weight 100 -> 50"]
+  sample: ["~ real server web1 10.0.0.11:80 in web: weight 100 -> 50"]
 rendered:
   description: The rendered files by path (C(null) for a file that must not exist), secrets masked.
   returned: when O(state=rendered)

@@ -117,7 +117,8 @@ def test_check_mode_reports_the_same_plan_and_touches_nothing(root):
     runner = FakeHost(changed_spec)
     runner.active = set(host.active)
     runner, applied = converge(changed_spec, root, host=runner)
-    assert predicted["changes"] == applied["changes"] and predicted["changed"] == applied["changed"] is True
+    assert predicted["changes"] == applied["changes"]
+    assert predicted["changed"] is True and applied["changed"] is True
     assert predicted["summary"] == [
         "- virtual service app-nat (192.0.2.11:8080/tcp)",
         "~ real server web1 192.168.10.21:80 in web-dr: weight 100 -> 50",
