@@ -109,22 +109,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import linux
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepalived import RenderError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
 
 SYMBOL = {"add": "+", "remove": "-", "change": "~", "rewrite": "!", "start": ">"}
-
-
-def managed_addresses(state):
-    """The floating addresses the last applied state put on the host (not the host's own)."""
-    if not state:
-        return []
-    out = [svc["address"] for svc in state.get("virtual_services", {}).values()]
-    out.extend(a.split("/")[0] for a in state.get("cluster", {}).get("floating_ips", {}))
-    return out
 
 
 def mask(text):
@@ -142,7 +133,7 @@ def converge(module, backend):
         raise RuntimeError("'ip -json address show' failed: %s" % err.strip())
     interfaces = parse_ip_json(out)
     before = linux.read_state(backend.root)
-    errors = check_host(spec, params["host"], interfaces, managed_addresses(before))
+    errors = check_host(spec, params["host"], interfaces, held_addresses(before))
     if errors:
         raise SpecInvalid(errors)
     files = linux.desired_files(spec, params["host"], interfaces, backend.root)

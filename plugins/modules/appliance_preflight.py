@@ -15,6 +15,8 @@ description:
   - The host must be a node of the cluster; the interfaces the spec names must exist; its
     heartbeat address must be one of its addresses; and no VIP or floating IP may be one of
     the appliance's own interface addresses.
+  - Addresses lbkit itself placed on the host (the VIPs and floating IPs of the state it last
+    applied, held while this node is master) are not counted as the appliance's own.
   - Reports the interfaces and whether the kernel has IPVS (layer-4 services need it).
   - It never changes the host.
 extends_documentation_fragment:
@@ -33,13 +35,6 @@ options:
       - The appliance's inventory hostname, as listed in C(cluster.nodes[].host).
     type: str
     required: true
-  managed_addresses:
-    description:
-      - Addresses lbkit itself placed on the host (the floating addresses the running keepalived
-        holds as master). They are not counted as the appliance's own addresses.
-    type: list
-    elements: str
-    default: []
 author:
   - lbkit developers (@lbkit)
 """
@@ -90,6 +85,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import read_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
@@ -111,7 +108,6 @@ def main():
         argument_spec=dict(
             spec=dict(type="dict", required=True, no_log=True),
             host=dict(type="str", required=True),
-            managed_addresses=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -127,7 +123,7 @@ def main():
     )
     spec, errors = check_spec(module.params["spec"])
     if spec is not None:
-        errors = check_host(spec, module.params["host"], interfaces, module.params["managed_addresses"])
+        errors = check_host(spec, module.params["host"], interfaces, held_addresses(read_state()))
     result["errors"] = [e.as_dict() for e in errors]
     if errors:
         module.fail_json(msg=SpecInvalid(errors).summary(), **result)

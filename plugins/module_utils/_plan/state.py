@@ -127,3 +127,12 @@ def desired_state(spec, host):
         },
         "virtual_services": dict((service_key(vs), _service(vs)) for vs in spec.virtual_services),
     }
+
+
+def held_addresses(state):
+    """The floating addresses an applied state puts on the master (lbkit's, not the host's own)."""
+    if not state:
+        return []
+    out = [svc["address"] for svc in state.get("virtual_services", {}).values()]
+    out.extend(address.split("/")[0] for address in state.get("cluster", {}).get("floating_ips", {}))
+    return out
