@@ -108,8 +108,10 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import linux
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.haproxy_runtime import RuntimeError_
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.runtime import Runtime
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses, real_server_key
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepalived import RenderError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
@@ -122,7 +124,7 @@ def mask(text):
     return None if text is None else re.sub(r"(auth_pass )\S+", r"\1********", text)
 
 
-def converge(module, backend):
+def converge(module, backend, runtime):
     params = module.params
     spec, errors = check_spec(params["spec"])
     if errors:
@@ -148,13 +150,46 @@ def converge(module, backend):
     for managed in files:
         if managed.service and managed.content is not None and not backend.is_active(managed.service):
             changes.append(dict(action="start", kind="service", key=managed.service, label=managed.service))
+    deviations = runtime_deviations(spec, runtime) if before is not None else []
+    changes.extend(d[0] for d in deviations)
     summary = ["%s %s" % (SYMBOL[c["action"]], _line(c)) for c in changes]
     result = dict(changed=bool(changes), changes=changes, summary=summary)
     if module._diff:
         result["diff"] = dict(prepared="\n".join(summary) + ("\n" if summary else ""))
     if changes and not module.check_mode:
         backend.apply(files, state)
+        # A reload already reset HAProxy's servers to the config; set what still deviates.
+        for change, vs, rs in runtime_deviations(spec, runtime):
+            runtime.set(vs, rs, rs.state, change["before"])
     return result
+
+
+def runtime_deviations(spec, runtime):
+    """Real servers whose state on the running engine is not the spec's (a runtime drain, say).
+
+    Only layer 7 is read here: HAProxy reports its servers through the runtime API.
+    """
+    out = []
+    if not runtime.haproxy_available():
+        return out
+    for vs in spec.virtual_services:
+        if vs.layer != 7:
+            continue
+        for rs in vs.real_servers:
+            try:
+                state, dummy = runtime.read(vs, rs)
+            except RuntimeError_:
+                continue  # not running yet: the apply adds it with the spec's state
+            if state != rs.state:
+                label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
+                out.append(
+                    (
+                        dict(action="change", kind="runtime", key=vs.name + "/" + rs.name, label=label, field="state", before=state, after=rs.state),
+                        vs,
+                        rs,
+                    )
+                )
+    return out
 
 
 def _line(change):
@@ -173,13 +208,15 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = converge(module, linux.LinuxAppliance(module))
+        result = converge(module, linux.LinuxAppliance(module), Runtime(module))
     except SpecInvalid as exc:
         result = dict(failed=True, msg=exc.summary(), errors=[e.as_dict() for e in exc.errors])
     except RenderError as exc:
         result = dict(failed=True, msg=str(exc), errors=[e.as_dict() for e in exc.errors])
     except linux.ApplyError as exc:
         result = dict(failed=True, msg=str(exc), restored=exc.restored)
+    except RuntimeError_ as exc:
+        result = dict(failed=True, msg=str(exc))
     if result.get("failed"):
         module.fail_json(**result)
     module.exit_json(**result)

@@ -69,9 +69,16 @@ def root(tmp_path, monkeypatch):
     return str(tmp_path)
 
 
-def converge(spec, root, host=None, **kwargs):
+class NoRuntime(object):
+    """No HAProxy runtime socket on the fake host."""
+
+    def haproxy_available(self):
+        return False
+
+
+def converge(spec, root, host=None, runtime=None, **kwargs):
     host = host or FakeHost(spec, **kwargs)
-    return host, appliance.converge(host, linux.LinuxAppliance(host, root=root))
+    return host, appliance.converge(host, linux.LinuxAppliance(host, root=root), runtime or NoRuntime())
 
 
 def read(root, path):
@@ -239,3 +246,37 @@ def test_vips_lbkit_placed_are_not_the_hosts_own(root):
     again.run_command = run
     again, result = converge(again.params["spec"], root, host=again)
     assert result["changed"] is False
+
+
+class FakeRuntime(object):
+    """HAProxy's runtime API as a dict of server states."""
+
+    def __init__(self, states):
+        self.states = states
+        self.calls = []
+
+    def haproxy_available(self):
+        return True
+
+    def read(self, vs, rs):
+        return self.states.get(rs.name, rs.state), 0
+
+    def set(self, vs, rs, state, current):
+        self.calls.append((vs.name, rs.name, state))
+        self.states[rs.name] = state
+
+
+def test_runtime_drain_is_undone_by_the_next_converge(root):
+    host, first = converge(mutate({}), root)
+    runtime = FakeRuntime({"10.0.1.31:8443": "drained"})
+    checker = FakeHost(mutate({}), check_mode=True)
+    checker.active = set(host.active)
+    checker, predicted = converge(checker.params["spec"], root, host=checker, runtime=runtime)
+    assert predicted["summary"] == ["~ runtime 10.0.1.31:8443 10.0.1.31:8443 in shop: state drained -> enabled"]
+    assert runtime.calls == []
+    again = FakeHost(mutate({}))
+    again.active = set(host.active)
+    again, applied = converge(again.params["spec"], root, host=again, runtime=runtime)
+    assert applied["changes"] == predicted["changes"]
+    assert runtime.calls == [("shop", "10.0.1.31:8443", "enabled")]
+    assert not again.ran("systemctl", "reload")

@@ -1,6 +1,8 @@
 """l7_snat: HAProxy proxies the VIP to both real servers, with cookie persistence."""
 
 import collections
+import json
+import time
 
 import pytest
 
@@ -40,3 +42,54 @@ def test_engines_and_files(lb1):
     state = lb1.file("/etc/lbkit/state.json")
     assert state.mode == 0o600
     assert "172.31.252.100/32" in lb1.check_output("ip -o address show dev eth0")
+
+
+# 150 requests, one about every 20 ms, counting the ones that did not answer 200.
+LOAD = """i=0; fail=0; rm -f /tmp/load.result
+while [ $i -lt 150 ]; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 VIP)
+  [ "$code" = 200 ] || fail=$((fail+1))
+  i=$((i+1)); sleep 0.02
+done
+echo "$i $fail" > /tmp/load.result
+""".replace("VIP", VIP)
+
+
+def real_server(lb1, name, state, check=False, **extra):
+    spec = lb1.ansible.get_variables()["lbkit_spec"]
+    args = "spec='%s' service=web real_server=%s state=%s" % (json.dumps(spec), name, state)
+    args += "".join(" %s=%s" % item for item in extra.items())
+    return lb1.ansible("lbkit.loadbalancer.real_server", args, check=check)
+
+
+def test_drain_without_a_failed_request(host, lb1):
+    host.run("rm -f /tmp/jar")
+    sticky = get(host, "-c /tmp/jar -b /tmp/jar")
+    other = "rs2" if sticky == "rs1" else "rs1"
+    host.run("cat > /tmp/load.sh <<'EOF'\n%sEOF" % LOAD)
+    host.run("nohup sh /tmp/load.sh >/dev/null 2>&1 &")
+    time.sleep(0.5)
+    predicted = real_server(lb1, sticky, "drained", check=True)
+    assert predicted["changed"] and predicted["before"] == "enabled"
+    drained = real_server(lb1, sticky, "drained", wait="true", wait_timeout=30)
+    assert drained["changed"] and drained["after"] == "drained" and drained["connections"] == 0
+    assert not real_server(lb1, sticky, "drained")["changed"]
+    # No new client reaches the drained server; its persistent client still does.
+    assert set(get(host) for dummy in range(10)) == {other}
+    assert get(host, "-c /tmp/jar -b /tmp/jar") == sticky
+    assert real_server(lb1, sticky, "enabled")["changed"]
+    for dummy in range(60):
+        if host.file("/tmp/load.result").exists:
+            break
+        time.sleep(0.5)
+    done, failed = map(int, host.file("/tmp/load.result").content_string.split())
+    assert (done, failed) == (150, 0)
+
+
+def test_next_converge_restores_the_spec_state(host, lb1):
+    real_server(lb1, "rs2", "halted")
+    assert set(get(host) for dummy in range(6)) == {"rs1"}
+    spec = lb1.ansible.get_variables()["lbkit_spec"]
+    result = lb1.ansible("lbkit.loadbalancer.appliance", "spec='%s' host=lb1" % json.dumps(spec), check=False)
+    assert result["summary"] == ["~ runtime rs2 172.31.252.22:8080 in web: state halted -> enabled"]
+    assert collections.Counter(get(host) for dummy in range(10)) == {"rs1": 5, "rs2": 5}

@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HAProxy's runtime API (the admin stats socket): read server states, drain, halt, enable.
+
+Changing a server's state this way needs no reload: the running process applies it at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.haproxy import RUNTIME_SOCKET
+
+# HAProxy's word for each spec state.
+STATE_COMMAND = {"enabled": "ready", "drained": "drain", "halted": "maint"}
+
+
+class RuntimeError_(Exception):
+    """The runtime API refused a command or could not be reached."""
+
+
+def command(text, path=RUNTIME_SOCKET, timeout=5.0):
+    """Send one command to the admin socket and return HAProxy's answer."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        sock.sendall(text.encode("ascii") + b"\n")
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except (OSError, socket.error) as exc:
+        raise RuntimeError_("HAProxy's runtime API at %s did not answer %r: %s" % (path, text, exc))
+    finally:
+        sock.close()
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def parse_stat(text):
+    """``show stat`` CSV -> {(proxy, server): {status, weight, scur, ...}} for the servers."""
+    lines = text.lstrip("# ").splitlines()
+    out = {}
+    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+        name = row.get("svname")
+        if not name or name in ("FRONTEND", "BACKEND"):
+            continue
+        out[(row["pxname"], name)] = {
+            "status": row.get("status", ""),
+            "weight": int(row.get("weight") or 0),
+            "current_sessions": int(row.get("scur") or 0),
+            "total_sessions": int(row.get("stot") or 0),
+            "check_status": row.get("check_status", ""),
+        }
+    return out
+
+
+def spec_state(entry):
+    """The spec state a ``show stat`` server entry stands for.
+
+    A server drained at runtime shows DRAIN; one drained by the config has weight 0.
+    """
+    status = entry["status"].upper()
+    if status.startswith("MAINT"):
+        return "halted"
+    if status.startswith("DRAIN") or entry["weight"] == 0:
+        return "drained"
+    return "enabled"
+
+
+def set_state_commands(proxy, server, state):
+    """The commands that put one server in ``state``; halting also ends its sessions."""
+    cmds = ["set server %s/%s state %s" % (proxy, server, STATE_COMMAND[state])]
+    if state == "halted":
+        cmds.append("shutdown sessions server %s/%s" % (proxy, server))
+    return cmds
+
+
+def run_commands(cmds, path=RUNTIME_SOCKET):
+    for cmd in cmds:
+        answer = command(cmd, path).strip()
+        # Successful state changes answer with nothing; anything else is HAProxy's complaint.
+        if answer:
+            raise RuntimeError_("HAProxy refused %r: %s" % (cmd, answer))
