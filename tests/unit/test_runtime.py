@@ -1,0 +1,151 @@
+"""Runtime state of real servers: HAProxy's show stat, ipvsadm listings and argv, real_server.
+
+HAPROXY_STAT is the head of `show stat` from HAProxy 2.6.12 (Debian 12) in the appliance
+image, trimmed to the columns lbkit reads plus their neighbours. The ipvsadm listings follow
+ipvsadm 1.31's output format; the IPVS data-plane tier checks them against the real thing.
+"""
+
+import pytest
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+from ansible_collections.lbkit.loadbalancer.plugins.modules import real_server
+
+from .specs import mutate
+
+HAPROXY_STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status
+vs_web,FRONTEND,,,3,5,262119,40,4000,8000,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,3,
+vs_web,rs1,0,0,2,3,,20,2000,4000,,0,,0,0,0,0,UP,100,1,0,0,0,60,0,,1,2,1,,20,,2,0,,2,L7OK
+vs_web,rs2,0,0,1,2,,20,2000,4000,,0,,0,0,0,0,DRAIN,100,1,0,0,0,60,0,,1,2,2,,20,,2,0,,2,L7OK
+vs_web,rs3,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,100,1,0,0,0,60,0,,1,2,3,,0,,2,0,,0,
+vs_web,rs4,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,0,1,0,0,0,60,0,,1,2,4,,0,,2,0,,0,L7OK
+vs_web,BACKEND,0,0,3,5,26212,40,4000,8000,0,0,,0,0,0,0,UP,200,2,0,,0,60,0,,1,2,0,,40,,1,0,,3,
+"""
+
+IPVSADM_LN = """IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.0.2.10:80 wrr persistent 300
+  -> 192.168.10.21:80             Route   100    3          10
+  -> 192.168.10.22:80             Route   0      1          4
+UDP  [2001:db8::10]:53 rr
+  -> [2001:db8::21]:53            Masq    1      0          0
+"""
+
+IPVSADM_LNC = """IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 00:59  SYN_RECV    192.168.10.30:40000 192.0.2.10:80     192.168.10.21:80
+TCP 14:58  ESTABLISHED 192.168.10.31:40001 192.0.2.10:80     192.168.10.22:80
+"""
+
+
+def test_parse_stat():
+    stats = haproxy_runtime.parse_stat(HAPROXY_STAT)
+    assert sorted(stats) == [("vs_web", "rs1"), ("vs_web", "rs2"), ("vs_web", "rs3"), ("vs_web", "rs4")]
+    assert stats[("vs_web", "rs1")]["current_sessions"] == 2
+    assert [haproxy_runtime.spec_state(stats[("vs_web", n)]) for n in ("rs1", "rs2", "rs3", "rs4")] == ["enabled", "drained", "halted", "drained"]
+
+
+def test_haproxy_commands():
+    assert haproxy_runtime.set_state_commands("vs_web", "rs1", "drained") == ["set server vs_web/rs1 state drain"]
+    assert haproxy_runtime.set_state_commands("vs_web", "rs1", "halted") == [
+        "set server vs_web/rs1 state maint",
+        "shutdown sessions server vs_web/rs1",
+    ]
+    assert haproxy_runtime.set_state_commands("vs_web", "rs1", "enabled") == ["set server vs_web/rs1 state ready"]
+
+
+def test_unreachable_socket_is_a_clear_error(tmp_path):
+    with pytest.raises(haproxy_runtime.RuntimeError_) as info:
+        haproxy_runtime.command("show stat", str(tmp_path / "none.sock"))
+    assert "did not answer 'show stat'" in str(info.value)
+
+
+def test_parse_ipvsadm():
+    services = ipvs.parse_services(IPVSADM_LN)
+    assert [(s["protocol"], s["address"], s["port"], s["scheduler"], s["persistent"]) for s in services] == [
+        ("tcp", "192.0.2.10", 80, "wrr", 300),
+        ("udp", "2001:db8::10", 53, "rr", None),
+    ]
+    assert services[0]["real_servers"][1] == dict(address="192.168.10.22", port=80, forwarding="dr", weight=0, active=1, inactive=4)
+    assert services[1]["real_servers"][0]["forwarding"] == "nat"
+    conns = ipvs.parse_connections(IPVSADM_LNC)
+    assert [c["state"] for c in conns] == ["SYN_RECV", "ESTABLISHED"]
+    assert conns[0]["destination"] == ("192.168.10.21", 80)
+
+
+def test_ipvsadm_argv():
+    spec = load_spec(mutate({"/virtual_services/0/real_servers/0/max_connections": 500, "/virtual_services/0/real_servers/0/min_connections": 400}))
+    vs = spec.service("web-dr")
+    rs = vs.real_servers[0]
+    assert ipvs.set_state_argv(vs, rs, "drained", True) == [
+        ["ipvsadm", "-e", "-t", "192.0.2.10:80", "-r", "192.168.10.21:80", "-g", "-w", "0", "-x", "500", "-y", "400"]
+    ]
+    assert ipvs.set_state_argv(vs, rs, "halted", True) == [["ipvsadm", "-d", "-t", "192.0.2.10:80", "-r", "192.168.10.21:80"]]
+    assert ipvs.set_state_argv(vs, rs, "halted", False) == []
+    assert ipvs.set_state_argv(vs, rs, "enabled", False)[0][:2] == ["ipvsadm", "-a"]
+    assert "100" in ipvs.set_state_argv(vs, rs, "enabled", False)[0]
+
+
+class FakeModule(object):
+    def __init__(self, params, check_mode=False):
+        self.params = dict(dict(wait=False, wait_timeout=300), **params)
+        self.check_mode = check_mode
+        self._diff = True
+
+
+class FakeRuntime(object):
+    def __init__(self, state, connections):
+        self.state = state
+        self.connections = list(connections)
+        self.calls = []
+
+    def read(self, vs, rs):
+        return self.state, self.connections.pop(0) if len(self.connections) > 1 else self.connections[0]
+
+    def set(self, vs, rs, state, current):
+        self.calls.append((vs.name, rs.name, state, current))
+        self.state = state
+
+
+def params(**extra):
+    return dict(spec=mutate({}), service="shop", real_server="10.0.1.31:8443", **extra)
+
+
+def test_real_server_check_mode_predicts_and_changes_nothing():
+    runtime = FakeRuntime("enabled", [2])
+    result = real_server.run(FakeModule(params(state="drained"), check_mode=True), runtime)
+    assert result["changed"] and result["before"] == "enabled" and result["after"] == "drained"
+    assert result["diff"] == {"before": "state: enabled\n", "after": "state: drained\n"}
+    assert runtime.calls == []
+
+
+def test_real_server_drains_and_waits():
+    runtime = FakeRuntime("enabled", [2, 2, 1, 0])
+    clock = iter(range(100)).__next__
+    result = real_server.run(FakeModule(params(state="drained", wait=True)), runtime, clock=lambda: clock(), sleep=lambda s: None)
+    assert runtime.calls == [("shop", "10.0.1.31:8443", "drained", "enabled")]
+    assert result["connections"] == 0 and result["waited"] > 0
+
+
+def test_real_server_wait_times_out():
+    runtime = FakeRuntime("enabled", [5])
+    ticks = iter([0, 0, 400, 400])
+    with pytest.raises(TimeoutError) as info:
+        real_server.run(FakeModule(params(state="halted", wait=True, wait_timeout=300)), runtime, clock=lambda: next(ticks), sleep=lambda s: None)
+    assert "still has 5 connections after 300s" in str(info.value)
+
+
+def test_real_server_idempotent():
+    runtime = FakeRuntime("drained", [0])
+    assert real_server.run(FakeModule(params(state="drained")), runtime)["changed"] is False
+    assert runtime.calls == []
+
+
+def test_real_server_unknown_names():
+    with pytest.raises(ValueError) as info:
+        real_server.run(FakeModule(dict(params(state="drained"), service="nope")), FakeRuntime("enabled", [0]))
+    assert "no virtual service named 'nope'" in str(info.value) and "web-dr" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        real_server.run(FakeModule(dict(params(state="drained"), real_server="web9")), FakeRuntime("enabled", [0]))
+    assert "has no real server 'web9'" in str(info.value)
