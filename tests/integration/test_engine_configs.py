@@ -76,7 +76,7 @@ def test_haproxy_accepts(image, tls_dir, path):
 SETUP = (
     "set -e; for i in eth0 eth1; do ip link add $i type veth peer name $i-peer; done; "
     "mkdir -p /usr/local/libexec/lbkit /usr/local/lib/lbkit; "
-    "for f in /usr/local/libexec/lbkit/ping-any /usr/local/lib/lbkit/check-app /usr/local/lib/lbkit/check-dns; do "
+    "for f in /usr/local/libexec/lbkit/ping-any /usr/local/libexec/lbkit/vrrp-notify /usr/local/lib/lbkit/check-app /usr/local/lib/lbkit/check-dns; do "
     "printf '#!/bin/sh\\nexit 0\\n' > $f; chmod 755 $f; done; "
     "exec keepalived --config-test -f /etc/keepalived/keepalived.conf"
 )

@@ -14,6 +14,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors im
 
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s, node %s). Changes made here are overwritten.\n"
 PING_HELPER = "/usr/local/libexec/lbkit/ping-any"
+NOTIFY_HELPER = "/usr/local/libexec/lbkit/vrrp-notify"
 INSTANCE = "lbkit"
 
 LB_ALGO = {
@@ -101,6 +102,8 @@ def _vrrp(spec, host, heartbeat, addresses, lines):
     lines.append("    advert_int %s" % _seconds(ha.advert_interval_ms))
     if not ha.preempt:
         lines.append("    nopreempt")
+    # Records each state change where appliance_info reads it.
+    lines.append("    notify %s" % NOTIFY_HELPER)
     if ha.unicast:
         lines.append("    unicast_src_ip %s" % node.heartbeat_address)
         lines.append("    unicast_peer {")

@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The manuals' diagnoses, as pure functions over what appliance_info reads."""
+
+from __future__ import annotations
+
+# A handful of half-open connections is normal; this many, making up this share of a
+# service's connections, is the symptom the manuals describe.
+SYN_RECV_MIN = 5
+SYN_RECV_SHARE = 0.5
+
+
+def ipvs_diagnosis(services, connections, forwarding):
+    """Diagnoses for the IPVS table: ``forwarding`` maps (protocol, address, port) to dr/nat/tun."""
+    out = []
+    for svc in services:
+        key = (svc["protocol"], svc["address"], svc["port"])
+        mine = [c for c in connections if (c["protocol"], c["virtual"][0], c["virtual"][1]) == key]
+        syn = [c for c in mine if c["state"] == "SYN_RECV"]
+        if len(syn) < SYN_RECV_MIN or len(syn) < SYN_RECV_SHARE * len(mine):
+            continue
+        where = "%s:%d/%s" % (svc["address"], svc["port"], svc["protocol"])
+        method = forwarding.get(key)
+        if method == "dr":
+            why = (
+                "the real servers' replies never complete the handshake through this path: the ARP problem. Each real "
+                "server must hold the VIP on its loopback and never answer ARP for it (arp_ignore=1, arp_announce=2), "
+                "and reply straight to the client (lbkit.loadbalancer.realserver role)."
+            )
+        elif method == "nat":
+            why = (
+                "the real servers' replies do not come back through the appliance: their default gateway must be the "
+                "appliance's internal floating IP (lbkit.loadbalancer.realserver role)."
+            )
+        elif method == "tun":
+            why = (
+                "the real servers do not answer tunnelled packets: each needs an ipip tunnel interface holding the VIP, " "with rp_filter off on it."
+            )
+        else:
+            why = "the real servers do not complete the handshakes."
+        out.append("%s: %d of %d connections are stuck in SYN_RECV; %s" % (where, len(syn), len(mine), why))
+    return out
+
+
+def cluster_diagnosis(infos):
+    """Diagnoses across the nodes: ``infos`` maps each appliance to its appliance_info result."""
+    out = []
+    holders = {}
+    expected = set()
+    for host, info in sorted(infos.items()):
+        vrrp = info.get("vrrp", {})
+        expected.update(vrrp.get("expected", []))
+        for address in vrrp.get("held", []):
+            holders.setdefault(address, []).append(host)
+        if not vrrp.get("running", False):
+            out.append("%s: keepalived is not running, so it can neither hold nor take over the floating addresses." % host)
+        out.extend("%s: %s" % (host, line) for line in info.get("diagnosis", []))
+    for address in sorted(holders):
+        if len(holders[address]) > 1:
+            out.append(
+                "split brain: %s is held by %s at once; the nodes do not hear each other's heartbeat." % (address, " and ".join(holders[address]))
+            )
+    for address in sorted(expected - set(holders)):
+        out.append("%s is held by no node: clients cannot reach it." % address)
+    return out
