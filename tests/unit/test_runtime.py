@@ -1,9 +1,12 @@
 """Runtime state of real servers: HAProxy's show stat, ipvsadm listings and argv, real_server.
 
-HAPROXY_STAT is the head of `show stat` from HAProxy 2.6.12 (Debian 12) in the appliance
-image, trimmed to the columns lbkit reads plus their neighbours. The ipvsadm listings follow
+fixtures/haproxy-show-stat.csv is `show stat` captured from HAProxy 2.6.12 (Debian 12) in the appliance
+image: rs1 plain, rs2 drained at runtime (`set server ... state drain`), rs3 `disabled`, rs4
+`weight 0`, rs5 with a failing check. The ipvsadm listings follow
 ipvsadm 1.31's output format; the IPVS data-plane tier checks them against the real thing.
 """
+
+import os
 
 import pytest
 
@@ -13,14 +16,8 @@ from ansible_collections.lbkit.loadbalancer.plugins.modules import real_server
 
 from .specs import mutate
 
-HAPROXY_STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status
-vs_web,FRONTEND,,,3,5,262119,40,4000,8000,0,0,0,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,3,
-vs_web,rs1,0,0,2,3,,20,2000,4000,,0,,0,0,0,0,UP,100,1,0,0,0,60,0,,1,2,1,,20,,2,0,,2,L7OK
-vs_web,rs2,0,0,1,2,,20,2000,4000,,0,,0,0,0,0,DRAIN,100,1,0,0,0,60,0,,1,2,2,,20,,2,0,,2,L7OK
-vs_web,rs3,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT,100,1,0,0,0,60,0,,1,2,3,,0,,2,0,,0,
-vs_web,rs4,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP,0,1,0,0,0,60,0,,1,2,4,,0,,2,0,,0,L7OK
-vs_web,BACKEND,0,0,3,5,26212,40,4000,8000,0,0,,0,0,0,0,UP,200,2,0,,0,60,0,,1,2,0,,40,,1,0,,3,
-"""
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "haproxy-show-stat.csv")) as _handle:
+    HAPROXY_STAT = _handle.read()
 
 IPVSADM_LN = """IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
@@ -41,9 +38,12 @@ TCP 14:58  ESTABLISHED 192.168.10.31:40001 192.0.2.10:80     192.168.10.22:80
 
 def test_parse_stat():
     stats = haproxy_runtime.parse_stat(HAPROXY_STAT)
-    assert sorted(stats) == [("vs_web", "rs1"), ("vs_web", "rs2"), ("vs_web", "rs3"), ("vs_web", "rs4")]
-    assert stats[("vs_web", "rs1")]["current_sessions"] == 2
-    assert [haproxy_runtime.spec_state(stats[("vs_web", n)]) for n in ("rs1", "rs2", "rs3", "rs4")] == ["enabled", "drained", "halted", "drained"]
+    assert sorted(stats) == [("vs_web", "rs%d" % i) for i in range(1, 6)]
+    assert stats[("vs_web", "rs5")]["check_status"] == "L4CON"
+    assert stats[("vs_web", "rs1")]["current_sessions"] == 0 and stats[("vs_web", "rs1")]["weight"] == 100
+    states = [haproxy_runtime.spec_state(stats[("vs_web", "rs%d" % i)]) for i in range(1, 6)]
+    # rs2 drained at runtime, rs3 'disabled', rs4 'weight 0' (drained by the config), rs5 down but enabled
+    assert states == ["enabled", "drained", "halted", "drained", "enabled"]
 
 
 def test_haproxy_commands():
@@ -123,7 +123,7 @@ def test_real_server_check_mode_predicts_and_changes_nothing():
 def test_real_server_drains_and_waits():
     runtime = FakeRuntime("enabled", [2, 2, 1, 0])
     clock = iter(range(100)).__next__
-    result = real_server.run(FakeModule(params(state="drained", wait=True)), runtime, clock=lambda: clock(), sleep=lambda s: None)
+    result = real_server.run(FakeModule(params(state="drained", wait=True)), runtime, clock=clock, sleep=lambda s: None)
     assert runtime.calls == [("shop", "10.0.1.31:8443", "drained", "enabled")]
     assert result["connections"] == 0 and result["waited"] > 0
 

@@ -35,7 +35,7 @@ def ipvs_diagnosis(services, connections, forwarding):
             )
         elif method == "tun":
             why = (
-                "the real servers do not answer tunnelled packets: each needs an ipip tunnel interface holding the VIP, " "with rp_filter off on it."
+                "the real servers do not answer tunnelled packets: each needs an ipip tunnel interface holding the VIP, with rp_filter off on it."
             )
         else:
             why = "the real servers do not complete the handshakes."
