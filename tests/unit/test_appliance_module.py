@@ -35,6 +35,15 @@ class FakeHost(object):
         self.commands = []
         self.active = set()
         self.fail = {}
+        self.loaded = None
+        self.refuse_load = 0
+
+    def verify_haproxy(self, content):
+        """HAProxy 'loads' the file unless told to refuse (a port taken, say)."""
+        if self.refuse_load:
+            self.refuse_load -= 1
+            raise RuntimeError("HAProxy does not run the new configuration 10 s after the reload")
+        self.loaded = content
 
     def get_bin_path(self, name, required=False):
         return "/usr/bin/" + name
@@ -78,7 +87,8 @@ class NoRuntime(object):
 
 def converge(spec, root, host=None, runtime=None, **kwargs):
     host = host or FakeHost(spec, **kwargs)
-    return host, appliance.converge(host, linux.LinuxAppliance(host, root=root), runtime or NoRuntime())
+    backend = linux.LinuxAppliance(host, root=root, verify={"haproxy": host.verify_haproxy})
+    return host, appliance.converge(host, backend, runtime or NoRuntime())
 
 
 def read(root, path):
@@ -280,3 +290,25 @@ def test_runtime_drain_is_undone_by_the_next_converge(root):
     assert applied["changes"] == predicted["changes"]
     assert runtime.calls == [("shop", "10.0.1.31:8443", "enabled")]
     assert not again.ran("systemctl", "reload")
+
+
+def test_new_config_not_live_after_reload_rolls_back(root):
+    host, first = converge(mutate({}), root)
+    good = read(root, linux.HAPROXY_CFG)
+    bad = FakeHost(mutate({"/virtual_services/2/port": 8443}))
+    bad.active = set(host.active)
+    bad.refuse_load = 1
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert info.value.restored and "does not run the new configuration" in str(info.value)
+    assert read(root, linux.HAPROXY_CFG) == good
+    assert bad.loaded == good  # the restored file was reloaded and verified live
+
+
+def test_marker_tracks_the_file():
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+
+    one = haproxy.render(load_spec(mutate({})))
+    two = haproxy.render(load_spec(mutate({"/virtual_services/2/real_servers/0/weight": 7})))
+    assert haproxy.marker(one).startswith("lbkit_config_") and haproxy.marker(one) != haproxy.marker(two)

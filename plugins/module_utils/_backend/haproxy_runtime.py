@@ -60,6 +60,12 @@ def parse_stat(text):
     return out
 
 
+def proxies(text):
+    """The proxy names in ``show stat`` output (frontends, backends, listens)."""
+    lines = text.lstrip("# ").splitlines()
+    return set(row["pxname"] for row in csv.DictReader(io.StringIO("\n".join(lines))) if row.get("pxname"))
+
+
 def spec_state(entry):
     """The spec state a ``show stat`` server entry stands for.
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, sysctl
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
@@ -99,12 +101,37 @@ def _write_private(path, content, mode):
     return tmp
 
 
+def haproxy_runs(content, timeout=10.0, sleep=time.sleep):
+    """Raise unless the running HAProxy loaded ``content`` (its fingerprint backend is live).
+
+    A reload returns before the new workers start, and when they cannot (a port taken, say)
+    the old ones go on serving: only the runtime API tells which configuration is live.
+    """
+    wanted = haproxy.marker(content)
+    if wanted is None:
+        return
+    deadline = time.monotonic() + timeout
+    seen = set()
+    while True:
+        try:
+            seen = haproxy_runtime.proxies(haproxy_runtime.command("show stat"))
+        except haproxy_runtime.RuntimeError_:
+            seen = set()
+        if wanted in seen:
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError("HAProxy does not run the new configuration %.0f s after the reload (see 'journalctl -u haproxy')" % timeout)
+        sleep(0.2)
+
+
 class LinuxAppliance(object):
     """Applies rendered files to a Linux appliance through ``runner``."""
 
-    def __init__(self, runner, root=""):
+    def __init__(self, runner, root="", verify=None):
         self.runner = runner
         self.root = root
+        # service name -> callable(content) raising unless the running daemon loaded it
+        self.verify = {"haproxy": haproxy_runs} if verify is None else verify
 
     def _run(self, argv):
         binary = self.runner.get_bin_path(argv[0], required=True)
@@ -184,6 +211,8 @@ class LinuxAppliance(object):
                 self._service("reload", managed.service)
             if not self.is_active(managed.service):
                 raise RuntimeError("%s is not running after the change" % managed.service)
+            if managed.service in self.verify and (managed.path in paths or not active):
+                self.verify[managed.service](managed.content)
 
     def _restore(self, files, changed, previous):
         for managed in changed:

@@ -11,6 +11,9 @@ lists every mapping.
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
 
 RUNTIME_SOCKET = "/run/haproxy/admin.sock"
@@ -280,4 +283,20 @@ def render(spec):
     out.append("    timeout server 660s")
     out.append("")
     text = "\n".join(out) + "\n"
-    return text + "\n".join(render_service(vs) for vs in services)
+    body = text + "\n".join(render_service(vs) for vs in services)
+    # An empty backend named after the file's digest: HAProxy lists it in 'show stat', which
+    # tells lbkit whether the running process loaded this very file after a reload.
+    return body + "\n# Fingerprint of this file: lbkit checks after a reload that HAProxy runs it.\nbackend %s\n" % (MARKER_PREFIX + _digest(body))
+
+
+MARKER_PREFIX = "lbkit_config_"
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def marker(text):
+    """The fingerprint backend's name in a rendered haproxy.cfg, or None."""
+    found = re.search(r"^backend (%s[0-9a-f]+)$" % MARKER_PREFIX, text or "", re.M)
+    return found.group(1) if found else None
