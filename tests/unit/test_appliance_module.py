@@ -106,7 +106,7 @@ def test_first_apply_writes_validates_starts_and_records(root):
     assert oct(os.stat(root + linux.STATE_FILE).st_mode & 0o777) == "0o600"
     assert host.ran("keepalived", "--config-test", "-f") and host.ran("haproxy", "-c", "-q", "-f")
     assert host.ran("systemctl", "start", "keepalived") and host.ran("systemctl", "start", "haproxy")
-    assert host.ran("sysctl", "-p")
+    assert host.ran("sysctl", "-w", "net.ipv4.ip_nonlocal_bind=1") and host.ran("sysctl", "-w", "net.ipv4.ip_forward=1")
     # Nothing left behind but the managed files.
     leftovers = [n for d, s, names in os.walk(root) for n in names if n.endswith(".lbkit")]
     assert leftovers == []
@@ -312,3 +312,62 @@ def test_marker_tracks_the_file():
     one = haproxy.render(load_spec(mutate({})))
     two = haproxy.render(load_spec(mutate({"/virtual_services/2/real_servers/0/weight": 7})))
     assert haproxy.marker(one).startswith("lbkit_config_") and haproxy.marker(one) != haproxy.marker(two)
+
+
+SS_OUTPUT = """LISTEN 0      4096   192.0.2.12:443        0.0.0.0:*    users:(("haproxy",pid=985,fd=7))
+LISTEN 0      5      192.0.2.12:8443       0.0.0.0:*    users:(("python3",pid=1004,fd=3))
+LISTEN 0      4096   127.0.0.11:39035      0.0.0.0:*
+LISTEN 0      128    [::]:22               [::]:*       users:(("sshd",pid=90,fd=4))
+"""
+
+
+def test_binds_and_listeners():
+    assert linux.haproxy_binds("    bind 192.0.2.12:443,192.0.2.12:8443-8444 ssl crt x\n    bind [2001:db8::1]:80\n") == [
+        ("192.0.2.12", 443),
+        ("192.0.2.12", 8443),
+        ("192.0.2.12", 8444),
+        ("2001:db8::1", 80),
+    ]
+    listeners = linux.parse_listeners(SS_OUTPUT)
+    assert ("192.0.2.12", 8443, "python3") in listeners and ("::", 22, "sshd") in listeners
+    assert linux.foreign_listeners([("192.0.2.12", 443), ("192.0.2.12", 8443), ("192.0.2.99", 22)], listeners) == [
+        "192.0.2.12:8443 is in use by python3",
+        "192.0.2.99:22 is in use by sshd",
+    ]
+
+
+def test_port_taken_by_another_program_is_refused_before_anything(root):
+    host, first = converge(mutate({}), root)
+    before = read(root, linux.HAPROXY_CFG)
+    bad = FakeHost(mutate({"/virtual_services/2/extra_ports": "8443"}))
+    bad.active = set(host.active)
+    bad.fail[("ss", "-ltnpH")] = (0, SS_OUTPUT, "")
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert "HAProxy could not listen where the new" in str(info.value) and "192.0.2.12:8443 is in use by python3" in str(info.value)
+    assert "nothing was changed" in str(info.value)
+    assert read(root, linux.HAPROXY_CFG) == before
+
+
+def test_sysctl_failure_after_install_restores_files_and_kernel(root):
+    proc = os.path.join(root, "proc/sys/net/ipv4")
+    os.makedirs(proc)
+    for key, value in (("ip_nonlocal_bind", "1"), ("ip_forward", "0")):
+        with open(os.path.join(proc, key), "w") as handle:
+            handle.write(value + "\n")
+    only_l7 = mutate({})
+    only_l7["virtual_services"] = [only_l7["virtual_services"][2]]
+    host, first = converge(only_l7, root)
+    assert not host.ran("sysctl", "-w", "net.ipv4.ip_nonlocal_bind=1")  # already 1: not written
+    good = read(root, linux.KEEPALIVED_CONF)
+    bad = FakeHost(mutate({}))
+    bad.active = set(host.active)
+    bad.fail[("sysctl", "-w", "net.ipv4.ip_forward=1")] = (255, "", 'sysctl: permission denied on key "net.ipv4.ip_forward"')
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert info.value.restored
+    assert "sysctl -w net.ipv4.ip_forward=1 failed" in str(info.value)
+    assert read(root, linux.KEEPALIVED_CONF) == good
+    assert "ip_forward" not in read(root, "/etc/sysctl.d/60-lbkit.conf")
+    # nothing was reloaded: the failure came before the engines
+    assert not bad.ran("systemctl", "reload")

@@ -124,6 +124,46 @@ def haproxy_runs(content, timeout=10.0, sleep=time.sleep):
         sleep(0.2)
 
 
+def haproxy_binds(content):
+    """(address, port) of every listener in a rendered haproxy.cfg."""
+    out = []
+    for line in (content or "").splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] != "bind":
+            continue
+        for item in words[1].split(","):
+            address, ports = item.rsplit(":", 1)
+            start, dummy, end = ports.partition("-")
+            for port in range(int(start), int(end or start) + 1):
+                out.append((address.strip("[]"), port))
+    return out
+
+
+def parse_listeners(text):
+    """``ss -ltnpH`` -> [(address, port, process name or '')]."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 4:
+            continue
+        address, port = words[3].rsplit(":", 1)
+        process = ""
+        if len(words) > 5 and words[5].startswith('users:(("'):
+            process = words[5].split('"')[1]
+        out.append((address.strip("[]").split("%")[0], int(port), process))
+    return out
+
+
+def foreign_listeners(binds, listeners, own="haproxy"):
+    """The wanted binds another program already listens on (HAProxy would fail to reload)."""
+    clashes = []
+    for address, port in binds:
+        for laddr, lport, process in listeners:
+            if lport == port and process != own and laddr in (address, "0.0.0.0", "*", "::"):
+                clashes.append("%s:%d is in use by %s" % (address, port, process or "another program"))
+    return sorted(set(clashes))
+
+
 class LinuxAppliance(object):
     """Applies rendered files to a Linux appliance through ``runner``."""
 
@@ -132,6 +172,7 @@ class LinuxAppliance(object):
         self.root = root
         # service name -> callable(content) raising unless the running daemon loaded it
         self.verify = {"haproxy": haproxy_runs} if verify is None else verify
+        self.touched = set()
 
     def _run(self, argv):
         binary = self.runner.get_bin_path(argv[0], required=True)
@@ -154,6 +195,17 @@ class LinuxAppliance(object):
         rc, out, err = self._run(managed.check + [candidate])
         if rc != 0:
             raise ValueError("%s rejected the new %s: %s" % (managed.check[0], managed.path, (err or out).strip()))
+        if managed.service == "haproxy":
+            # haproxy -c does not see ports taken by other programs; a reload that cannot bind
+            # fails, and HAProxy pauses its listeners meanwhile: refuse it before it starts.
+            rc, out, err = self._run(["ss", "-ltnpH"])
+            # Binds of the running file are HAProxy's own (its workers' sockets may show no
+            # process name to a root without CAP_SYS_PTRACE, as in containers).
+            running = set(haproxy_binds(read_text(managed.path)))
+            wanted = [b for b in haproxy_binds(managed.content) if b not in running]
+            clashes = foreign_listeners(wanted, parse_listeners(out)) if rc == 0 else []
+            if clashes:
+                raise ValueError("HAProxy could not listen where the new %s says: %s" % (managed.path, "; ".join(clashes)))
 
     def apply(self, files, state):
         """Write, validate, reload and verify; on failure restore the previous files."""
@@ -169,6 +221,8 @@ class LinuxAppliance(object):
                 os.unlink(tmp)
             raise ApplyError("%s; nothing was changed on the appliance." % exc, restored=True)
         previous = dict((f.path, read_text(f.path)) for f in changed)
+        kernel = self._sysctl_snapshot(files, previous)
+        self.touched = set()
         try:
             self._install(changed, candidates)
             self._activate(files, changed)
@@ -176,6 +230,7 @@ class LinuxAppliance(object):
             message = str(exc)
             try:
                 self._restore(files, changed, previous)
+                self._sysctl_write(kernel)
             except Exception as again:
                 raise ApplyError("%s; restoring the previous configuration failed too: %s" % (message, again), restored=False)
             raise ApplyError("%s; the previous configuration was restored and is serving." % message, restored=True)
@@ -189,16 +244,41 @@ class LinuxAppliance(object):
             else:
                 os.rename(candidates[managed.path], managed.path)
 
-    def _activate(self, files, changed):
+    def _sysctl_path(self, key):
+        return self.root + "/proc/sys/" + key.replace(".", "/")
+
+    def _sysctl_snapshot(self, files, previous):
+        """The kernel's current value of every key the old or new sysctl file sets."""
+        keys = set()
+        for managed in files:
+            if managed.path == self.root + sysctl.PATH:
+                keys.update(sysctl.parse(managed.content))
+                keys.update(sysctl.parse(previous.get(managed.path)))
+        return dict((key, (read_text(self._sysctl_path(key)) or "").strip() or None) for key in keys)
+
+    def _sysctl_write(self, values):
+        """Write the keys whose kernel value differs (unchanged keys are not touched at all)."""
+        for key, value in sorted(values.items()):
+            if value is None or (read_text(self._sysctl_path(key)) or "").strip() == str(value):
+                continue
+            rc, out, err = self._run(["sysctl", "-w", "%s=%s" % (key, value)])
+            if rc != 0:
+                raise RuntimeError("sysctl -w %s=%s failed: %s" % (key, value, (err or out).strip()))
+
+    def _activate(self, files, changed, services=None):
+        """Apply sysctls, then start, reload or stop each engine whose file changed.
+
+        ``services`` limits the engines touched (a restore reloads only those the failed
+        apply had reloaded); every engine acted on is recorded in ``self.touched``.
+        """
         paths = set(f.path for f in changed)
         for managed in files:
             if managed.path == self.root + sysctl.PATH and managed.path in paths and managed.content is not None:
-                rc, out, err = self._run(["sysctl", "-p", managed.path])
-                if rc != 0:
-                    raise RuntimeError("sysctl -p %s failed: %s" % (managed.path, (err or out).strip()))
+                self._sysctl_write(sysctl.parse(managed.content))
         for managed in files:
-            if managed.service is None:
+            if managed.service is None or (services is not None and managed.service not in services):
                 continue
+            self.touched.add(managed.service)
             wanted = managed.content is not None
             active = self.is_active(managed.service)
             if not wanted:
@@ -223,7 +303,10 @@ class LinuxAppliance(object):
             else:
                 os.rename(_write_private(managed.path, text, managed.mode), managed.path)
         restored = [ManagedFile(f.path, previous.get(f.path, f.content) if f in changed else f.content, f.mode, f.service, f.check) for f in files]
-        self._activate(restored, changed)
+        # Only the engines the failed apply reached run anything but the last good files.
+        reached = set(self.touched)
+        self.touched = set()
+        self._activate(restored, changed, services=reached)
 
     def write_state(self, state):
         path = self.root + STATE_FILE

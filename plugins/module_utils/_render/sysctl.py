@@ -36,3 +36,15 @@ def render(spec):
         lines.append("# %s" % why)
         lines.append("%s = %s" % (key, value))
     return "\n".join(lines) + "\n"
+
+
+def parse(text):
+    """{key: value} of a sysctl.d file (comments and blank lines ignored)."""
+    out = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")) or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
