@@ -125,3 +125,15 @@ def test_heartbeat_cut_is_reported_as_split_brain(lb1, lb2):
     finally:
         lb2.run("nft delete table inet lbkit_test")
     assert wait_for(lambda: holds_vip(lb1) and not holds_vip(lb2), 30)
+
+
+def test_master_that_cannot_reach_its_ping_node_hands_over(lb1, lb2):
+    lb1.run("nft add table inet lbkit_test")
+    lb1.run("nft 'add chain inet lbkit_test output { type filter hook output priority 0; }'")
+    lb1.run("nft add rule inet lbkit_test output ip daddr 172.31.253.30 icmp type echo-request drop")
+    try:
+        assert wait_for(lambda: holds_vip(lb2) and not holds_vip(lb1), 20), "lb1 kept the VIP without its ping node"
+        assert info(lb1)["vrrp"]["state"] == "FAULT"
+    finally:
+        lb1.run("nft delete table inet lbkit_test")
+    assert wait_for(lambda: holds_vip(lb1) and not holds_vip(lb2), 30), "lb1 did not take the VIP back"
