@@ -21,9 +21,10 @@ FQCN_PREFIX = f"{NAMESPACE}.{NAME}."
 PLUGINS = REPO_ROOT / "plugins"
 
 # Plugin folders whose files are one documented plugin each, and their ansible-doc type.
-# (filter/ and test/ plugins keep several plugins per file and document them apart.)
+# (This collection keeps one filter per file, documented in it, named as the filter.)
 DOC_TYPES = {
     "modules": "module",
+    "filter": "filter",
     "become": "become",
     "cache": "cache",
     "callback": "callback",
