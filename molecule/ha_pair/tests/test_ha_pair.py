@@ -1,6 +1,8 @@
 """ha_pair: the VIP follows the VRRP master; a hard failure fails over and back; split brain is diagnosed."""
 
 import os
+import shutil
+import subprocess
 import sys
 import time
 
@@ -67,6 +69,21 @@ def outage(host):
     return longest, failed, len(rows)
 
 
+def diagnose():
+    """Run playbooks/diagnose.yml against the scenario's inventory, as a user would."""
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    result = subprocess.run(
+        [shutil.which("ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(project, "playbooks", "diagnose.yml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=project,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def info(node):
     return node.ansible("lbkit.loadbalancer.appliance_info", "", check=False)
 
@@ -87,6 +104,8 @@ def test_vip_on_the_master_only(lb1, lb2):
     assert (one["vrrp"]["state"], two["vrrp"]["state"]) == ("MASTER", "BACKUP")
     assert one["vrrp"]["held"] == [VIP] and two["vrrp"]["held"] == []
     assert cluster_diagnosis({"lb1": one, "lb2": two}) == []
+    out = diagnose()
+    assert "The cluster looks healthy." in out and "VRRP MASTER, holds %s" % VIP in out and "VRRP BACKUP, holds nothing" in out
 
 
 def test_both_real_servers_answer_through_the_vip(host):
@@ -122,6 +141,7 @@ def test_heartbeat_cut_is_reported_as_split_brain(lb1, lb2):
         assert wait_for(lambda: holds_vip(lb2)), "lb2 did not take over without heartbeats"
         diagnosis = cluster_diagnosis({"lb1": info(lb1), "lb2": info(lb2)})
         assert diagnosis == ["split brain: %s is held by lb1 and lb2 at once; the nodes do not hear each other's heartbeat." % VIP]
+        assert "split brain: %s is held by lb1 and lb2 at once" % VIP in diagnose()
     finally:
         lb2.run("nft delete table inet lbkit_test")
     assert wait_for(lambda: holds_vip(lb1) and not holds_vip(lb2), 30)

@@ -2,6 +2,9 @@
 
 import collections
 import json
+import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -93,3 +96,24 @@ def test_next_converge_restores_the_spec_state(host, lb1):
     result = lb1.ansible("lbkit.loadbalancer.appliance", "spec='%s' host=lb1" % json.dumps(spec), check=False)
     assert result["summary"] == ["~ runtime rs2 172.31.252.22:8080 in web: state halted -> enabled"]
     assert collections.Counter(get(host) for dummy in range(10)) == {"rs1": 5, "rs2": 5}
+
+
+def playbook(*extra):
+    """Run playbooks/real_server.yml against the scenario's inventory, as a user would."""
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    argv = [shutil.which("ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(project, "playbooks", "real_server.yml")]
+    for item in extra:
+        argv += ["-e", item]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, cwd=project)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_operations_playbook_drains_and_enables(host):
+    rc, out = playbook("service=web", "real_server=rs2", "state=halted", "wait=true", "wait_timeout=30")
+    assert rc == 0, out
+    assert set(get(host) for dummy in range(6)) == {"rs1"}
+    rc, out = playbook("service=web", "real_server=rs2", "state=enabled")
+    assert rc == 0, out
+    assert collections.Counter(get(host) for dummy in range(10)) == {"rs1": 5, "rs2": 5}
+    rc, out = playbook("service=web", "real_server=rs2")
+    assert rc != 0 and "Give -e service=NAME" in out
