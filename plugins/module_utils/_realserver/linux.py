@@ -1,0 +1,689 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Linux real servers: the Direct Routing / tunnelling ARP fix, the NAT gateway, the listener check.
+
+Two ways to accept packets for a VIP without answering ARP for it (the appliance manuals'):
+
+- ``loopback``: the VIP on ``lo`` as a host address, with ``arp_ignore=1`` (answer ARP only for
+  addresses of the interface the request came in on) and ``arp_announce=2`` (never use the VIP
+  as the source of an ARP request) on ``all`` and every real interface; IPv6 VIPs also need
+  duplicate address detection off on ``lo``, or the address stays tentative.
+- ``redirect``: an nftables ``nat prerouting`` rule redirecting the VIP to the host itself, so
+  the VIP is never a local address at all (IPv4 only).
+
+NAT real servers instead route their replies through the appliance: the default route goes via
+the cluster's gateway floating IP.
+
+Pure: parse ``ip -json address``, ``ip -json route``, ``sysctl`` output, ``nft -j list ruleset``
+and ``ss -ltnH`` into a LinuxHost, plan typed actions, render argv lists and file contents, and
+simulate a plan (for the diff, and to prove that a second run plans nothing). What lbkit changed
+(previous sysctl values, the previous default route, the VIPs it manages) is kept in a JSON
+record so that ``state: absent`` restores exactly that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field, replace
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import (
+    RealServerError,
+    host_prefix,
+    sort_key,
+)
+
+LOOPBACK = "lo"
+METHODS = ("loopback", "redirect")
+SYSCTL_FILE = "/etc/sysctl.d/60-lbkit-realserver.conf"
+UNIT_NAME = "lbkit-realserver-vips.service"
+UNIT_FILE = "/etc/systemd/system/" + UNIT_NAME
+UNIT_WANTS_LINK = "/etc/systemd/system/multi-user.target.wants/" + UNIT_NAME
+NFT_FILE = "/etc/lbkit-realserver.nft"
+RECORD_DIR = "/var/lib/lbkit"
+RECORD_FILE = RECORD_DIR + "/realserver-linux.json"
+NFT_TABLE = "lbkit_realserver"
+NFT_CHAIN = "prerouting"
+ARP_SETTINGS = (("arp_ignore", "1"), ("arp_announce", "2"))
+IPV6_LO_SETTINGS = (("net.ipv6.conf.lo.dad_transmits", "0"), ("net.ipv6.conf.lo.accept_dad", "0"))
+WILDCARDS = ("0.0.0.0", "::", "*")
+HEADER = "# Managed by lbkit.loadbalancer.realserver_linux: the Direct Routing ARP fix. Do not edit.\n"
+
+
+# --- current state -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """The IPv4 default route: its gateway (None for a device route) and device."""
+
+    gateway: str | None
+    dev: str | None
+
+    def as_dict(self):
+        return {"gateway": self.gateway, "dev": self.dev}
+
+
+@dataclass(frozen=True)
+class LinuxHost:
+    """What the plan needs to know about a Linux host.
+
+    ``files`` maps each file lbkit manages to its content (None: absent); ``record`` is what an
+    earlier run recorded (see the module docstring).
+    """
+
+    interfaces: tuple
+    lo_addresses: tuple
+    addresses: tuple
+    sysctls: dict
+    default_route: Route | None = None
+    nft_table: bool = False
+    nft_rules: tuple = ()
+    files: dict = field(default_factory=dict)
+    unit_enabled: bool = False
+    record_dir: bool = True
+    record: dict = field(default_factory=dict)
+
+
+def parse_ip_address(text):
+    """``ip -json address`` -> (non-loopback interface names, lo's addresses, every address)."""
+    try:
+        links = json.loads(text or "[]")
+    except ValueError as exc:
+        raise RealServerError("cannot read 'ip -json address' output: %s" % exc) from None
+    names, lo, everything = [], [], []
+    for link in links:
+        addresses = []
+        for info in link.get("addr_info", []):
+            if info.get("family") not in ("inet", "inet6") or "local" not in info:
+                continue
+            addresses.append(ipaddress.ip_interface("%s/%s" % (info["local"], info.get("prefixlen", 32 if info["family"] == "inet" else 128))))
+        everything += addresses
+        if link.get("link_type") == "loopback" or link.get("ifname") == LOOPBACK:
+            if link.get("ifname") == LOOPBACK:
+                lo = addresses
+        else:
+            names.append(link["ifname"])
+    return tuple(names), tuple(lo), tuple(everything)
+
+
+def parse_default_route(text):
+    """``ip -json route show default`` -> Route, or None when there is no default route."""
+    try:
+        routes = json.loads(text or "[]")
+    except ValueError as exc:
+        raise RealServerError("cannot read 'ip -json route' output: %s" % exc) from None
+    for route in routes:
+        if route.get("dst") == "default":
+            return Route(route.get("gateway"), route.get("dev"))
+    return None
+
+
+def parse_sysctl(text):
+    """``sysctl KEY...`` / ``sysctl -a`` lines (``key = value``) -> {key: value}."""
+    out = {}
+    for line in (text or "").splitlines():
+        if " = " in line:
+            key, value = line.split(" = ", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_nft(text):
+    """``nft -j list ruleset`` -> (lbkit's table exists, ((VIP, rule handle), ...)) of its redirect rules."""
+    try:
+        items = json.loads(text or "{}").get("nftables", [])
+    except (ValueError, AttributeError) as exc:
+        raise RealServerError("cannot read 'nft -j list ruleset' output: %s" % exc) from None
+    table = False
+    rules = []
+    for item in items:
+        if "table" in item and item["table"].get("family") == "ip" and item["table"].get("name") == NFT_TABLE:
+            table = True
+        rule = item.get("rule")
+        if not rule or rule.get("family") != "ip" or rule.get("table") != NFT_TABLE or rule.get("chain") != NFT_CHAIN:
+            continue
+        vip = _redirect_vip(rule.get("expr", []))
+        if vip is not None:
+            rules.append((vip, rule.get("handle")))
+    return table, tuple(rules)
+
+
+def _redirect_vip(expr):
+    if len(expr) != 2 or "redirect" not in expr[1] or expr[1]["redirect"] is not None:
+        return None
+    match = expr[0].get("match", {})
+    if match.get("op") != "==" or match.get("left") != {"payload": {"protocol": "ip", "field": "daddr"}}:
+        return None
+    try:
+        return ipaddress.ip_address(match.get("right"))
+    except ValueError:
+        return None
+
+
+def parse_listeners(text):
+    """``ss -ltnH`` -> [(local address, port)], the address as ss prints it (``*``, ``::``, ``10.0.0.1``)."""
+    out = []
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) < 5:
+            continue
+        local = words[3]
+        address, _sep, port = local.rpartition(":")
+        if address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]
+        # ss appends the bound device to the address (127.0.0.53%lo)
+        address = address.split("%", 1)[0]
+        if port.isdigit():
+            out.append((address, int(port)))
+    return out
+
+
+def parse_record(text):
+    """The JSON record of an earlier run ({} when there is none)."""
+    if not text:
+        return {}
+    try:
+        record = json.loads(text)
+    except ValueError:
+        raise RealServerError("%s is not valid JSON; restore it or remove it (lbkit then forgets what it recorded)." % RECORD_FILE) from None
+    return record if isinstance(record, dict) else {}
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+def sysctl_key(family_conf, interface, setting):
+    """The sysctl key of a per-interface setting; an interface name with a dot (a VLAN) needs the slash form."""
+    if "." in interface:
+        return "/".join(family_conf.split(".") + [interface, setting])
+    return "%s.%s.%s" % (family_conf, interface, setting)
+
+
+def wanted_sysctls(interfaces, ipv6):
+    """{key: value} the loopback method sets: ARP on ``all`` and each interface, DAD off on lo for IPv6."""
+    out = {}
+    for interface in ("all",) + tuple(interfaces):
+        for setting, value in ARP_SETTINGS:
+            out[sysctl_key("net.ipv4.conf", interface, setting)] = value
+    if ipv6:
+        out.update(IPV6_LO_SETTINGS)
+    return out
+
+
+def choose_interfaces(requested, found):
+    """The interfaces the ARP sysctls go on: ``requested`` (each must exist) or every non-loopback one."""
+    if not requested:
+        return tuple(found)
+    for index, name in enumerate(requested):
+        if name == LOOPBACK:
+            raise RealServerError("interfaces[%d]: lo is the loopback; list the real interfaces ARP requests arrive on (found: %s)."
+                                  % (index, ", ".join(found)))
+        if name not in found:
+            raise RealServerError("interfaces[%d]: the host has no interface %r; use one of %s, or leave interfaces out to use them all."
+                                  % (index, name, ", ".join(found) or "(none)"))
+    return tuple(requested)
+
+
+def choose_gateway(gateway, gateway_from, addresses):
+    """The NAT gateway: ``gateway`` itself, or the one of ``gateway_from`` (ADDRESS/PREFIX) whose subnet holds a host address."""
+    if gateway:
+        try:
+            return ipaddress.ip_address(gateway)
+        except ValueError:
+            raise RealServerError("gateway: %r is not an IP address; give the appliance's internal floating IP, for example 10.0.1.1." % gateway) from None
+    if not gateway_from:
+        return None
+    for index, text in enumerate(gateway_from):
+        try:
+            candidate = ipaddress.ip_interface(text)
+        except ValueError:
+            raise RealServerError("gateway_from[%d]: %r is not ADDRESS/PREFIX (for example 10.0.1.1/24)." % (index, text)) from None
+        if any(a.ip in candidate.network for a in addresses if a.version == candidate.version and not a.ip.is_loopback):
+            return candidate.ip
+    raise RealServerError("gateway_from: none of %s is in a subnet of this host's addresses (%s); give the host an address in the gateway floating IP's"
+                          " subnet, or set gateway directly." % (", ".join(gateway_from), ", ".join(str(a) for a in addresses if not a.ip.is_loopback)))
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddLoAddress:
+    address: object
+
+    def describe(self):
+        return "add %s/%d to lo" % (self.address, host_prefix(self.address))
+
+    def argv(self, tools):
+        return [tools["ip"], "addr", "add", "%s/%d" % (self.address, host_prefix(self.address)), "dev", LOOPBACK]
+
+
+@dataclass(frozen=True)
+class DelLoAddress:
+    interface: object
+
+    def describe(self):
+        return "remove %s from lo" % self.interface
+
+    def argv(self, tools):
+        return [tools["ip"], "addr", "del", str(self.interface), "dev", LOOPBACK]
+
+
+@dataclass(frozen=True)
+class SetSysctl:
+    key: str
+    value: str
+    old: str | None = None
+
+    def describe(self):
+        return "set %s = %s (was %s)" % (self.key, self.value, self.old)
+
+    def argv(self, tools):
+        return [tools["sysctl"], "-q", "-w", "%s=%s" % (self.key, self.value)]
+
+
+@dataclass(frozen=True)
+class AddNftTable:
+    def describe(self):
+        return "add nftables table ip %s with a nat prerouting chain" % NFT_TABLE
+
+    def argv(self, tools):
+        # nft parses its arguments joined by spaces: each token is its own argv entry
+        return [tools["nft"], "add", "table", "ip", NFT_TABLE, ";", "add", "chain", "ip", NFT_TABLE, NFT_CHAIN,
+                "{", "type", "nat", "hook", "prerouting", "priority", "dstnat", ";", "policy", "accept", ";", "}"]
+
+
+@dataclass(frozen=True)
+class AddNftRedirect:
+    address: object
+
+    def describe(self):
+        return "redirect %s to this host (nftables)" % self.address
+
+    def argv(self, tools):
+        return [tools["nft"], "add", "rule", "ip", NFT_TABLE, NFT_CHAIN, "ip", "daddr", str(self.address), "redirect"]
+
+
+@dataclass(frozen=True)
+class DelNftRedirect:
+    address: object
+    handle: int
+
+    def describe(self):
+        return "stop redirecting %s (nftables rule handle %s)" % (self.address, self.handle)
+
+    def argv(self, tools):
+        return [tools["nft"], "delete", "rule", "ip", NFT_TABLE, NFT_CHAIN, "handle", str(self.handle)]
+
+
+@dataclass(frozen=True)
+class DelNftTable:
+    def describe(self):
+        return "remove nftables table ip %s" % NFT_TABLE
+
+    def argv(self, tools):
+        return [tools["nft"], "delete", "table", "ip", NFT_TABLE]
+
+
+@dataclass(frozen=True)
+class ReplaceDefaultRoute:
+    gateway: str
+    dev: str | None = None
+
+    def describe(self):
+        return "default route via %s%s" % (self.gateway, " dev %s" % self.dev if self.dev else "")
+
+    def argv(self, tools):
+        return [tools["ip"], "route", "replace", "default", "via", self.gateway] + (["dev", self.dev] if self.dev else [])
+
+
+@dataclass(frozen=True)
+class DelDefaultRoute:
+    def describe(self):
+        return "remove the default route (there was none before lbkit)"
+
+    def argv(self, tools):
+        return [tools["ip"], "route", "del", "default"]
+
+
+@dataclass(frozen=True)
+class Systemctl:
+    verb: str
+
+    def describe(self):
+        return "systemctl %s" % (self.verb if self.verb == "daemon-reload" else "%s %s" % (self.verb, UNIT_NAME))
+
+    def argv(self, tools):
+        return [tools["systemctl"], self.verb] + ([] if self.verb == "daemon-reload" else [UNIT_NAME])
+
+
+@dataclass(frozen=True)
+class MakeRecordDir:
+    def describe(self):
+        return "create %s" % RECORD_DIR
+
+    def argv(self, tools):
+        return [tools["mkdir"], "-p", "-m", "0755", RECORD_DIR]
+
+
+# --- plan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """The module's options, validated."""
+
+    vips: tuple = ()
+    method: str = "loopback"
+    state: str = "present"
+    persist: bool = True
+    interfaces: tuple = ()
+    gateway: object = None
+    # state absent without VIPs or gateway: undo everything lbkit recorded
+    everything: bool = False
+
+
+def _vip_list(values):
+    return sorted({ipaddress.ip_address(v) for v in values}, key=sort_key)
+
+
+def new_record(host, request):
+    """The record after this run: which VIPs lbkit manages per method, what it changed and what was there before."""
+    record = {
+        "loopback": [str(v) for v in _vip_list(host.record.get("loopback", []))],
+        "redirect": [str(v) for v in _vip_list(host.record.get("redirect", []))],
+        "sysctls": dict(host.record.get("sysctls", {})),
+        "interfaces": list(host.record.get("interfaces", [])),
+        "gateway": host.record.get("gateway"),
+        "previous_default_route": host.record.get("previous_default_route"),
+    }
+    listed = {str(v) for v in request.vips}
+    if request.state == "present":
+        record[request.method] = [str(v) for v in _vip_list(set(record[request.method]) | listed)]
+        if request.method == "loopback" and request.vips:
+            record["interfaces"] = sorted(set(record["interfaces"]) | set(request.interfaces))
+        if request.gateway is not None:
+            if record["gateway"] is None:
+                record["previous_default_route"] = host.default_route.as_dict() if host.default_route else None
+            record["gateway"] = str(request.gateway)
+    else:
+        record["loopback"] = [v for v in record["loopback"] if v not in listed]
+        record["redirect"] = [v for v in record["redirect"] if v not in listed]
+        if request.gateway is not None or request.everything:
+            record["gateway"] = None
+            record["previous_default_route"] = None
+        if not record["loopback"]:
+            record["interfaces"] = []
+    return record
+
+
+def effective_request(host, request):
+    """``state: absent`` with neither VIPs nor a gateway means everything lbkit recorded on the host."""
+    if request.state == "absent" and not request.vips and request.gateway is None:
+        recorded = _vip_list(host.record.get("loopback", []) + host.record.get("redirect", []))
+        return replace(request, vips=tuple(recorded), everything=True)
+    return request
+
+
+def plan(host, request):
+    """The actions that take ``host`` to what ``request`` asks, in the order they must run. Empty when nothing differs."""
+    request = effective_request(host, request)
+    record = new_record(host, request)
+    actions = []
+    actions += _plan_loopback(host, request, record)
+    actions += _plan_redirect(host, request, record)
+    actions += _plan_gateway(host, request, record)
+    if request.persist:
+        actions += _plan_files(host, record)
+    if actions or _record_text(record) != host.files.get(RECORD_FILE):
+        if _record_empty(record):
+            if host.files.get(RECORD_FILE) is not None:
+                actions.append(RemoveFile(RECORD_FILE))
+        else:
+            if not host.record_dir:
+                actions.append(MakeRecordDir())
+            actions.append(WriteFile(RECORD_FILE, _record_text(record).encode(), 0o600))
+    return actions
+
+
+def _record_empty(record):
+    return not (record["loopback"] or record["redirect"] or record["gateway"] or record["sysctls"])
+
+
+def _record_text(record):
+    return json.dumps(record, indent=2, sort_keys=True) + "\n"
+
+
+def _plan_loopback(host, request, record):
+    actions = []
+    on_lo = {a.ip: a for a in host.lo_addresses}
+    if request.method == "loopback" and request.state == "present":
+        for vip in request.vips:
+            current = on_lo.get(vip)
+            if current is not None and current.network.prefixlen == host_prefix(vip):
+                continue
+            if current is not None:
+                # a wider prefix on lo would claim the VIP's whole subnet for the loopback
+                actions.append(DelLoAddress(current))
+            actions.append(AddLoAddress(vip))
+    if request.state == "absent":
+        for vip in request.vips:
+            if vip in on_lo:
+                actions.append(DelLoAddress(on_lo[vip]))
+    ipv6 = any(ipaddress.ip_address(v).version == 6 for v in record["loopback"])
+    if record["loopback"]:
+        wanted = wanted_sysctls(tuple(record["interfaces"]) or host.interfaces, ipv6)
+        for key, value in wanted.items():
+            old = host.sysctls.get(key)
+            if old != value:
+                # the first value lbkit saw is the one absent restores
+                record["sysctls"].setdefault(key, old if old is not None else "0")
+                actions.append(SetSysctl(key, value, old))
+    else:
+        for key, old in sorted(record["sysctls"].items()):
+            if key in host.sysctls and host.sysctls[key] != old:
+                actions.append(SetSysctl(key, old, host.sysctls[key]))
+        record["sysctls"] = {}
+    return actions
+
+
+def _plan_redirect(host, request, record):
+    actions = []
+    present = dict(host.nft_rules)
+    wanted = [ipaddress.ip_address(v) for v in record["redirect"]]
+    if request.state == "present" and request.method == "redirect":
+        missing = [v for v in request.vips if v not in present]
+        if missing and not host.nft_table:
+            actions.append(AddNftTable())
+        actions += [AddNftRedirect(v) for v in missing]
+    if request.state == "absent":
+        gone = [v for v in request.vips if v in present]
+        if host.nft_table and not wanted and set(present) <= set(request.vips):
+            # the table is lbkit's own: dropping it removes its last rules too
+            actions.append(DelNftTable())
+        else:
+            actions += [DelNftRedirect(v, present[v]) for v in gone]
+    return actions
+
+
+def _plan_gateway(host, request, record):
+    current = host.default_route
+    if record["gateway"] is not None:
+        if current is None or current.gateway != record["gateway"]:
+            return [ReplaceDefaultRoute(record["gateway"])]
+        return []
+    previous_gateway = host.record.get("gateway")
+    if request.state == "absent" and previous_gateway and current is not None and current.gateway == previous_gateway:
+        previous = host.record.get("previous_default_route")
+        if previous and previous.get("gateway"):
+            return [ReplaceDefaultRoute(previous["gateway"], previous.get("dev"))]
+        return [DelDefaultRoute()]
+    return []
+
+
+def render_sysctl_file(record, host_interfaces):
+    """The sysctl.d file: the loopback method's settings, applied by systemd-sysctl at every boot."""
+    if not record["loopback"]:
+        return None
+    ipv6 = any(ipaddress.ip_address(v).version == 6 for v in record["loopback"])
+    wanted = wanted_sysctls(tuple(record["interfaces"]) or host_interfaces, ipv6)
+    lines = [HEADER, "# Answer ARP only for addresses of the receiving interface; never announce a VIP.\n"]
+    lines += ["%s = %s\n" % (key, value) for key, value in wanted.items()]
+    return "".join(lines)
+
+
+def render_nft_file(record):
+    """The nftables file the unit loads at boot; it replaces lbkit's table as a whole."""
+    if not record["redirect"]:
+        return None
+    rules = "".join("        ip daddr %s redirect\n" % v for v in record["redirect"])
+    # "table ...; delete table ..." first makes the file loadable whether or not the table exists
+    return (HEADER + "table ip %s\ndelete table ip %s\ntable ip %s {\n    chain %s {\n"
+            "        type nat hook prerouting priority dstnat; policy accept;\n%s    }\n}\n") % (NFT_TABLE, NFT_TABLE, NFT_TABLE, NFT_CHAIN, rules)
+
+
+def render_unit(record, tools):
+    """The oneshot unit that puts lbkit's VIPs, redirect rules and NAT gateway back at boot."""
+    commands = []
+    for vip in record["loopback"]:
+        address = ipaddress.ip_address(vip)
+        commands.append("%s addr replace %s/%d dev lo" % (tools["ip"], address, host_prefix(address)))
+    if record["redirect"]:
+        commands.append("%s -f %s" % (tools["nft"], NFT_FILE))
+    if record["gateway"]:
+        commands.append("%s route replace default via %s" % (tools["ip"], record["gateway"]))
+    if not commands:
+        return None
+    after = "network-online.target" if record["gateway"] else "network-pre.target"
+    return (
+        "%s[Unit]\nDescription=lbkit real server: VIPs on lo, VIP redirects, NAT default route\n"
+        "Wants=%s\nAfter=%s systemd-sysctl.service\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n%s\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    ) % (HEADER, after, after, "\n".join("ExecStart=%s" % c for c in commands))
+
+
+# The binaries the unit names: systemd needs absolute paths, and the boot-time ones are fixed.
+UNIT_TOOLS = {"ip": "/usr/sbin/ip", "nft": "/usr/sbin/nft"}
+
+
+def _plan_files(host, record):
+    actions = []
+    wanted = {
+        SYSCTL_FILE: render_sysctl_file(record, host.interfaces),
+        NFT_FILE: render_nft_file(record),
+        UNIT_FILE: render_unit(record, UNIT_TOOLS),
+    }
+    unit_changed = False
+    for path in (SYSCTL_FILE, NFT_FILE, UNIT_FILE):
+        content, current = wanted[path], host.files.get(path)
+        if content is not None and content != current:
+            actions.append(WriteFile(path, content.encode(), 0o644))
+            unit_changed = unit_changed or path == UNIT_FILE
+        elif content is None and current is not None:
+            if path == UNIT_FILE and host.unit_enabled:
+                actions.append(Systemctl("disable"))
+            actions.append(RemoveFile(path))
+            unit_changed = unit_changed or path == UNIT_FILE
+    if unit_changed:
+        actions.append(Systemctl("daemon-reload"))
+    if wanted[UNIT_FILE] is not None and not host.unit_enabled:
+        actions.append(Systemctl("enable"))
+    return actions
+
+
+# --- simulation (diff) ---------------------------------------------------------------------
+
+
+def apply_plan(host, actions):
+    """The host as it is after ``actions``: the diff's "after", and the proof that a second run plans nothing."""
+    lo = list(host.lo_addresses)
+    sysctls = dict(host.sysctls)
+    rules = list(host.nft_rules)
+    table = host.nft_table
+    route = host.default_route
+    files = dict(host.files)
+    enabled = host.unit_enabled
+    record_dir = host.record_dir
+    handle = max([h for v, h in rules] + [100])
+    for action in actions:
+        if isinstance(action, AddLoAddress):
+            lo.append(ipaddress.ip_interface("%s/%d" % (action.address, host_prefix(action.address))))
+        elif isinstance(action, DelLoAddress):
+            lo = [a for a in lo if a != action.interface]
+        elif isinstance(action, SetSysctl):
+            sysctls[action.key] = action.value
+        elif isinstance(action, AddNftTable):
+            table = True
+        elif isinstance(action, AddNftRedirect):
+            handle += 1
+            rules.append((action.address, handle))
+        elif isinstance(action, DelNftRedirect):
+            rules = [r for r in rules if r[1] != action.handle]
+        elif isinstance(action, DelNftTable):
+            table, rules = False, []
+        elif isinstance(action, ReplaceDefaultRoute):
+            route = Route(action.gateway, action.dev or (route.dev if route else None))
+        elif isinstance(action, DelDefaultRoute):
+            route = None
+        elif isinstance(action, WriteFile):
+            files[action.path] = action.content.decode()
+        elif isinstance(action, RemoveFile):
+            files[action.path] = None
+        elif isinstance(action, Systemctl) and action.verb in ("enable", "disable"):
+            enabled = action.verb == "enable"
+        elif isinstance(action, MakeRecordDir):
+            record_dir = True
+    record = parse_record(files.get(RECORD_FILE))
+    return replace(host, lo_addresses=tuple(lo), sysctls=sysctls, nft_table=table, nft_rules=tuple(rules), default_route=route,
+                   files=files, unit_enabled=enabled, record_dir=record_dir, record=record)
+
+
+def snapshot(host, persist=True):
+    """What the diff shows: the service addresses on lo, the ARP sysctls, the redirects, the default route, the files."""
+    out = {
+        "lo_vips": [str(a) for a in sorted(host.lo_addresses, key=lambda a: sort_key(a.ip)) if not a.ip.is_loopback],
+        "sysctls": dict(sorted(host.sysctls.items())),
+        "redirects": [str(v) for v, dummy in sorted(host.nft_rules, key=lambda r: sort_key(r[0]))],
+        "default_gateway": host.default_route.gateway if host.default_route else None,
+    }
+    if persist:
+        out["files"] = {path: host.files.get(path) for path in (SYSCTL_FILE, NFT_FILE, UNIT_FILE, RECORD_FILE)}
+        out["unit_enabled"] = host.unit_enabled
+    return out
+
+
+# --- listeners -----------------------------------------------------------------------------
+
+
+def check_listeners(listeners, ports, vips, host_addresses, method):
+    """{port: [matching listener addresses]} for each port, and the ports no fitting listener holds.
+
+    A listener fits when it is bound to every address, or (loopback method) to one of the VIPs;
+    with the redirect method packets arrive for the address of the receiving interface, so a
+    listener on one of the host's own addresses fits as well.
+    """
+    fitting = {str(v) for v in vips} | set(WILDCARDS)
+    if method == "redirect":
+        fitting |= {str(a.ip) for a in host_addresses if not a.ip.is_loopback}
+    found = {}
+    missing = []
+    for port in ports:
+        found[port] = sorted({address for address, p in listeners if p == port and address in fitting})
+        if not found[port]:
+            missing.append(port)
+    return found, missing
+
+
+def listener_error(missing, listeners, vips, method):
+    """The message for ports nothing fitting listens on: the port, what does listen on it, and the fix."""
+    parts = []
+    for port in missing:
+        others = sorted({address for address, p in listeners if p == port})
+        parts.append("port %d: %s" % (port, "bound only to %s" % ", ".join(others) if others else "nothing listens"))
+    target = "all addresses (0.0.0.0 / [::])"
+    if method == "loopback" and vips:
+        target = "the VIP (%s) or to %s" % (", ".join(str(v) for v in vips), target)
+    return "listen_ports: %s. Fix: bind the service to %s; a service bound elsewhere never sees the VIP's packets." % ("; ".join(parts), target)

@@ -1,0 +1,261 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: realserver_linux
+short_description: Prepare a Linux real server for Direct Routing, tunnelling or NAT
+version_added: 0.1.0
+description:
+  - In Direct Routing and tunnelling every real server must accept packets for the VIP but never
+    answer ARP for it; only the load balancer may (the appliance manuals' "ARP problem").
+  - O(method=loopback) puts each VIP on C(lo) as a host address (C(ip addr add VIP/32 dev lo), IPv6 C(/128))
+    and sets C(net.ipv4.conf.all.arp_ignore=1) and C(arp_announce=2) (also on each real interface);
+    for IPv6 VIPs C(net.ipv6.conf.lo.dad_transmits=0) and C(accept_dad=0).
+  - O(method=redirect) adds an nftables rule C(ip daddr VIP redirect) in the C(nat) C(prerouting) chain of lbkit's own
+    table C(ip lbkit_realserver), so the VIP is never a local address. IPv4 only, and the service
+    sees the packets as sent to the receiving interface's own address (no IP-based virtual hosting).
+  - O(gateway) (NAT real servers) replaces the default route with one via the appliance's internal
+    floating IP and checks that it took effect; the previous default route is recorded.
+  - With O(persist=true) the settings survive a reboot through C(/etc/sysctl.d/60-lbkit-realserver.conf),
+    C(/etc/lbkit-realserver.nft) and the oneshot unit C(lbkit-realserver-vips.service).
+  - What lbkit changed (previous sysctl values, the previous default route, the VIPs it manages) is
+    kept in C(/var/lib/lbkit/realserver-linux.json); O(state=absent) uses it to restore exactly that.
+  - See C(docs/realservers-linux.md).
+extends_documentation_fragment:
+  - lbkit.loadbalancer.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  platform:
+    description: Target operating systems.
+    support: full
+    platforms: [linux]
+options:
+  vips:
+    description:
+      - The virtual services' addresses the host must accept, each a bare address (IPv4 or IPv6;
+        IPv4 only with O(method=redirect)).
+      - May be empty for a NAT real server that only needs O(gateway).
+    type: list
+    elements: str
+    default: []
+  method:
+    description:
+      - How the host accepts the VIPs without answering ARP for them.
+    type: str
+    choices: [loopback, redirect]
+    default: loopback
+  state:
+    description:
+      - V(present) adds the VIPs (and the gateway), V(absent) removes the listed VIPs and restores
+        what lbkit recorded once none is left; with no O(vips) and no O(gateway) it removes everything lbkit recorded.
+    type: str
+    choices: [present, absent]
+    default: present
+  persist:
+    description:
+      - Also write the boot configuration (the sysctl.d file, the nftables file, the systemd unit).
+        With V(false) only the running system changes.
+    type: bool
+    default: true
+  interfaces:
+    description:
+      - The real interfaces ARP requests arrive on, for the per-interface C(arp_ignore)/C(arp_announce)
+        settings. Default every non-loopback interface C(ip address) shows.
+    type: list
+    elements: str
+    default: []
+  gateway:
+    description:
+      - NAT real servers - the default gateway, the appliance's internal floating IP (IPv4).
+      - With O(state=absent) the previous default route is restored.
+    type: str
+  gateway_from:
+    description:
+      - Several candidate gateways as C(ADDRESS/PREFIX) (the cluster's floating IPs with C(gateway=true));
+        the first whose subnet holds one of the host's addresses becomes O(gateway).
+    type: list
+    elements: str
+  listen_ports:
+    description:
+      - TCP ports the service must listen on; checked with C(ss -ltnH) after the change. The module
+        fails, naming the port, when nothing listens on it on a VIP or on all addresses.
+    type: list
+    elements: int
+    default: []
+notes:
+  - Commands run as argument lists (C(ip), C(sysctl), C(nft), C(systemctl), C(ss)), never through a shell.
+seealso:
+  - module: lbkit.loadbalancer.realserver_bsd
+  - module: lbkit.loadbalancer.realserver_solaris
+  - module: lbkit.loadbalancer.win_realserver
+author:
+  - lbkit developers (@lbkit)
+"""
+
+EXAMPLES = r"""
+- name: Accept the web VIPs on a Linux real server (Direct Routing)
+  become: true
+  lbkit.loadbalancer.realserver_linux:
+    vips: [192.168.10.100, 2001:db8:10::100]
+    listen_ports: [80]
+
+- name: The same with an nftables redirect instead of the loopback
+  become: true
+  lbkit.loadbalancer.realserver_linux:
+    vips: [192.168.10.100]
+    method: redirect
+
+- name: A NAT real server routes through the appliance's floating IP
+  become: true
+  lbkit.loadbalancer.realserver_linux:
+    gateway: 10.0.1.1
+
+- name: Undo everything lbkit did on this host
+  become: true
+  lbkit.loadbalancer.realserver_linux:
+    state: absent
+"""
+
+RETURN = r"""
+changes:
+  description: The planned actions in order, each with the command it runs (none for files). The same in check mode.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: add 192.168.10.100/32 to lo
+      argv: [/usr/sbin/ip, addr, add, 192.168.10.100/32, dev, lo]
+diff:
+  description: The VIPs on lo, the ARP sysctls, the redirects, the default gateway and the persisted files, before and after.
+  returned: always
+  type: dict
+listeners:
+  description: For each of O(listen_ports), the addresses a fitting listener is bound to.
+  returned: when O(listen_ports) is set
+  type: dict
+  sample: {"80": ["0.0.0.0"]}
+default_gateway:
+  description: The IPv4 default gateway after the run (null when there is no default route).
+  returned: always
+  type: str
+  sample: 10.0.1.1
+record:
+  description: What lbkit records on the host after the run (the VIPs per method, the sysctls it changed with their previous values, the gateway).
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import linux
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import describe_plan
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import RealServerError, parse_vips, NotImplementedOnPlatform
+
+
+def read_host(module, tools, request_interfaces, vips, needs_nft):
+    interfaces, lo, addresses = linux.parse_ip_address(backend.run(module, [tools["ip"], "-json", "address", "show"]))
+    record = linux.parse_record(backend.read_text(linux.RECORD_FILE))
+    chosen = linux.choose_interfaces(request_interfaces, interfaces)
+    keys = set(linux.wanted_sysctls(chosen, any(v.version == 6 for v in vips))) | set(record.get("sysctls", {}))
+    keys |= set(linux.wanted_sysctls(tuple(record.get("interfaces", [])) or interfaces, False))
+    # -e: a key of an interface that no longer exists is left out instead of failing the read
+    sysctls = linux.parse_sysctl(backend.run(module, [tools["sysctl"], "-e"] + sorted(keys)))
+    table, rules = False, ()
+    if "nft" in tools and (needs_nft or record.get("redirect")):
+        table, rules = linux.parse_nft(backend.run(module, [tools["nft"], "-j", "list", "ruleset"]))
+    return linux.LinuxHost(
+        interfaces=interfaces,
+        lo_addresses=lo,
+        addresses=addresses,
+        sysctls=sysctls,
+        default_route=linux.parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"])),
+        nft_table=table,
+        nft_rules=rules,
+        files={path: backend.read_text(path) for path in (linux.SYSCTL_FILE, linux.NFT_FILE, linux.UNIT_FILE, linux.RECORD_FILE)},
+        unit_enabled=os.path.lexists(linux.UNIT_WANTS_LINK),
+        record_dir=os.path.isdir(linux.RECORD_DIR),
+        record=record,
+    ), chosen
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vips=dict(type="list", elements="str", default=[]),
+            method=dict(type="str", choices=list(linux.METHODS), default="loopback"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            persist=dict(type="bool", default=True),
+            interfaces=dict(type="list", elements="str", default=[]),
+            gateway=dict(type="str"),
+            gateway_from=dict(type="list", elements="str"),
+            listen_ports=dict(type="list", elements="int", default=[]),
+        ),
+        mutually_exclusive=[("gateway", "gateway_from")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = dict(changed=False, changes=[], default_gateway=None, record={})
+    try:
+        families = (4,) if params["method"] == "redirect" else (4, 6)
+        vips = parse_vips(params["vips"], families=families, platform="Linux with method redirect (nftables nat, IPv4)") if params["vips"] else []
+        if params["method"] == "redirect" and params["state"] == "present" and vips and not module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
+            raise NotImplementedOnPlatform("method: redirect needs nftables (nft), which this host lacks; lbkit does not implement the iptables form."
+                                           " Install the nftables package, or use method: loopback.")
+        tools = {name: backend.find_tool(module, name) for name in ("ip", "sysctl")}
+        if module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
+            tools["nft"] = backend.find_tool(module, "nft")
+        needs_nft = params["method"] == "redirect" or params["state"] == "absent"
+        host, chosen = read_host(module, tools, params["interfaces"], vips, needs_nft)
+        gateway = linux.choose_gateway(params["gateway"], params["gateway_from"], host.addresses)
+        if gateway is not None and gateway.version != 4:
+            raise NotImplementedOnPlatform("gateway: %s is IPv6; lbkit sets only the IPv4 default route. Use the IPv4 floating IP." % gateway)
+        request = linux.Request(tuple(vips), params["method"], params["state"], params["persist"], chosen, gateway)
+        actions = linux.plan(host, request)
+        for action in actions:
+            if isinstance(action, linux.Systemctl) and "systemctl" not in tools:
+                tools["systemctl"] = module.get_bin_path("systemctl", opt_dirs=["/bin", "/usr/bin"])
+                if not tools["systemctl"]:
+                    raise NotImplementedOnPlatform("persist: lbkit persists through a systemd unit and this host has no systemctl (no systemd);"
+                                                   " set persist: false and repeat the changes at boot with the host's own init system.")
+            if isinstance(action, linux.MakeRecordDir):
+                tools["mkdir"] = backend.find_tool(module, "mkdir")
+        after = linux.apply_plan(host, actions)
+        result.update(
+            changed=bool(actions),
+            changes=describe_plan(actions, tools),
+            diff=dict(before=linux.snapshot(host, params["persist"]), after=linux.snapshot(after, params["persist"])),
+            record=after.record,
+            default_gateway=after.default_route.gateway if after.default_route else None,
+        )
+        if actions and not module.check_mode:
+            backend.execute(module, actions, tools)
+            route = linux.parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"]))
+            result["default_gateway"] = route.gateway if route else None
+            if params["state"] == "present" and gateway is not None and result["default_gateway"] != str(gateway):
+                raise RealServerError("gateway: the default route is via %s, not %s, after 'ip route replace default via %s'; check that %s is"
+                                      " in a connected subnet." % (result["default_gateway"], gateway, gateway, gateway))
+        if params["listen_ports"] and params["state"] == "present":
+            listeners = linux.parse_listeners(backend.run(module, [backend.find_tool(module, "ss"), "-ltnH"]))
+            found, missing = linux.check_listeners(listeners, params["listen_ports"], vips, host.addresses, params["method"])
+            result["listeners"] = found
+            if missing:
+                raise RealServerError(linux.listener_error(missing, listeners, vips, params["method"]))
+    except RealServerError as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
