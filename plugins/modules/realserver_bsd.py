@@ -57,9 +57,18 @@ options:
       - With V(false) only the running system changes and persisted entries are left as they are.
     type: bool
     default: true
+  listen_ports:
+    description:
+      - TCP ports the service must listen on; checked with C(netstat -anW -p tcp) after the change
+        (in check mode too, as the check only reads). The module fails, naming each port, what listens
+        on it and the VIPs, when nothing listens on it on a VIP or on all addresses (C(*)).
+      - Ignored with O(state=absent).
+    type: list
+    elements: int
+    default: []
 notes:
   - Runs C(ifconfig lo0) to read the loopback, then C(ifconfig) and C(sysrc) with argument lists.
-  - The service on the real server must listen on the VIP or on all addresses.
+  - The service on the real server must listen on the VIP or on all addresses; O(listen_ports) checks it.
 seealso:
   - module: lbkit.loadbalancer.realserver_solaris
   - module: lbkit.loadbalancer.win_realserver
@@ -74,6 +83,7 @@ EXAMPLES = r"""
     vips:
       - 192.168.10.100
       - 2001:db8:10::100
+    listen_ports: [80]
 
 - name: Take a VIP away again (live and at boot)
   become: true
@@ -99,6 +109,11 @@ changes:
       argv: [/sbin/ifconfig, lo0, alias, 192.168.10.100, netmask, 255.255.255.255, -arp, up]
     - action: set ifconfig_lo0_alias0="inet 192.168.10.100 netmask 255.255.255.255 -arp" in /etc/rc.conf
       argv: [/usr/sbin/sysrc, -f, /etc/rc.conf, ifconfig_lo0_alias0=inet 192.168.10.100 netmask 255.255.255.255 -arp]
+listeners:
+  description: For each of O(listen_ports), the addresses a fitting listener is bound to (C(*) for all addresses).
+  returned: when O(listen_ports) is set and O(state=present)
+  type: dict
+  sample: {"80": ["*"]}
 diff:
   description: lo0's service addresses, its NOARP flag and the persisted entries, before and after.
   returned: always
@@ -116,6 +131,7 @@ import platform
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import listeners
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import describe_plan
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.bsd import (
     FREEBSD,
@@ -154,6 +170,7 @@ def main():
             vips=dict(type="list", elements="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             persist=dict(type="bool", default=True),
+            listen_ports=dict(type="list", elements="int", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -174,6 +191,12 @@ def main():
         )
         if actions and not module.check_mode:
             backend.execute(module, actions, tools)
+        if module.params["listen_ports"] and module.params["state"] == "present":
+            sockets = listeners.parse_bsd_netstat(backend.run(module, [backend.find_tool(module, "netstat")] + list(listeners.BSD_NETSTAT_ARGS)))
+            found, missing = listeners.check_listeners(sockets, module.params["listen_ports"], vips)
+            result["listeners"] = found
+            if missing:
+                raise RealServerError(listeners.listener_error(missing, sockets, vips))
     except RealServerError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)

@@ -56,9 +56,19 @@ options:
       - With V(false) only the running system changes and existing files are left as they are.
     type: bool
     default: true
+  listen_ports:
+    description:
+      - TCP ports the service must listen on; checked with C(netstat -an -P tcp) (IPv4 and IPv6
+        tables) after the change (in check mode too, as the check only reads). The module fails, naming
+        each port, what listens on it and the VIPs, when nothing listens on it on a VIP or on all
+        addresses (C(*)).
+      - Ignored with O(state=absent).
+    type: list
+    elements: int
+    default: []
 notes:
   - Runs C(ifconfig -a) to read the interfaces and C(/etc/release) to recognise Oracle Solaris 11.
-  - The service on the real server must listen on the VIP or on all addresses.
+  - The service on the real server must listen on the VIP or on all addresses; O(listen_ports) checks it.
 seealso:
   - module: lbkit.loadbalancer.realserver_bsd
   - module: lbkit.loadbalancer.win_realserver
@@ -70,6 +80,7 @@ EXAMPLES = r"""
 - name: Accept the web VIPs on a Solaris 10 real server
   lbkit.loadbalancer.realserver_solaris:
     vips: [192.168.10.100, 192.168.10.101]
+    listen_ports: [80]
 
 - name: Oracle Solaris 11 - live change only (persist with ipadm by hand)
   lbkit.loadbalancer.realserver_solaris:
@@ -90,6 +101,11 @@ changes:
     - action: set 192.168.10.100/32 on lo0:1 and bring it up
       argv: [/usr/sbin/ifconfig, "lo0:1", 192.168.10.100, netmask, 255.255.255.255, up]
     - action: "write /etc/hostname.lo0:1"
+listeners:
+  description: For each of O(listen_ports), the addresses a fitting listener is bound to (C(*) for all addresses).
+  returned: when O(listen_ports) is set and O(state=present)
+  type: dict
+  sample: {"80": ["192.168.10.100"]}
 diff:
   description: The addresses on lo0's logical units and the hostname.lo0:N files, before and after.
   returned: always
@@ -106,6 +122,7 @@ import platform
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import listeners
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import describe_plan
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.solaris import (
     HOSTNAME_DIR,
@@ -131,6 +148,7 @@ def main():
             vips=dict(type="list", elements="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             persist=dict(type="bool", default=True),
+            listen_ports=dict(type="list", elements="int", default=[]),
         ),
         supports_check_mode=True,
     )
@@ -153,6 +171,12 @@ def main():
         )
         if actions and not module.check_mode:
             backend.execute(module, actions, tools)
+        if module.params["listen_ports"] and state == "present":
+            sockets = listeners.parse_solaris_netstat(backend.run(module, [backend.find_tool(module, "netstat")] + list(listeners.SOLARIS_NETSTAT_ARGS)))
+            found, missing = listeners.check_listeners(sockets, module.params["listen_ports"], vips)
+            result["listeners"] = found
+            if missing:
+                raise RealServerError(listeners.listener_error(missing, sockets, vips))
     except RealServerError as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)

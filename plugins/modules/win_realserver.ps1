@@ -26,6 +26,7 @@ $spec = @{
         firewall_port = @{ type = 'int' }
         firewall_protocol = @{ type = 'str'; choices = @('tcp', 'udp'); default = 'tcp' }
         state = @{ type = 'str'; choices = @('present', 'absent'); default = 'present' }
+        listen_ports = @{ type = 'list'; elements = 'int'; default = @() }
     }
     supports_check_mode = $true
 }
@@ -205,6 +206,7 @@ if ($state -eq 'present' -and $nics.Count -eq 0) {
 if ($null -ne $firewallPort -and ($firewallPort -lt 1 -or $firewallPort -gt 65535)) {
     $module.FailJson("firewall_port: $firewallPort is not a port (1-65535).")
 }
+$listenPorts = @($module.Params.listen_ports)
 
 $vips = [System.Collections.Generic.List[System.Net.IPAddress]]@()
 $index = 0
@@ -503,4 +505,33 @@ if ($removeLoopback) {
 $module.Diff.before = $before
 $module.Diff.after = $after
 $module.Result.changes = @($module.Result.changes)
+
+# --- 6. the service listens on a VIP or on all addresses (read only, so in check mode too) ---
+
+# The rule and the message are realserver_linux's: a listener fits when it is bound to a VIP or
+# to every address (0.0.0.0, ::); one bound elsewhere never sees the VIP's packets.
+if ($state -eq 'present' -and $listenPorts.Count -gt 0) {
+    $fitting = @('0.0.0.0', '::') + @($vips | ForEach-Object { $_.ToString() })
+    # -ErrorAction: with no listening socket at all the cmdlet reports an error instead of nothing
+    $listening = @(Get-NetTCPConnection -State Listen -ErrorAction SilentlyContinue)
+    $found = @{}
+    $problems = [System.Collections.Generic.List[String]]@()
+    foreach ($port in $listenPorts) {
+        $bound = @($listening | Where-Object { $_.LocalPort -eq $port } | ForEach-Object { [String]$_.LocalAddress } | Sort-Object -Unique)
+        $good = @($bound | Where-Object { $fitting -contains $_ })
+        $found["$port"] = $good
+        if ($good.Count -eq 0 -and $bound.Count -gt 0) {
+            $problems.Add("port $($port): bound only to $($bound -join ', ')")
+        }
+        elseif ($good.Count -eq 0) {
+            $problems.Add("port $($port): nothing listens")
+        }
+    }
+    $module.Result.listeners = $found
+    if ($problems.Count -gt 0) {
+        $vipList = @($vips | ForEach-Object { $_.ToString() }) -join ', '
+        $module.FailJson("listen_ports: $($problems -join '; '). Fix: bind the service to the VIP ($vipList) or to all addresses (0.0.0.0 / [::]); a service bound elsewhere never sees the VIP's packets.")
+    }
+}
+
 $module.ExitJson()

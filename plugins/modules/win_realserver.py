@@ -93,9 +93,19 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  listen_ports:
+    description:
+      - TCP ports the service must listen on; checked with C(Get-NetTCPConnection -State Listen)
+        after the change (in check mode too, as the check only reads). The module fails, naming each
+        port, what listens on it and the VIPs, when nothing listens on it on a VIP or on all
+        addresses (C(0.0.0.0), C(::)).
+      - Ignored with O(state=absent).
+    type: list
+    elements: int
+    default: []
 notes:
   - The service must listen on the VIP or on all addresses; IIS needs a binding to the VIP or to
-    All Unassigned.
+    All Unassigned. O(listen_ports) checks it.
   - Interface names are passed to the cmdlets as parameters, never pasted into a command line.
 seealso:
   - module: lbkit.loadbalancer.realserver_bsd
@@ -110,6 +120,7 @@ EXAMPLES = r"""
     vips: [192.168.10.100]
     nic: [Ethernet]
     firewall_port: 443
+    listen_ports: [443]
 
 - name: Take the VIP away again
   lbkit.loadbalancer.win_realserver:
@@ -128,6 +139,11 @@ changes:
     - create the loopback adapter lbkit-loopback (netloop.inf, *MSLOOP)
     - add 192.168.10.100/32 to lbkit-loopback
     - enable WeakHostReceive on Ethernet (IPv4)
+listeners:
+  description: For each of O(listen_ports), the addresses a fitting listener is bound to.
+  returned: when O(listen_ports) is set and O(state=present)
+  type: dict
+  sample: {"443": ["0.0.0.0"]}
 reboot_required:
   description: Windows asked for a reboot after installing the loopback driver.
   returned: when the loopback adapter was created and Windows asked for a reboot
