@@ -116,6 +116,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepali
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 
 SYMBOL = {"add": "+", "remove": "-", "change": "~", "rewrite": "!", "start": ">"}
 
@@ -207,6 +208,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    mask_only_secrets(module)
     try:
         result = converge(module, linux.LinuxAppliance(module), Runtime(module))
     except SpecInvalid as exc:

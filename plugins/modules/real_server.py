@@ -104,6 +104,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.haprox
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.runtime import Runtime
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 
 
 def find(spec, service, name):
@@ -159,6 +160,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    mask_only_secrets(module)
     try:
         result = run(module, Runtime(module))
     except SpecInvalid as exc:

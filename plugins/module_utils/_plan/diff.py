@@ -9,7 +9,7 @@ plan alone decides ``changed``, the diff and what is applied.
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import SECRET_FIELDS
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import SECRET_FIELDS
 
 HIDDEN = "(hidden)"
 

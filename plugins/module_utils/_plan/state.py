@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 
-SECRET_FIELDS = frozenset(["auth_secret"])
-
 
 def secret_digest(value, salt):
     """A digest that tells whether a secret changed without storing or showing it."""

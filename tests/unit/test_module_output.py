@@ -1,0 +1,74 @@
+"""What the modules return, run the way Ansible runs them (a real AnsibleModule, its output
+masking included): the spec's values read as written, only its secrets are masked.
+
+The spec option is ``no_log`` (never logged whole on the target); without narrowing, Ansible
+masks every value of it in the result: names, addresses, even letters inside other words.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import secret_values
+
+from .specs import mutate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MASK = "********"
+
+# The heartbeat is on loopback, so the appliance's host checks pass on any machine.
+SPEC = {
+    "cluster": {
+        "name": "t",
+        "nodes": [
+            {"host": "lb1", "heartbeat_address": "127.0.0.1", "priority": 150},
+            {"host": "lb2", "heartbeat_address": "127.0.0.2", "priority": 100},
+        ],
+        "ha": {"mode": "pair", "virtual_router_id": 51, "vrrp_version": 2, "advert_interval_ms": 1000, "auth_secret": "s3cr3t"},
+    },
+    "virtual_services": [
+        {"name": "web", "address": "10.77.0.100", "port": 80, "layer": 4, "forwarding": "dr", "real_servers": [{"name": "rs1", "address": "10.77.0.21"}]},
+    ],
+}
+
+
+def run_module(name, args):
+    """Run plugins/modules/<name>.py as Ansible's module debugging entry does (arguments on stdin)."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "collections"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.lbkit.loadbalancer.plugins.modules." + name],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert proc.stdout.strip(), proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_rendered_config_reads_as_written_with_the_secret_masked():
+    result = run_module("appliance", {"spec": SPEC, "host": "lb1", "state": "rendered"})
+    assert not result.get("failed"), result
+    conf = result["rendered"]["/etc/keepalived/keepalived.conf"]
+    assert "# Managed by lbkit.loadbalancer (cluster t, node lb1)" in conf
+    assert "virtual_server 10.77.0.100 80 {" in conf
+    assert "real_server 10.77.0.21 80 {" in conf
+    assert "auth_pass ********" in conf
+    assert "s3cr3t" not in json.dumps(result)
+
+
+def test_errors_name_the_spec_values():
+    spec = mutate({"/cluster/nodes/0/heartbeat_address": "192.0.2.250"}, SPEC)
+    result = run_module("appliance_preflight", {"spec": spec, "host": "lb1"})
+    assert result.get("failed"), result
+    assert "192.0.2.250" in result["msg"], result["msg"]
+    assert MASK not in result["msg"]
+
+
+def test_secret_values_finds_secrets_at_any_depth():
+    assert secret_values(SPEC) == {"s3cr3t"}
+    assert secret_values({"a": [{"auth_secret": 12345678}], "auth_secret": None}) == {"12345678"}
+    assert secret_values(None) == set()
