@@ -29,7 +29,18 @@ attributes:
     support: none
   idempotent:
     support: full
-options: {}
+options:
+  spec:
+    description:
+      - Diagnose against this spec instead of the state lbkit last applied here (C(/etc/lbkit/state.json)):
+        the expected floating addresses and each layer-4 service's forwarding method come from it.
+      - For an appliance converged by other means, or to check what a spec expects before converging.
+        Needs O(host).
+    type: dict
+  host:
+    description:
+      - The appliance's inventory hostname, as listed in C(cluster.nodes[].host); used with O(spec).
+    type: str
 author:
   - lbkit developers (@lbkit)
 """
@@ -38,6 +49,11 @@ EXAMPLES = r"""
 - name: Read every appliance
   lbkit.loadbalancer.appliance_info:
   register: lbkit_info
+
+- name: Diagnose against the spec rather than the last applied state
+  lbkit.loadbalancer.appliance_info:
+    spec: "{{ lbkit_spec }}"
+    host: "{{ inventory_hostname }}"
 
 - name: Diagnose the cluster
   ansible.builtin.debug:
@@ -106,8 +122,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs, linux
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import parse_ip_json
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 
 VRRP_STATE = "/run/lbkit/vrrp-lbkit.state"
 
@@ -181,9 +200,36 @@ def haproxy_info(module, state):
     return out, diagnosis
 
 
+def spec_state(module):
+    """The state the given spec means for this host (raises SpecInvalid)."""
+    spec, errors = check_spec(module.params["spec"])
+    if errors:
+        raise SpecInvalid(errors)
+    host = module.params["host"]
+    if spec.cluster.node(host) is None:
+        nodes = ", ".join(n.host for n in spec.cluster.nodes)
+        message = "host '%s' is not a node of cluster '%s' (nodes: %s)." % (host, spec.cluster.name, nodes)
+        raise SpecInvalid([SpecError("/cluster/nodes", message, "give host the appliance's inventory hostname.")])
+    return desired_state(spec, host)
+
+
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    state = linux.read_state()
+    module = AnsibleModule(
+        argument_spec=dict(
+            spec=dict(type="dict", no_log=True),
+            host=dict(type="str"),
+        ),
+        required_by=dict(spec="host"),
+        supports_check_mode=True,
+    )
+    mask_only_secrets(module)
+    if module.params["spec"] is None:
+        state = linux.read_state()
+    else:
+        try:
+            state = spec_state(module)
+        except SpecInvalid as exc:
+            module.fail_json(msg=exc.summary(), errors=[e.as_dict() for e in exc.errors])
     vrrp = vrrp_info(module, state)
     ipvs_result, ipvs_diag = ipvs_info(module, state)
     haproxy_result, haproxy_diag = haproxy_info(module, state)

@@ -1,0 +1,174 @@
+"""The programs the IPVS scenarios run on their hosts: a real server's HTTP service and the
+client's request generators. Standard library only (the guest's Python 3.11).
+
+    peer.py serve NAME PORT                      answer each request with "NAME CLIENT_ADDRESS"
+    peer.py get URL COUNT [--interval S] [--timeout S] [--parallel] [--source ADDRESS]
+    peer.py load URL SECONDS [--interval S] [--timeout S]
+    peer.py hold URL                             one long request (the server answers /slow?s=N late)
+
+A real server logs every request as a JSON line (its client's address among them); a client
+prints one JSON document: a list of {start, ok, server, seen, error} per request, start in
+seconds from the first request. Every request is a new TCP connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+def serve(name, port):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self):
+            url = urlsplit(self.path)
+            if url.path == "/slow":
+                time.sleep(float(parse_qs(url.query).get("s", ["5"])[0]))
+            body = ("ok\n" if url.path == "/health" else "%s %s\n" % (name, self.client_address[0])).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt, *args):
+            line = {"t": time.time(), "client": self.client_address[0], "local": self.connection.getsockname()[0], "path": self.path}
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    sys.stdout.write(json.dumps({"listening": port, "name": name}) + "\n")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+def request(url, timeout, source=None):
+    """One HTTP/1.0 GET on a new connection: {ok, server, seen, error, took}."""
+    parts = urlsplit(url)
+    started = time.monotonic()
+    out = {"ok": False, "server": None, "seen": None, "error": None}
+    try:
+        sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout, source_address=(source, 0) if source else None)
+        try:
+            sock.settimeout(max(0.1, timeout - (time.monotonic() - started)) if "/slow" not in url else None)
+            path = parts.path + ("?" + parts.query if parts.query else "")
+            sock.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path or "/", parts.hostname)).encode())
+            data = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            sock.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        words = body.decode(errors="replace").split()
+        if head.startswith(b"HTTP/1.0 200") and len(words) == 2:
+            out.update(ok=True, server=words[0], seen=words[1])
+        else:
+            out["error"] = "unexpected answer %r" % data[:80]
+    except OSError as exc:
+        out["error"] = "%s: %s" % (type(exc).__name__, exc)
+    out["took"] = round(time.monotonic() - started, 4)
+    return out
+
+
+def get(url, count, interval, timeout, parallel, source):
+    results = [None] * count
+    origin = time.monotonic()
+
+    def one(i):
+        start = time.monotonic() - origin
+        result = request(url, timeout, source)
+        result["start"] = round(start, 4)
+        results[i] = result
+
+    threads = []
+    for i in range(count):
+        if parallel:
+            thread = threading.Thread(target=one, args=(i,))
+            thread.start()
+            threads.append(thread)
+        else:
+            one(i)
+        if interval and i + 1 < count:
+            time.sleep(interval)
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def load(url, seconds, interval, timeout):
+    """A new connection every ``interval`` for ``seconds``, each in its own thread."""
+    results = []
+    lock = threading.Lock()
+    origin = time.monotonic()
+    threads = []
+
+    def one(start):
+        result = request(url, timeout)
+        result["start"] = round(start, 4)
+        with lock:
+            results.append(result)
+
+    tick = 0
+    while True:
+        start = tick * interval
+        if start > seconds:
+            break
+        delay = origin + start - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        thread = threading.Thread(target=one, args=(time.monotonic() - origin,))
+        thread.start()
+        threads.append(thread)
+        tick += 1
+    for thread in threads:
+        thread.join()
+    return sorted(results, key=lambda r: r["start"])
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="peer.py")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve")
+    p.add_argument("name")
+    p.add_argument("port", type=int)
+    p = sub.add_parser("get")
+    p.add_argument("url")
+    p.add_argument("count", type=int)
+    p.add_argument("--interval", type=float, default=0.0)
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--parallel", action="store_true")
+    p.add_argument("--source")
+    p = sub.add_parser("load")
+    p.add_argument("url")
+    p.add_argument("seconds", type=float)
+    p.add_argument("--interval", type=float, default=0.02)
+    p.add_argument("--timeout", type=float, default=1.0)
+    p = sub.add_parser("hold")
+    p.add_argument("url")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.name, args.port)
+        return 0
+    if args.command == "get":
+        out = get(args.url, args.count, args.interval, args.timeout, args.parallel, args.source)
+    elif args.command == "load":
+        out = load(args.url, args.seconds, args.interval, args.timeout)
+    else:
+        out = [dict(request(args.url, None), start=0.0)]
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
