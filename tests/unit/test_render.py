@@ -112,3 +112,25 @@ def test_sysctls_follow_the_spec():
     assert sysctl.render(load_spec(only_dr)) is None
     v6 = mutate({"/virtual_services/2/address": "2001:db8::12"})
     assert "net.ipv6.ip_nonlocal_bind = 1" in sysctl.render(load_spec(v6))
+
+
+def _preempt_line(data):
+    spec = load_spec(data)
+    lines = [line.strip() for line in keepalived.render(spec, "lb1", host_interfaces(spec, "lb1")).splitlines()]
+    return [line for line in lines if "preempt" in line]
+
+
+def test_a_returning_master_waits_for_its_health_checks():
+    # The slowest check here: interval 10 s x 3 retries + 4 s timeout (defaults, retries raised).
+    data = mutate({"/cluster/ha/preempt": True, "/virtual_services/0/health_check": {"type": "tcp", "retries": 3}})
+    assert _preempt_line(data) == ["preempt_delay 34"]
+    assert _preempt_line(mutate({"/cluster/ha/preempt": False})) == ["nopreempt"]
+
+
+def test_preempt_without_health_checks_needs_no_delay_and_the_delay_is_capped():
+    data = mutate({"/cluster/ha/preempt": True})
+    for vs in data["virtual_services"]:
+        vs["health_check"] = {"type": "none"}
+    assert _preempt_line(data) == []
+    slow = mutate({"/cluster/ha/preempt": True, "/virtual_services/0/health_check": {"type": "tcp", "interval": "1h", "timeout": 30, "retries": 10}})
+    assert _preempt_line(slow) == ["preempt_delay 1000"]

@@ -102,6 +102,8 @@ def _vrrp(spec, host, heartbeat, addresses, lines):
     lines.append("    advert_int %s" % _seconds(ha.advert_interval_ms))
     if not ha.preempt:
         lines.append("    nopreempt")
+    elif preempt_delay(spec):
+        lines.append("    preempt_delay %d" % preempt_delay(spec))
     # Records each state change where appliance_info reads it.
     lines.append("    notify %s" % NOTIFY_HELPER)
     if ha.unicast:
@@ -143,6 +145,23 @@ def _vrrp(spec, host, heartbeat, addresses, lines):
         lines.append("    }")
     lines.append("}")
     lines.append("")
+
+
+# keepalived's largest preempt_delay.
+PREEMPT_DELAY_MAX = 1000
+
+
+def preempt_delay(spec):
+    """Seconds a returning node waits before it takes the master role back (0: no checks, no wait).
+
+    A node cut off from the network finds every real server down; were it to take the VIPs back
+    the moment its link returns, clients would meet an empty table until its checks pass again.
+    keepalived's preempt_delay (counted from start-up and from leaving the FAULT state) holds it
+    back for the longest time a health check needs to put a real server back: ``retries``
+    checks ``interval`` apart, the last one taking up to ``timeout``.
+    """
+    waits = [vs.health_check.interval * vs.health_check.retries + vs.health_check.timeout for vs in spec.virtual_services if vs.health_check.type != "none"]
+    return min(PREEMPT_DELAY_MAX, max(waits)) if waits else 0
 
 
 def _seconds(ms):
