@@ -55,6 +55,16 @@ class Lab(object):
 
     def __enter__(self):
         os.makedirs(os.path.join(self.dir, "mnt"), exist_ok=True)
+        # The appliance role installs its helpers (keepalived's notify and ping-node scripts)
+        # root-owned and executable; keepalived's script security insists on both.
+        self.helpers = os.path.join(self.dir, "helpers")
+        os.makedirs(self.helpers, mode=0o755)
+        for name in os.listdir(self.config["helpers"]):
+            with open(os.path.join(self.config["helpers"], name), "rb") as source:
+                data = source.read()
+            with open(os.path.join(self.helpers, name), "wb") as target:
+                target.write(data)
+            os.chmod(os.path.join(self.helpers, name), 0o755)
         # Mount namespaces are kept alive by bind mounts on files of a private mount.
         run(["mount", "--bind", self.dir, self.dir])
         run(["mount", "--make-private", self.dir])
@@ -130,9 +140,10 @@ class Host(object):
         run(["nsenter", "--net=/run/netns/" + self.ns, "--", "unshare", "--mount=" + self.mnt, "--propagation", "private", "true"])
         for directory in PRIVATE_DIRS + (HELPERS_DIR,):
             os.makedirs(directory, exist_ok=True)
+        # The helpers first: they live under /run, which the next mounts hide.
+        self.run(["mount", "--bind", lab.helpers, HELPERS_DIR])
         for directory in PRIVATE_DIRS:
             self.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", directory])
-        self.run(["mount", "--bind", lab.config["helpers"], HELPERS_DIR])
         # sysfs mounted from inside the network namespace shows this host's interfaces.
         self.run(["mount", "-t", "sysfs", "sysfs", "/sys"])
         self.ip(["link", "set", "lo", "up"])

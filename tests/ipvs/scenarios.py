@@ -18,11 +18,11 @@ Only the deliberate mistakes that reproduce a failure are made by hand, and say 
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
 import time
+import traceback
 
 from netlab import Lab, wait_for
 
@@ -30,15 +30,25 @@ PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer.py")
 NET = "10.77.0."
 INTERNAL = "10.77.1."
 VIP = NET + "100"
+STICKY_VIP = NET + "101"
 CLIENT = NET + "10"
+SERVICE = VIP + ":80"
+RS1, RS2 = NET + "21:80", NET + "22:80"
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+# The drain scenario's long request, and the HA pair's load runs (a new connection every 20 ms;
+# the link is cut or restored CUT_AFTER seconds in).
+HOLD_SECONDS = 15
+LOAD_SECONDS = 12
+LOAD_INTERVAL = 0.05
+CUT_AFTER = 4
 
 
 # --- specs -----------------------------------------------------------------------------------
 
 
-def spec_for(forwarding="dr", real_port=80, appliances=("lb1",), service=None, cluster=None):
-    """The scenario's cluster spec: one layer-4 service on VIP:80 with rs1 and rs2."""
+def spec_for(forwarding="dr", real_port=80, appliances=("lb1",), service=None, cluster=None, extra=()):
+    """The scenario's cluster spec: a layer-4 service "web" on VIP:80 with rs1 and rs2 (and
+    ``extra`` services: (name, address, overrides) on the same real servers)."""
     nodes = [{"host": name, "heartbeat_address": NET + str(11 + i), "priority": 150 - 50 * i} for i, name in enumerate(appliances)]
     prefix = INTERNAL if forwarding == "nat" else NET
     vs = {
@@ -55,9 +65,12 @@ def spec_for(forwarding="dr", real_port=80, appliances=("lb1",), service=None, c
         ],
     }
     vs.update(service or {})
+    services = [vs]
+    for name, address, overrides in extra:
+        services.append(dict(vs, name=name, address=address, **overrides))
     spec = {
         "cluster": {"name": "ipvs-lab", "nodes": nodes, "ha": {"mode": "pair" if len(appliances) == 2 else "single"}},
-        "virtual_services": [vs],
+        "virtual_services": services,
     }
     if len(appliances) == 2:
         spec["cluster"]["ha"].update(virtual_router_id=77, preempt=True)
@@ -80,15 +93,21 @@ def module(host, name, args, allow_failure=False):
     return result
 
 
+def render(host, spec):
+    """What lbkit.loadbalancer.appliance renders for this host: {path: content or None}."""
+    return module(host, "appliance", {"spec": spec, "host": host.name, "state": "rendered"})["rendered"]
+
+
 def start_appliance(host, spec):
     """Install what the appliance module renders for this host and start keepalived on it."""
-    rendered = module(host, "appliance", {"spec": spec, "host": host.name, "state": "rendered"})["rendered"]
+    rendered = render(host, spec)
     for path, content in sorted(rendered.items()):
         if content is None:
             continue
         host.write(path, content, 0o600 if path == KEEPALIVED_CONF else 0o644)
         if path.startswith("/etc/sysctl.d/"):
             host.run(["sysctl", "-q", "-p", path])
+    # The role runs keepalived this way (no --vrrp: there are layer-4 services).
     proc = host.spawn(["keepalived", "--dont-fork", "--log-console", "--log-detail", "-f", KEEPALIVED_CONF], "keepalived")
     services = len([vs for vs in spec["virtual_services"] if vs.get("layer") == 4])
     wait_for(lambda: proc.poll() is None and len(ipvs_services(host)) >= services, 30, what="keepalived loading the IPVS services on %s" % host.name)
@@ -134,14 +153,59 @@ def ipvs_services(host):
     return [line for line in host.run(["ipvsadm", "-Ln"], check=False).stdout.splitlines() if line.startswith(("TCP", "UDP"))]
 
 
-def ipvs_real_servers(host):
-    """{"address:port": weight} of the IPVS table's real servers (one service)."""
-    out = {}
+def ipvs_table(host, service=SERVICE):
+    """{"address:port": (weight, active connections)} of one IPVS service's real servers."""
+    out, current = {}, None
     for line in host.run(["ipvsadm", "-Ln"]).stdout.splitlines():
         words = line.split()
-        if len(words) >= 6 and words[0] == "->" and words[1][0].isdigit():
-            out[words[1]] = int(words[3])
+        if words and words[0] in ("TCP", "UDP"):
+            current = words[1]
+        elif current == service and len(words) >= 6 and words[0] == "->" and words[1][0].isdigit():
+            out[words[1]] = (int(words[3]), int(words[4]))
     return out
+
+
+def ipvs_real_servers(host, service=SERVICE):
+    """{"address:port": weight} of one IPVS service's real servers."""
+    return dict((k, v[0]) for k, v in ipvs_table(host, service).items())
+
+
+def ipvs_active(host, service=SERVICE):
+    return dict((k, v[1]) for k, v in ipvs_table(host, service).items())
+
+
+def stats_after(lb, before, answered, service=SERVICE):
+    """IPVS's counters for ``service`` since ``before``, once they count the ``answered`` connections.
+
+    The kernel folds its per-CPU counters into what ipvsadm shows every two seconds or so.
+    """
+    def delta():
+        after = ipvs_stats(lb)
+        out = dict((k, after[service][k] - before.get(service, {}).get(k, 0)) for k in after[service])
+        return out if out["conns"] >= answered else None
+
+    try:
+        return wait_for(delta, 10, interval=0.5, what="IPVS counting the connections")[0]
+    except TimeoutError:
+        after = ipvs_stats(lb)
+        return dict((k, after[service][k] - before.get(service, {}).get(k, 0)) for k in after[service])
+
+
+def keepalived_pid(host):
+    return int(host.read("/run/keepalived.pid").strip())
+
+
+def read_conf(host):
+    return host.read(KEEPALIVED_CONF)
+
+
+def holds(host, address):
+    return any(a == address for dummy, a in host.addresses())
+
+
+def link_rx_packets(host, ifname):
+    link = json.loads(host.ip(["-json", "-s", "link", "show", ifname]).stdout)[0]
+    return link["stats64"]["rx"]["packets"]
 
 
 def ipvs_stats(host):
@@ -207,60 +271,303 @@ def summary(results):
     }
 
 
-# --- scenarios -------------------------------------------------------------------------------
+# --- labs and scenarios ----------------------------------------------------------------------
+#
+# Scenarios that can share hosts run one after another in one lab (a lab costs a few Python
+# starts per host under emulation): each scenario function takes the lab's context and leaves
+# it usable for the next one.
 
 
-def flat_lab(lab, appliances=("lb1",), real_servers=("rs1", "rs2"), clients=("client",)):
-    """client(s), appliance(s) and real servers on one Ethernet segment (10.77.0.0/24)."""
-    hosts, macs, ports = {}, {}, {}
-    numbers = {"client": 10, "client2": 13, "lb1": 11, "lb2": 12, "rs1": 21, "rs2": 22}
-    for name in tuple(clients) + tuple(appliances) + tuple(real_servers):
-        hosts[name] = lab.host(name)
-        macs[name], ports[name] = lab.connect(hosts[name], "eth0", "lan", "%s%d/24" % (NET, numbers[name]))
-    return hosts, macs, ports
+class Context(object):
+    def __init__(self, lab, log):
+        self.lab = lab
+        self.log = log
+        self.hosts, self.macs, self.ports = {}, {}, {}
+        self.servers = {}
+        self.keepalived = {}
+        self.spec = None
+        self.fixed = False
+
+    def __getitem__(self, name):
+        return self.hosts[name]
+
+    def plug(self, name, ifname, switch, address):
+        self.hosts[name] = self.lab.host(name) if name not in self.hosts else self.hosts[name]
+        mac, port = self.lab.connect(self.hosts[name], ifname, switch, address)
+        self.macs.setdefault(name, mac)
+        self.ports.setdefault(name, port)
+
+    def serve(self, names, port):
+        for name in names:
+            self.servers[name] = start_server(self.hosts[name], name, port)
+
+    def appliances(self, spec, names):
+        self.spec = spec
+        for name in names:
+            self.keepalived[name] = start_appliance(self.hosts[name], spec)[1]
 
 
-def scenario_dr(lab, log):
+NUMBERS = {"client": 10, "client2": 13, "lb1": 11, "lb2": 12, "rs1": 21, "rs2": 22}
+
+
+def flat_lab(ctx, names):
+    """Hosts on one Ethernet segment, 10.77.0.0/24."""
+    for name in names:
+        ctx.plug(name, "eth0", "lan", "%s%d/24" % (NET, NUMBERS[name]))
+
+
+# "web" spreads by round robin; "web-sticky", on a second VIP of the same real servers, keeps
+# each client on one real server (source-IP persistence).
+FLAT_SPEC = spec_for("dr", extra=[("web-sticky", STICKY_VIP, {"persistence": {"mode": "source_ip", "timeout": "5m"}})])
+FLAT_VIPS = [VIP, STICKY_VIP]
+
+
+def setup_flat(ctx):
+    """One appliance, two Direct Routing real servers (not yet fixed), two clients."""
+    flat_lab(ctx, ("client", "client2", "lb1", "rs1", "rs2"))
+    ctx.serve(("rs1", "rs2"), 80)
+    ctx.appliances(FLAT_SPEC, ("lb1",))
+
+
+def scenario_dr(ctx):
     """Direct Routing: the ARP problem reproduced and diagnosed, then fixed by realserver_linux."""
-    hosts, macs, dummy = flat_lab(lab)
-    client, lb, rs = hosts["client"], hosts["lb1"], [hosts["rs1"], hosts["rs2"]]
-    spec = spec_for("dr")
-    servers = [start_server(h, h.name, 80) for h in rs]
-    rendered, dummy = start_appliance(lb, spec)
-    obs = {"macs": macs, "keepalived_conf": rendered[KEEPALIVED_CONF]}
-
-    log("dr: the real servers as they come, without the VIP")
+    client, lb, rs = ctx["client"], ctx["lb1"], [ctx["rs1"], ctx["rs2"]]
+    obs = {"macs": ctx.macs, "keepalived_conf": read_conf(lb)}
+    ctx.log("dr: the real servers as they come, without the VIP")
     obs["unfixed"] = summary(client_get(client, 8, timeout=2, parallel=True))
-    obs["unfixed_info"] = info(lb, spec)
+    obs["unfixed_info"] = info(lb, ctx.spec)
 
-    log("dr: the VIP on lo by hand, without the ARP settings (the common mistake)")
+    ctx.log("dr: the VIP on lo by hand, without the ARP settings (the common mistake)")
     for h in rs:
         h.ip(["address", "add", VIP + "/32", "dev", "lo"])
     obs["naive_arp"] = arp_answers(client, VIP)
     for h in rs:
         h.ip(["address", "del", VIP + "/32", "dev", "lo"])
 
-    log("dr: realserver_linux on both real servers")
-    obs["realserver"] = [fix_real_server(h, [VIP], ports=[80]) for h in rs]
-    obs["realserver_again"] = [fix_real_server(h, [VIP], ports=[80])["changed"] for h in rs]
+    ctx.log("dr: realserver_linux on both real servers")
+    obs["realserver"] = [fix_real_server(h, FLAT_VIPS, ports=[80]) for h in rs]
+    obs["realserver_again"] = [fix_real_server(h, FLAT_VIPS, ports=[80])["changed"] for h in rs]
+    ctx.fixed = True
     obs["fixed_arp"] = arp_answers(client, VIP)
     capture = capture_start(client, "tcp and src host %s" % VIP)
     before = ipvs_stats(lb)
     obs["fixed"] = summary(client_get(client, 20))
     obs["reply_macs"] = sorted(set(capture_source_macs(client, capture)))
-    after = ipvs_stats(lb)
-    key = "%s:80" % VIP
-    obs["ipvs_delta"] = dict((k, after[key][k] - before.get(key, {}).get(k, 0)) for k in after[key])
-    obs["server_logs"] = dict((h.name, [e["client"] for e in server_log(p)]) for h, p in zip(rs, servers))
-    obs["fixed_info"] = info(lb, spec)
+    obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
+    obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
+    obs["fixed_info"] = info(lb, ctx.spec)
     return obs
 
 
-SCENARIOS = {
-    "dr": scenario_dr,
+def ensure_fixed(ctx):
+    """The Direct Routing real servers fixed by realserver_linux (the dr scenario does it first)."""
+    if not ctx.fixed:
+        for name in ("rs1", "rs2"):
+            fix_real_server(ctx[name], FLAT_VIPS, ports=[80])
+        ctx.fixed = True
+
+
+def scenario_health(ctx):
+    """A real server whose service stops leaves the table within the check's timing, and comes back."""
+    client, lb = ctx["client"], ctx["lb1"]
+    ensure_fixed(ctx)
+    hc = ctx.spec["virtual_services"][0]["health_check"]
+    obs = {"health_check": hc}
+    ctx.log("health: stop rs1's service")
+    ctx["rs1"].stop(ctx.servers.pop("rs1"))
+    stopped = time.monotonic()
+    dummy, obs["removed_after"] = wait_for(lambda: RS1 not in ipvs_real_servers(lb), 60, what="rs1 leaving the IPVS table")
+    obs["removed_after"] = round(time.monotonic() - stopped, 2)
+    obs["table_without"] = ipvs_real_servers(lb)
+    obs["while_down"] = summary(client_get(client, 10))
+    ctx.log("health: start rs1's service again")
+    ctx.serve(("rs1",), 80)
+    started = time.monotonic()
+    wait_for(lambda: RS1 in ipvs_real_servers(lb), 60, what="rs1 coming back to the IPVS table")
+    obs["readded_after"] = round(time.monotonic() - started, 2)
+    obs["after"] = summary(client_get(client, 10))
+    return obs
+
+
+def scenario_drain(ctx):
+    """real_server drains (no new connections, the open one finishes), halts and enables at runtime."""
+    client, lb = ctx["client"], ctx["lb1"]
+    ensure_fixed(ctx)
+    spec = ctx.spec
+    obs = {}
+    ctx.log("drain: a long request opens a connection")
+    hold = client.spawn_python([PEER, "hold", "http://%s/slow?s=%d" % (VIP, HOLD_SECONDS)], "hold")
+    (held,), dummy = wait_for(lambda: [a for a, n in ipvs_active(lb).items() if n > 0][:1], 30, what="the long connection in the IPVS table")
+    name = {RS1: "rs1", RS2: "rs2"}[held]
+    other = "rs2" if name == "rs1" else "rs1"
+    obs["held_by"] = name
+    reload_pid = keepalived_pid(lb)
+
+    def set_state(state, **extra):
+        args = dict({"spec": spec, "service": "web", "real_server": name, "state": state}, **extra)
+        return module(lb, "real_server", args)
+
+    obs["drain"] = set_state("drained")
+    obs["weights_drained"] = ipvs_real_servers(lb)
+    obs["while_drained"] = summary(client_get(client, 10))
+    obs["drain_wait"] = set_state("drained", wait=True, wait_timeout=HOLD_SECONDS + 30)
+    hold.wait(timeout=HOLD_SECONDS + 60)
+    with open(hold.log_path) as handle:
+        obs["hold"] = json.loads(handle.read().strip().splitlines()[-1])[0]
+    obs["halt"] = set_state("halted")
+    obs["weights_halted"] = ipvs_real_servers(lb)
+    obs["while_halted"] = summary(client_get(client, 10))
+    obs["enable"] = set_state("enabled")
+    obs["weights_enabled"] = ipvs_real_servers(lb)
+    obs["after_enable"] = summary(client_get(client, 10))
+    obs["other"] = other
+    obs["keepalived_not_reloaded"] = keepalived_pid(lb) == reload_pid and ctx.keepalived["lb1"].poll() is None
+    return obs
+
+
+def scenario_persistence(ctx):
+    """Source-IP persistence keeps each client on one real server; without it, requests spread."""
+    ensure_fixed(ctx)
+    obs = {"ipvs": ctx["lb1"].run(["ipvsadm", "-Ln"]).stdout}
+    for name in ("client", "client2"):
+        obs[name] = summary(client_get(ctx[name], 12, url="http://%s/" % STICKY_VIP))
+        obs[name + "_without"] = summary(client_get(ctx[name], 6))
+    return obs
+
+
+NAT_SPEC = spec_for(
+    "nat",
+    real_port=8080,
+    cluster={
+        "interfaces": {"external": "eth0", "internal": "eth1"},
+        "floating_ips": [{"name": "gateway", "address": INTERNAL + "1/24", "side": "internal", "gateway": True}],
+    },
+)
+
+
+def setup_nat(ctx):
+    """Two-arm NAT: the client outside (10.77.0.0/24), the real servers inside (10.77.1.0/24)."""
+    ctx.plug("client", "eth0", "ext", CLIENT + "/24")
+    ctx.plug("lb1", "eth0", "ext", NET + "11/24")
+    ctx.plug("lb1", "eth1", "int", INTERNAL + "2/24")
+    for name in ("rs1", "rs2"):
+        ctx.plug(name, "eth0", "int", "%s%d/24" % (INTERNAL, NUMBERS[name]))
+    ctx.serve(("rs1", "rs2"), 8080)
+    ctx.appliances(NAT_SPEC, ("lb1",))
+
+
+def scenario_nat(ctx):
+    """NAT works only with the real servers' default gateway at the appliance."""
+    client, lb, rs = ctx["client"], ctx["lb1"], [ctx["rs1"], ctx["rs2"]]
+    obs = {"keepalived_conf": read_conf(lb), "ip_forward": lb.run(["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip()}
+    ctx.log("nat: the real servers without a route back to the client")
+    obs["unfixed"] = summary(client_get(client, 8, timeout=2, parallel=True))
+    obs["unfixed_info"] = info(lb, ctx.spec)
+    ctx.log("nat: realserver_linux with the gateway floating IP")
+    gateways = [f["address"] for f in NAT_SPEC["cluster"]["floating_ips"] if f.get("gateway")]
+    obs["realserver"] = [module(h, "realserver_linux", {"vips": [], "gateway_from": gateways, "persist": False, "listen_ports": [8080]}) for h in rs]
+    before = ipvs_stats(lb)
+    obs["fixed"] = summary(client_get(client, 20))
+    obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
+    obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
+    obs["fixed_info"] = info(lb, ctx.spec)
+    return obs
+
+
+def setup_tun(ctx):
+    """IP-in-IP: the appliance tunnels each packet to a real server, which replies straight to the client."""
+    flat_lab(ctx, ("client", "lb1", "rs1", "rs2"))
+    ctx.serve(("rs1", "rs2"), 80)
+    ctx.appliances(spec_for("tun"), ("lb1",))
+
+
+def scenario_tun(ctx):
+    client, lb, rs = ctx["client"], ctx["lb1"], [ctx["rs1"], ctx["rs2"]]
+    obs = {"keepalived_conf": read_conf(lb)}
+    ctx.log("tun: real servers with the Direct Routing fix only (no tunnel interface)")
+    obs["dr_only"] = [fix_real_server(h, [VIP], ports=[80]) for h in rs]
+    obs["unfixed"] = summary(client_get(client, 8, timeout=2, parallel=True))
+    obs["unfixed_info"] = info(lb, ctx.spec)
+    ctx.log("tun: realserver_linux with tunnel: true")
+    obs["realserver"] = [fix_real_server(h, [VIP], ports=[80], tunnel=True) for h in rs]
+    obs["realserver_again"] = [fix_real_server(h, [VIP], ports=[80], tunnel=True)["changed"] for h in rs]
+    tunl0_before = dict((h.name, link_rx_packets(h, "tunl0")) for h in rs)
+    before = ipvs_stats(lb)
+    obs["fixed"] = summary(client_get(client, 20))
+    obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
+    obs["tunl0_rx"] = dict((h.name, link_rx_packets(h, "tunl0") - tunl0_before[h.name]) for h in rs)
+    obs["rp_filter"] = dict((h.name, h.run(["sysctl", "-n", "net.ipv4.conf.tunl0.rp_filter"]).stdout.strip()) for h in rs)
+    obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
+    return obs
+
+
+def setup_pair(ctx):
+    """An HA pair (VRRP, unicast heartbeat) in front of two Direct Routing real servers."""
+    flat_lab(ctx, ("client", "lb1", "lb2", "rs1", "rs2"))
+    ctx.serve(("rs1", "rs2"), 80)
+    for name in ("rs1", "rs2"):
+        fix_real_server(ctx[name], [VIP], ports=[80])
+    ctx.appliances(spec_for("dr", appliances=("lb1", "lb2")), ("lb1", "lb2"))
+    wait_for(lambda: holds(ctx["lb1"], VIP) and not holds(ctx["lb2"], VIP), 60, what="lb1 becoming the master")
+
+
+def scenario_ha_pair(ctx):
+    """A hard failure of the master (its link cut) moves the VIP to the backup; failback follows."""
+    client, lb1, lb2 = ctx["client"], ctx["lb1"], ctx["lb2"]
+    conf = read_conf(lb1)
+    obs = {
+        "advert_int": float(re.search(r"advert_int (\S+)", conf).group(1)),
+        "preempt_delay": int(re.search(r"preempt_delay (\d+)", conf).group(1)) if "preempt_delay" in conf else 0,
+        "load_interval": LOAD_INTERVAL,
+        "before": summary(client_get(client, 6)),
+    }
+    obs["info_before"] = dict((h.name, info(h, ctx.spec)["vrrp"]) for h in (lb1, lb2))
+    for phase, up in (("failover", False), ("failback", True)):
+        ctx.log("ha_pair: %s under load" % phase)
+        load = client.spawn_python([PEER, "load", "http://%s/" % VIP, str(LOAD_SECONDS), "--interval", str(LOAD_INTERVAL), "--timeout", "1"], phase)
+        time.sleep(CUT_AFTER)
+        ctx.lab.port_state(ctx.ports["lb1"], up)
+        holder = lb1 if up else lb2
+        dummy, took = wait_for(lambda: holds(holder, VIP), 30, interval=0.05, what="%s holding the VIP" % holder.name)
+        load.wait(timeout=LOAD_SECONDS + 120)
+        with open(load.log_path) as handle:
+            results = json.loads(handle.read().strip().splitlines()[-1])
+        obs[phase] = {
+            "vip_moved_after": round(took, 2),
+            "requests": [[r["start"], r["ok"], r["server"], r["took"], (r["error"] or "")[:60]] for r in results],
+            "info": dict((h.name, info(h, ctx.spec)["vrrp"]) for h in (lb1, lb2)),
+        }
+    return obs
+
+
+GROUPS = {
+    "flat": (setup_flat, ("dr", "health", "drain", "persistence")),
+    "nat": (setup_nat, ("nat",)),
+    "tun": (setup_tun, ("tun",)),
+    "pair": (setup_pair, ("ha_pair",)),
 }
+SCENARIOS = dict((name, (group, globals()["scenario_" + name])) for group, (dummy, names) in GROUPS.items() for name in names)
 
 
-def run(name, config, log):
-    with Lab(name.replace("_", "-"), config, log) as lab:
-        return SCENARIOS[name](lab, log)
+def run(names, config, log):
+    """Run the scenarios ``names`` (in their groups' order); yield (name, ok, observations or error)."""
+    for group, (setup, members) in GROUPS.items():
+        wanted = [n for n in members if n in names]
+        if not wanted:
+            continue
+        with Lab(group, config, log) as lab:
+            ctx = Context(lab, log)
+            try:
+                setup(ctx)
+            except Exception:
+                error = traceback.format_exc()[-4000:]
+                for name in wanted:
+                    yield name, False, "the %s lab could not be set up:\n%s" % (group, error), 0.0
+                continue
+            for name in wanted:
+                started = time.monotonic()
+                log("scenario %s: start" % name)
+                try:
+                    yield name, True, SCENARIOS[name][1](ctx), time.monotonic() - started
+                except Exception:
+                    yield name, False, traceback.format_exc()[-4000:], time.monotonic() - started

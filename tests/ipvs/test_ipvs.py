@@ -1,0 +1,209 @@
+"""The IPVS data-plane tier: layer 4 proven with real packets through keepalived and IPVS.
+
+Every scenario of tests/ipvs/scenarios.py runs once per session (tests/ipvs/runner.py: on
+this host when its kernel has IPVS, else in a QEMU guest); each test here judges what one
+scenario observed. If the scenarios cannot run at all, every test fails: the tier never
+skips. The console of the run is kept in .cache/ipvs-run/console.log, the observations in
+.cache/ipvs-run/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import runner
+
+pytestmark = [pytest.mark.ipvs, pytest.mark.slow]
+
+VIP = "10.77.0.100"
+SERVICE = "tcp/%s/80" % VIP
+CLIENTS = ["10.77.0.10"]
+# The longest outage (seconds) a failover or failback may cause under emulation: VRRP's
+# detection is about three 200 ms adverts; the rest is the emulated machine's slowness.
+OUTAGE_BOUND = 10.0
+
+
+@pytest.fixture(scope="session")
+def results():
+    try:
+        out, how = runner.run(runner.scenario_names())
+    except runner.RunnerError as exc:
+        pytest.fail("the IPVS tier could not run: %s" % exc, pytrace=False)
+    runner.CACHE.mkdir(parents=True, exist_ok=True)
+    (runner.CACHE / "results.json").write_text(json.dumps({"how": how, "results": out}, indent=1, sort_keys=True))
+    return out
+
+
+def observed(results, name):
+    result = results[name]
+    assert result["ok"], "scenario %s did not run to its end:\n%s" % (name, result.get("error"))
+    return result["observations"]
+
+
+def only_lines_about(diagnosis, service=VIP + ":80/tcp"):
+    return [line for line in diagnosis if line.startswith(service)]
+
+
+def outage(requests):
+    """(seconds, failed requests) of a load run: from the first failure to the first request of
+    a run of five successes after it (0 when nothing failed)."""
+    failed = [i for i, r in enumerate(requests) if not r[1]]
+    if not failed:
+        return 0.0, 0
+    first = failed[0]
+    for i in range(first + 1, len(requests) - 4):
+        if all(r[1] for r in requests[i:i + 5]):
+            return round(requests[i][0] - requests[first][0], 2), len(failed)
+    return float("inf"), len(failed)
+
+
+# --- Direct Routing ------------------------------------------------------------------------
+
+
+def test_dr_without_the_fix_is_stuck_in_syn_recv_and_diagnosed_as_the_arp_problem(results):
+    obs = observed(results, "dr")
+    assert obs["unfixed"]["answered"] == {} and obs["unfixed"]["failed"] == 8, obs["unfixed"]
+    info = obs["unfixed_info"]
+    assert info["ipvs"]["connection_states"][SERVICE].get("SYN_RECV", 0) >= 5, info["ipvs"]["connection_states"]
+    lines = only_lines_about(info["diagnosis"])
+    assert len(lines) == 1 and "the ARP problem" in lines[0], info["diagnosis"]
+
+
+def test_dr_a_vip_put_on_lo_by_hand_makes_the_real_servers_answer_arp(results):
+    obs = observed(results, "dr")
+    macs = obs["macs"]
+    assert set(obs["naive_arp"]) == {macs["lb1"], macs["rs1"], macs["rs2"]}, obs["naive_arp"]
+
+
+def test_dr_after_realserver_linux_only_the_appliance_answers_arp(results):
+    obs = observed(results, "dr")
+    assert obs["fixed_arp"] == [obs["macs"]["lb1"]]
+    assert all(r["changed"] for r in obs["realserver"])
+    assert obs["realserver_again"] == [False, False], "realserver_linux must change nothing the second time"
+
+
+def test_dr_both_real_servers_serve_in_round_robin_and_see_the_client(results):
+    obs = observed(results, "dr")
+    fixed = obs["fixed"]
+    assert fixed["failed"] == 0 and fixed["answered"] == {"rs1": 10, "rs2": 10}, fixed
+    order = fixed["order"]
+    assert all(a != b for a, b in zip(order, order[1:])), "round robin alternates: %s" % order
+    assert obs["server_clients"] == {"rs1": CLIENTS, "rs2": CLIENTS}
+
+
+def test_dr_replies_bypass_the_appliance(results):
+    obs = observed(results, "dr")
+    macs = obs["macs"]
+    # Every reply from the VIP reached the client from a real server's MAC, never the appliance's,
+    assert obs["reply_macs"] and set(obs["reply_macs"]) <= {macs["rs1"], macs["rs2"]}, obs["reply_macs"]
+    # and IPVS saw the requests' packets but none of the replies.
+    delta = obs["ipvs_delta"]
+    assert delta["conns"] == 20 and delta["in_packets"] > 0 and delta["out_packets"] == 0, delta
+    assert only_lines_about(obs["fixed_info"]["diagnosis"]) == []
+
+
+# --- NAT -----------------------------------------------------------------------------------
+
+
+def test_nat_without_the_gateway_is_diagnosed(results):
+    obs = observed(results, "nat")
+    assert obs["unfixed"]["answered"] == {} and obs["unfixed"]["failed"] == 8, obs["unfixed"]
+    lines = only_lines_about(obs["unfixed_info"]["diagnosis"])
+    assert len(lines) == 1 and "default gateway must be the appliance's internal floating IP" in lines[0], lines
+
+
+def test_nat_works_with_the_appliance_as_gateway(results):
+    obs = observed(results, "nat")
+    assert obs["ip_forward"] == "1", "the rendered sysctls turn forwarding on for NAT"
+    assert [r["default_gateway"] for r in obs["realserver"]] == ["10.77.1.1", "10.77.1.1"]
+    fixed = obs["fixed"]
+    assert fixed["failed"] == 0 and fixed["answered"] == {"rs1": 10, "rs2": 10}, fixed
+    assert obs["server_clients"] == {"rs1": CLIENTS, "rs2": CLIENTS}, "NAT keeps the client's address"
+    delta = obs["ipvs_delta"]
+    assert delta["conns"] == 20 and delta["in_packets"] > 0 and delta["out_packets"] > 0, "NAT replies go back through IPVS: %s" % delta
+
+
+# --- tunnelling ----------------------------------------------------------------------------
+
+
+def test_tun_needs_the_tunnel_interface(results):
+    obs = observed(results, "tun")
+    assert obs["unfixed"]["answered"] == {} and obs["unfixed"]["failed"] == 8, obs["unfixed"]
+    lines = only_lines_about(obs["unfixed_info"]["diagnosis"])
+    assert len(lines) == 1 and "tunnel" in lines[0], lines
+
+
+def test_tun_serves_through_ip_in_ip_and_replies_directly(results):
+    obs = observed(results, "tun")
+    assert "lb_kind TUN" in obs["keepalived_conf"]
+    fixed = obs["fixed"]
+    assert fixed["failed"] == 0 and fixed["answered"] == {"rs1": 10, "rs2": 10}, fixed
+    assert obs["server_clients"] == {"rs1": CLIENTS, "rs2": CLIENTS}
+    assert all(n > 0 for n in obs["tunl0_rx"].values()), "the requests arrive encapsulated on tunl0: %s" % obs["tunl0_rx"]
+    assert obs["rp_filter"] == {"rs1": "0", "rs2": "0"}
+    assert obs["ipvs_delta"]["out_packets"] == 0, obs["ipvs_delta"]
+    assert obs["realserver_again"] == [False, False]
+
+
+# --- health checks, runtime states, persistence --------------------------------------------
+
+
+def test_a_stopped_service_leaves_the_table_within_the_check_timing_and_comes_back(results):
+    obs = observed(results, "health")
+    hc = obs["health_check"]
+    # keepalived: a failed check, `retries` retries `interval / retries` apart, each up to `timeout`.
+    bound = hc["interval"] * (hc["retries"] + 1) + hc["timeout"] + 2
+    assert obs["removed_after"] <= bound, "rs1 left the table after %.1f s (bound %.1f s)" % (obs["removed_after"], bound)
+    assert obs["table_without"] == {"10.77.0.22:80": 1}
+    assert obs["while_down"]["failed"] == 0 and obs["while_down"]["answered"] == {"rs2": 10}
+    assert obs["readded_after"] <= bound
+    assert obs["after"]["answered"] == {"rs1": 5, "rs2": 5}
+
+
+def test_drain_halt_and_enable_at_runtime(results):
+    obs = observed(results, "drain")
+    held, other = obs["held_by"], obs["other"]
+    address = {"rs1": "10.77.0.21:80", "rs2": "10.77.0.22:80"}
+    assert obs["drain"]["changed"] and obs["weights_drained"][address[held]] == 0
+    assert obs["while_drained"]["answered"] == {other: 10}, "a drained server gets no new connection"
+    assert obs["hold"]["ok"] and obs["hold"]["server"] == held, "the open connection finishes on the drained server: %s" % obs["hold"]
+    assert obs["drain_wait"]["connections"] == 0, obs["drain_wait"]
+    assert obs["halt"]["changed"] and address[held] not in obs["weights_halted"]
+    assert obs["while_halted"]["answered"] == {other: 10}, "a halted server gets nothing"
+    assert obs["enable"]["changed"] and obs["weights_enabled"][address[held]] > 0
+    assert obs["after_enable"]["answered"] == {"rs1": 5, "rs2": 5}
+    assert obs["keepalived_not_reloaded"], "runtime changes never reload keepalived"
+
+
+def test_source_ip_persistence_keeps_each_client_on_one_real_server(results):
+    obs = observed(results, "persistence")
+    assert "persistent 300" in obs["ipvs"]
+    for client in ("client", "client2"):
+        assert obs[client]["failed"] == 0 and len(obs[client]["answered"]) == 1, obs[client]
+        assert obs[client + "_without"]["answered"] == {"rs1": 3, "rs2": 3}, "the other service still spreads"
+
+
+# --- HA pair -------------------------------------------------------------------------------
+
+
+def test_ha_pair_a_hard_failure_of_the_master_moves_the_vip_and_service_resumes(results):
+    obs = observed(results, "ha_pair")
+    assert obs["info_before"]["lb1"]["state"] == "MASTER" and obs["info_before"]["lb1"]["held"] == [VIP]
+    phase = obs["failover"]
+    assert phase["info"]["lb2"]["state"] == "MASTER" and phase["info"]["lb2"]["held"] == [VIP], phase["info"]
+    assert phase["info"]["lb1"]["held"] == []
+    seconds, failed = outage(phase["requests"])
+    assert seconds < OUTAGE_BOUND, "failover outage %.2f s (%d failed requests)" % (seconds, failed)
+    assert all(r[1] for r in phase["requests"][-10:]), "the backup serves at the end of the run"
+
+
+def test_ha_pair_failback_waits_for_the_checks_and_keeps_serving(results):
+    obs = observed(results, "ha_pair")
+    assert obs["preempt_delay"] > 0
+    phase = obs["failback"]
+    assert phase["info"]["lb1"]["state"] == "MASTER" and phase["info"]["lb1"]["held"] == [VIP], phase["info"]
+    assert phase["vip_moved_after"] >= obs["preempt_delay"], "the returning master waited for its checks"
+    seconds, failed = outage(phase["requests"])
+    assert seconds < OUTAGE_BOUND, "failback outage %.2f s (%d failed requests)" % (seconds, failed)
