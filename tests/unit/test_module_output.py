@@ -72,3 +72,18 @@ def test_secret_values_finds_secrets_at_any_depth():
     assert secret_values(SPEC) == {"s3cr3t"}
     assert secret_values({"a": [{"auth_secret": 12345678}], "auth_secret": None}) == {"12345678"}
     assert secret_values(None) == set()
+
+
+def test_appliance_info_reads_the_expected_addresses_from_a_given_spec():
+    result = run_module("appliance_info", {"spec": SPEC, "host": "lb1"})
+    assert not result.get("failed"), result
+    assert result["vrrp"]["expected"] == ["10.77.0.100"]
+    assert "lbkit has not converged this appliance yet (no /etc/lbkit/state.json)." not in result["diagnosis"]
+
+
+def test_appliance_info_refuses_a_host_that_is_not_a_node():
+    result = run_module("appliance_info", {"spec": SPEC, "host": "lb9"})
+    assert result.get("failed")
+    assert result["errors"][0]["path"] == "/cluster/nodes"
+    assert "host 'lb9' is not a node of cluster 't' (nodes: lb1, lb2)." in result["msg"]
+    assert run_module("appliance_info", {"spec": SPEC}).get("failed"), "spec needs host"
