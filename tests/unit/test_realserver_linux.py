@@ -131,6 +131,15 @@ def test_ipv6_vip_turns_dad_off_on_lo():
     assert restored.sysctls["net.ipv6.conf.lo.accept_dad"] == "-1" and restored.sysctls["net.ipv6.conf.lo.dad_transmits"] == "1"
 
 
+def test_dad_goes_back_with_the_last_ipv6_vip_while_ipv4_vips_stay():
+    dummy, after = converge(plain_host(), linux.Request((V1, V6), interfaces=("eth0",)))
+    actions, partial = converge(after, linux.Request((V6,), state="absent"))
+    assert ["/usr/sbin/sysctl", "-q", "-w", "net.ipv6.conf.lo.accept_dad=-1"] in argvs(actions)
+    assert partial.sysctls["net.ipv6.conf.lo.dad_transmits"] == "1" and partial.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
+    assert set(json.loads(partial.files[linux.RECORD_FILE])["sysctls"]) == {"net.ipv4.conf.%s.%s" % (w, k) for w in ("all", "eth0")
+                                                                            for k in ("arp_ignore", "arp_announce")}
+
+
 def test_vip_with_a_wider_prefix_is_replaced_and_existing_vips_are_kept():
     dummy, lo, dummy2, dummy3 = linux.parse_ip_address(fixture("ip-address-vips.json"))
     host = plain_host(lo_addresses=lo)
