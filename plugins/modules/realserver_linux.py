@@ -248,8 +248,9 @@ def main():
         tools = {name: backend.find_tool(module, name) for name in ("ip", "sysctl")}
         if module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
             tools["nft"] = backend.find_tool(module, "nft")
-        if os.path.exists(linux.UDEV_CONTROL) and module.get_bin_path("udevadm", opt_dirs=["/sbin", "/usr/sbin"]):
-            tools["udevadm"] = backend.find_tool(module, "udevadm")
+        udevadm = module.get_bin_path("udevadm", opt_dirs=["/sbin", "/usr/sbin"]) if os.path.exists(linux.UDEV_CONTROL) else None
+        if udevadm:
+            tools["udevadm"] = udevadm
         needs_nft = params["method"] == "redirect" or params["state"] == "absent"
         host, chosen = read_host(module, tools, params["interfaces"], vips, needs_nft, params["tunnel"])
         gateway = linux.choose_gateway(params["gateway"], params["gateway_from"], host.addresses)
