@@ -24,6 +24,7 @@ TOOLS = {"ip": "/usr/sbin/ip", "sysctl": "/usr/sbin/sysctl", "nft": "/usr/sbin/n
          "mkdir": "/usr/bin/mkdir", "ss": "/usr/bin/ss", "modprobe": "/usr/sbin/modprobe", "udevadm": "/usr/bin/udevadm"}
 V1, V2 = ipaddress.ip_address("172.31.248.100"), ipaddress.ip_address("172.31.248.101")
 V6 = ipaddress.ip_address("2001:db8:248::100")
+ARP_KEYS_ETH0 = {"net.ipv4.conf.%s.%s" % (where, setting) for where in ("all", "eth0") for setting in ("arp_ignore", "arp_announce")}
 
 
 def fixture(name):
@@ -136,8 +137,7 @@ def test_dad_goes_back_with_the_last_ipv6_vip_while_ipv4_vips_stay():
     actions, partial = converge(after, linux.Request((V6,), state="absent"))
     assert ["/usr/sbin/sysctl", "-q", "-w", "net.ipv6.conf.lo.accept_dad=-1"] in argvs(actions)
     assert partial.sysctls["net.ipv6.conf.lo.dad_transmits"] == "1" and partial.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
-    assert set(json.loads(partial.files[linux.RECORD_FILE])["sysctls"]) == {"net.ipv4.conf.%s.%s" % (w, k) for w in ("all", "eth0")
-                                                                            for k in ("arp_ignore", "arp_announce")}
+    assert set(json.loads(partial.files[linux.RECORD_FILE])["sysctls"]) == ARP_KEYS_ETH0
 
 
 def test_vip_with_a_wider_prefix_is_replaced_and_existing_vips_are_kept():
@@ -305,8 +305,7 @@ def test_present_with_tunnel_false_undoes_only_the_tunnel():
     assert "rp_filter" not in off.files[linux.SYSCTL_FILE] and "tunl0" not in off.files[linux.UNIT_FILE]
     assert linux.snapshot(off)["lo_vips"] == ["172.31.248.100/32"] and off.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
     record = json.loads(off.files[linux.RECORD_FILE])
-    assert "tunnel" not in record and set(record["sysctls"]) == {"net.ipv4.conf.%s.%s" % (w, k) for w in ("all", "eth0")
-                                                                  for k in ("arp_ignore", "arp_announce")}
+    assert "tunnel" not in record and set(record["sysctls"]) == ARP_KEYS_ETH0
 
 
 def test_tunnel_persistence_modules_load_sysctl_and_unit():
