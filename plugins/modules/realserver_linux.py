@@ -18,12 +18,16 @@ description:
   - O(method=redirect) adds an nftables rule C(ip daddr VIP redirect) in the C(nat) C(prerouting) chain of lbkit's own
     table C(ip lbkit_realserver), so the VIP is never a local address. IPv4 only, and the service
     sees the packets as sent to the receiving interface's own address (no IP-based virtual hosting).
+  - O(tunnel=true) (IP-in-IP tunnelling, the spec's C(forwarding=tun)) also loads the C(ipip) kernel module
+    (C(modprobe ipip), which creates C(tunl0)), brings C(tunl0) up, sets C(net.ipv4.conf.tunl0.rp_filter=0)
+    and changes C(net.ipv4.conf.all.rp_filter) from 1 (strict) to 2 (loose), since the kernel applies the higher of the two.
   - O(gateway) (NAT real servers) replaces the default route with one via the appliance's internal
     floating IP and checks that it took effect; the previous default route is recorded.
   - With O(persist=true) the settings survive a reboot through C(/etc/sysctl.d/60-lbkit-realserver.conf),
-    C(/etc/lbkit-realserver.nft) and the oneshot unit C(lbkit-realserver-vips.service).
-  - What lbkit changed (previous sysctl values, the previous default route, the VIPs it manages) is
-    kept in C(/var/lib/lbkit/realserver-linux.json); O(state=absent) uses it to restore exactly that.
+    C(/etc/lbkit-realserver.nft), C(/etc/modules-load.d/lbkit-realserver.conf) (tunnelling) and the oneshot
+    unit C(lbkit-realserver-vips.service).
+  - What lbkit changed (previous sysctl values, the previous default route, the VIPs it manages, whether it
+    brought C(tunl0) up) is kept in C(/var/lib/lbkit/realserver-linux.json); O(state=absent) uses it to restore exactly that.
   - See C(docs/realservers-linux.md).
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
@@ -69,7 +73,8 @@ options:
   interfaces:
     description:
       - The real interfaces ARP requests arrive on, for the per-interface C(arp_ignore)/C(arp_announce)
-        settings. Default every non-loopback interface C(ip address) shows.
+        settings. Default every interface C(ip address) shows that does ARP (not the loopback, and no
+        link flagged C(NOARP) such as C(tunl0) or a WireGuard interface).
     type: list
     elements: str
     default: []
@@ -91,8 +96,21 @@ options:
     type: list
     elements: int
     default: []
+  tunnel:
+    description:
+      - Also receive IP-in-IP tunnelled packets (IPVS tunnelling, the spec's C(forwarding=tun)) - load the
+        C(ipip) module if C(tunl0) does not exist, bring C(tunl0) up, set C(rp_filter=0) on C(tunl0) and
+        C(2) on C(all) where it is C(1). The VIPs stay on C(lo) with the ARP settings, as for Direct Routing.
+      - Only with O(method=loopback). IPv4 VIPs only (IPIP); an IPv6 tunnelled service needs C(ip6_tunnel), which lbkit does not set up.
+      - V(false) with O(state=present) undoes what an earlier O(tunnel=true) changed (C(tunl0) down again
+        if lbkit brought it up, the C(rp_filter) values back); so does O(state=absent) once no VIP is left on C(lo).
+        The C(ipip) module stays loaded.
+    type: bool
+    default: false
 notes:
-  - Commands run as argument lists (C(ip), C(sysctl), C(nft), C(systemctl), C(ss)), never through a shell.
+  - Commands run as argument lists (C(ip), C(sysctl), C(nft), C(systemctl), C(ss), C(modprobe), C(udevadm)), never through a shell.
+  - When C(ipip) is loaded while udevd runs, the module waits (C(udevadm settle)) until udev has applied sysctl.d
+    to the new C(tunl0), so that its own values come last.
 seealso:
   - module: lbkit.loadbalancer.realserver_bsd
   - module: lbkit.loadbalancer.realserver_solaris
@@ -113,6 +131,13 @@ EXAMPLES = r"""
   lbkit.loadbalancer.realserver_linux:
     vips: [192.168.10.100]
     method: redirect
+
+- name: A tunnelling (LVS-TUN) real server decapsulates on tunl0
+  become: true
+  lbkit.loadbalancer.realserver_linux:
+    vips: [192.168.10.100]
+    tunnel: true
+    listen_ports: [80]
 
 - name: A NAT real server routes through the appliance's floating IP
   become: true
@@ -135,7 +160,7 @@ changes:
     - action: add 192.168.10.100/32 to lo
       argv: [/usr/sbin/ip, addr, add, 192.168.10.100/32, dev, lo]
 diff:
-  description: The VIPs on lo, the ARP sysctls, the redirects, the default gateway and the persisted files, before and after.
+  description: The VIPs on lo, the sysctls, the state of tunl0, the redirects, the default gateway and the persisted files, before and after.
   returned: always
   type: dict
 listeners:
@@ -149,7 +174,8 @@ default_gateway:
   type: str
   sample: 10.0.1.1
 record:
-  description: What lbkit records on the host after the run (the VIPs per method, the sysctls it changed with their previous values, the gateway).
+  description: What lbkit records on the host after the run (the VIPs per method, the sysctls it changed with their previous values, the gateway,
+    and while tunnelling is on whether tunl0 was up before lbkit).
   returned: always
   type: dict
 """
@@ -164,12 +190,14 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.act
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import RealServerError, parse_vips, NotImplementedOnPlatform
 
 
-def read_host(module, tools, request_interfaces, vips, needs_nft):
-    interfaces, lo, addresses = linux.parse_ip_address(backend.run(module, [tools["ip"], "-json", "address", "show"]))
+def read_host(module, tools, request_interfaces, vips, needs_nft, tunnel):
+    interfaces, lo, addresses, tunl0 = linux.parse_ip_address(backend.run(module, [tools["ip"], "-json", "address", "show"]))
     record = linux.parse_record(backend.read_text(linux.RECORD_FILE))
     chosen = linux.choose_interfaces(request_interfaces, interfaces)
     keys = set(linux.wanted_sysctls(chosen, any(v.version == 6 for v in vips))) | set(record.get("sysctls", {}))
     keys |= set(linux.wanted_sysctls(tuple(record.get("interfaces", [])) or interfaces, False))
+    if tunnel or record.get("tunnel"):
+        keys |= set(linux.TUNNEL_SYSCTLS)
     # -e: a key of an interface that no longer exists is left out instead of failing the read
     sysctls = linux.parse_sysctl(backend.run(module, [tools["sysctl"], "-e"] + sorted(keys)))
     table, rules = False, ()
@@ -183,10 +211,12 @@ def read_host(module, tools, request_interfaces, vips, needs_nft):
         default_route=linux.parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"])),
         nft_table=table,
         nft_rules=rules,
-        files={path: backend.read_text(path) for path in (linux.SYSCTL_FILE, linux.NFT_FILE, linux.UNIT_FILE, linux.RECORD_FILE)},
+        files={path: backend.read_text(path) for path in linux.boot_files() + (linux.RECORD_FILE,)},
         unit_enabled=os.path.lexists(linux.UNIT_WANTS_LINK),
         record_dir=os.path.isdir(linux.RECORD_DIR),
         record=record,
+        tunl0=tunl0,
+        udev="udevadm" in tools,
     ), chosen
 
 
@@ -201,6 +231,7 @@ def main():
             gateway=dict(type="str"),
             gateway_from=dict(type="list", elements="str"),
             listen_ports=dict(type="list", elements="int", default=[]),
+            tunnel=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("gateway", "gateway_from")],
         supports_check_mode=True,
@@ -208,6 +239,7 @@ def main():
     params = module.params
     result = dict(changed=False, changes=[], default_gateway=None, record={})
     try:
+        linux.check_tunnel(params["method"], params["tunnel"])
         families = (4,) if params["method"] == "redirect" else (4, 6)
         vips = parse_vips(params["vips"], families=families, platform="Linux with method redirect (nftables nat, IPv4)") if params["vips"] else []
         if params["method"] == "redirect" and params["state"] == "present" and vips and not module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
@@ -216,12 +248,15 @@ def main():
         tools = {name: backend.find_tool(module, name) for name in ("ip", "sysctl")}
         if module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
             tools["nft"] = backend.find_tool(module, "nft")
+        udevadm = module.get_bin_path("udevadm", opt_dirs=["/sbin", "/usr/sbin"]) if os.path.exists(linux.UDEV_CONTROL) else None
+        if udevadm:
+            tools["udevadm"] = udevadm
         needs_nft = params["method"] == "redirect" or params["state"] == "absent"
-        host, chosen = read_host(module, tools, params["interfaces"], vips, needs_nft)
+        host, chosen = read_host(module, tools, params["interfaces"], vips, needs_nft, params["tunnel"])
         gateway = linux.choose_gateway(params["gateway"], params["gateway_from"], host.addresses)
         if gateway is not None and gateway.version != 4:
             raise NotImplementedOnPlatform("gateway: %s is IPv6; lbkit sets only the IPv4 default route. Use the IPv4 floating IP." % gateway)
-        request = linux.Request(tuple(vips), params["method"], params["state"], params["persist"], chosen, gateway)
+        request = linux.Request(tuple(vips), params["method"], params["state"], params["persist"], chosen, gateway, params["tunnel"])
         actions = linux.plan(host, request)
         for action in actions:
             if isinstance(action, linux.Systemctl) and "systemctl" not in tools:
@@ -229,6 +264,11 @@ def main():
                 if not tools["systemctl"]:
                     raise NotImplementedOnPlatform("persist: lbkit persists through a systemd unit and this host has no systemctl (no systemd);"
                                                    " set persist: false and repeat the changes at boot with the host's own init system.")
+            if isinstance(action, linux.LoadModule) and "modprobe" not in tools:
+                tools["modprobe"] = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
+                if not tools["modprobe"]:
+                    raise RealServerError("tunnel: the host has no tunl0 and no modprobe to load the ipip module that creates it;"
+                                          " install kmod, or load ipip by other means before the run.")
             if isinstance(action, linux.MakeRecordDir):
                 tools["mkdir"] = backend.find_tool(module, "mkdir")
         after = linux.apply_plan(host, actions)

@@ -21,9 +21,10 @@ from ansible_collections.lbkit.loadbalancer.plugins.modules import realserver_li
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "realserver_linux")
 TOOLS = {"ip": "/usr/sbin/ip", "sysctl": "/usr/sbin/sysctl", "nft": "/usr/sbin/nft", "systemctl": "/usr/bin/systemctl",
-         "mkdir": "/usr/bin/mkdir", "ss": "/usr/bin/ss"}
+         "mkdir": "/usr/bin/mkdir", "ss": "/usr/bin/ss", "modprobe": "/usr/sbin/modprobe", "udevadm": "/usr/bin/udevadm"}
 V1, V2 = ipaddress.ip_address("172.31.248.100"), ipaddress.ip_address("172.31.248.101")
 V6 = ipaddress.ip_address("2001:db8:248::100")
+ARP_KEYS_ETH0 = {"net.ipv4.conf.%s.%s" % (where, setting) for where in ("all", "eth0") for setting in ("arp_ignore", "arp_announce")}
 
 
 def fixture(name):
@@ -32,7 +33,7 @@ def fixture(name):
 
 
 def plain_host(**changes):
-    interfaces, lo, addresses = linux.parse_ip_address(fixture("ip-address-plain.json"))
+    interfaces, lo, addresses, dummy = linux.parse_ip_address(fixture("ip-address-plain.json"))
     host = linux.LinuxHost(interfaces, lo, addresses, linux.parse_sysctl(fixture("sysctl-defaults.txt")),
                            linux.parse_default_route(fixture("ip-route-default.json")))
     return linux.replace(host, **changes) if changes else host
@@ -54,11 +55,11 @@ def argvs(actions):
 
 
 def test_parse_ip_address_plain_and_with_vips():
-    interfaces, lo, addresses = linux.parse_ip_address(fixture("ip-address-plain.json"))
-    assert interfaces == ("veth-peer", "eth0")
+    interfaces, lo, addresses, tunl0 = linux.parse_ip_address(fixture("ip-address-plain.json"))
+    assert interfaces == ("veth-peer", "eth0") and tunl0 is None
     assert [str(a) for a in lo] == ["127.0.0.1/8"]
     assert ipaddress.ip_interface("172.31.248.21/24") in addresses
-    dummy, lo, dummy2 = linux.parse_ip_address(fixture("ip-address-vips.json"))
+    dummy, lo, dummy2, dummy3 = linux.parse_ip_address(fixture("ip-address-vips.json"))
     assert [str(a) for a in lo] == ["127.0.0.1/8", "172.31.248.100/32", "172.31.248.101/32", "172.31.248.102/24"]
 
 
@@ -131,8 +132,16 @@ def test_ipv6_vip_turns_dad_off_on_lo():
     assert restored.sysctls["net.ipv6.conf.lo.accept_dad"] == "-1" and restored.sysctls["net.ipv6.conf.lo.dad_transmits"] == "1"
 
 
+def test_dad_goes_back_with_the_last_ipv6_vip_while_ipv4_vips_stay():
+    dummy, after = converge(plain_host(), linux.Request((V1, V6), interfaces=("eth0",)))
+    actions, partial = converge(after, linux.Request((V6,), state="absent"))
+    assert ["/usr/sbin/sysctl", "-q", "-w", "net.ipv6.conf.lo.accept_dad=-1"] in argvs(actions)
+    assert partial.sysctls["net.ipv6.conf.lo.dad_transmits"] == "1" and partial.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
+    assert set(json.loads(partial.files[linux.RECORD_FILE])["sysctls"]) == ARP_KEYS_ETH0
+
+
 def test_vip_with_a_wider_prefix_is_replaced_and_existing_vips_are_kept():
-    interfaces, lo, addresses = linux.parse_ip_address(fixture("ip-address-vips.json"))
+    dummy, lo, dummy2, dummy3 = linux.parse_ip_address(fixture("ip-address-vips.json"))
     host = plain_host(lo_addresses=lo)
     actions, dummy = converge(host, linux.Request((V1, ipaddress.ip_address("172.31.248.102")), interfaces=("eth0",)))
     assert argvs(actions)[:2] == [["/usr/sbin/ip", "addr", "del", "172.31.248.102/24", "dev", "lo"],
@@ -168,7 +177,7 @@ def test_persist_false_touches_no_boot_file():
 
 
 def test_interfaces_option_errors_name_the_option_and_the_fix():
-    with pytest.raises(RealServerError, match=r"interfaces\[0\]: the host has no interface 'eth9'; use one of veth-peer, eth0"):
+    with pytest.raises(RealServerError, match=r"interfaces\[0\]: the host has no interface 'eth9' that does ARP; use one of veth-peer, eth0"):
         linux.choose_interfaces(["eth9"], ("veth-peer", "eth0"))
     with pytest.raises(RealServerError, match=r"interfaces\[0\]: lo is the loopback"):
         linux.choose_interfaces(["lo"], ("eth0",))
@@ -189,6 +198,133 @@ def test_absent_without_vips_or_gateway_undoes_everything_recorded():
     # absent for only the VIPs leaves the gateway alone
     actions, dummy = converge(routed, linux.Request((V1, V6, V2), state="absent"))
     assert not any(isinstance(a, (linux.ReplaceDefaultRoute, linux.DelDefaultRoute)) for a in actions)
+
+
+# --- tunnelling (forwarding tun) ------------------------------------------------------------
+
+ALL_RP, DEFAULT_RP, TUNL0_RP = "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter", "net.ipv4.conf.tunl0.rp_filter"
+TUNNEL_SETUP = [["/usr/sbin/modprobe", "ipip"], ["/usr/sbin/ip", "link", "set", "tunl0", "up"]]
+ARP_ETH0 = [["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.%s.%s=%s" % (where, setting, value)]
+            for where in ("all", "eth0") for setting, value in (("arp_ignore", "1"), ("arp_announce", "2"))]
+
+
+def tunnel_host(all_rp="1", tunl0=None, tunl0_rp="2", **changes):
+    """The plain host with reverse-path filtering set; new interfaces get 2 (systemd's default), tunl0 has tunl0_rp."""
+    sysctls = dict(plain_host().sysctls, **{ALL_RP: all_rp, DEFAULT_RP: "2"})
+    if tunl0 is not None:
+        sysctls[TUNL0_RP] = tunl0_rp
+    return plain_host(sysctls=sysctls, tunl0=tunl0, **changes)
+
+
+def test_parse_noarp_links_get_no_arp_settings_and_tunl0_state():
+    interfaces, dummy, dummy2, tunl0 = linux.parse_ip_address(fixture("ip-address-noarp.json"))
+    assert interfaces == ("veth-peer", "eth0") and tunl0 is None, "ifb9 is NOARP"
+    for name, state in (("ip-address-tunl0-down.json", "down"), ("ip-address-tunl0-up.json", "up")):
+        interfaces, dummy, dummy2, tunl0 = linux.parse_ip_address(fixture(name))
+        assert (interfaces, tunl0) == (("veth-peer", "eth0"), state)
+    with pytest.raises(RealServerError, match=r"interfaces\[0\]: the host has no interface 'tunl0' that does ARP; use one of veth-peer, eth0"):
+        linux.choose_interfaces(["tunl0"], interfaces)
+
+
+@pytest.mark.parametrize("udev, settle", [(False, []), (True, [["/usr/bin/udevadm", "settle", "--timeout=60"]])])
+def test_tunnel_first_run_loads_ipip_brings_tunl0_up_then_sets_the_sysctls(udev, settle):
+    actions, after = converge(tunnel_host(udev=udev), linux.Request((V1,), interfaces=("eth0",), tunnel=True, persist=False))
+    assert argvs(actions) == [["/usr/sbin/ip", "addr", "add", "172.31.248.100/32", "dev", "lo"]] + TUNNEL_SETUP[:1] + settle + TUNNEL_SETUP[1:] + ARP_ETH0 + [
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=2"],
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.tunl0.rp_filter=0"],
+    ]
+    assert after.tunl0 == "up" and after.sysctls[TUNL0_RP] == "0"
+    record = json.loads(after.files[linux.RECORD_FILE])
+    assert record["tunnel"] == {"tunl0_was_up": False}
+    # tunl0 did not exist: the value to restore is the one the kernel gives a new interface (default's)
+    assert record["sysctls"][ALL_RP] == "1" and record["sysctls"][TUNL0_RP] == "2"
+
+
+def test_tunnel_run_after_the_first_plans_nothing_although_tunl0_appeared():
+    host = tunnel_host()
+    dummy, after = converge(host, linux.Request((V1,), interfaces=linux.choose_interfaces((), host.interfaces), tunnel=True))
+    # what the next run reads: ip -json address now lists tunl0, up and NOARP
+    interfaces, dummy, addresses, tunl0 = linux.parse_ip_address(fixture("ip-address-tunl0-up.json"))
+    again = linux.replace(after, interfaces=interfaces, addresses=addresses, tunl0=tunl0)
+    request = linux.Request((V1,), interfaces=linux.choose_interfaces((), interfaces), tunnel=True)
+    assert linux.plan(again, request) == [], "tunl0 must get no ARP sysctls"
+
+
+@pytest.mark.parametrize("before, changed", [("0", False), ("2", False), ("1", True)])
+def test_tunnel_makes_only_a_strict_all_rp_filter_loose(before, changed):
+    host = tunnel_host(all_rp=before, tunl0="down", tunl0_rp="2")
+    actions, after = converge(host, linux.Request((V1,), interfaces=("eth0",), tunnel=True))
+    set_keys = [a.key for a in actions if isinstance(a, linux.SetSysctl)]
+    assert (ALL_RP in set_keys) == changed and TUNL0_RP in set_keys
+    assert after.sysctls[ALL_RP] == ("2" if changed else before)
+    assert ("net.ipv4.conf.all.rp_filter = 2\n" in after.files[linux.SYSCTL_FILE]) == changed
+    assert "net.ipv4.conf.tunl0.rp_filter = 0\n" in after.files[linux.SYSCTL_FILE]
+    assert not any(isinstance(a, linux.LoadModule) for a in actions), "tunl0 exists: ipip is loaded"
+    dummy, restored = converge(after, linux.Request(state="absent"))
+    assert restored.sysctls[ALL_RP] == before and restored.sysctls[TUNL0_RP] == "2"
+
+
+def test_absent_sets_tunl0_down_and_restores_rp_filter_without_unloading_ipip():
+    dummy, after = converge(tunnel_host(), linux.Request((V1, V2), interfaces=("eth0",), tunnel=True))
+    half, partial = converge(after, linux.Request((V2,), state="absent"))
+    assert partial.tunl0 == "up" and "tunnel" in json.loads(partial.files[linux.RECORD_FILE]), "a VIP on lo still uses the tunnel"
+    actions, final = converge(partial, linux.Request(state="absent"))
+    assert argvs(actions)[:4] == [
+        ["/usr/sbin/ip", "addr", "del", "172.31.248.100/32", "dev", "lo"],
+        ["/usr/sbin/ip", "link", "set", "tunl0", "down"],
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.arp_announce=0"],
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=0"],
+    ]
+    assert ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"] in argvs(actions)
+    assert ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.tunl0.rp_filter=2"] in argvs(actions)
+    assert not any("modprobe" in argv[0] for argv in argvs(actions)), "the module stays loaded"
+    assert final.tunl0 == "down" and final.sysctls[ALL_RP] == "1" and final.sysctls[TUNL0_RP] == "2"
+    assert all(content is None for content in final.files.values()) and not final.unit_enabled
+
+
+def test_tunl0_up_and_unfiltered_before_lbkit_is_left_so():
+    host = tunnel_host(all_rp="0", tunl0="up", tunl0_rp="0")
+    actions, after = converge(host, linux.Request((V1,), interfaces=("eth0",), tunnel=True, persist=False))
+    assert argvs(actions) == [["/usr/sbin/ip", "addr", "add", "172.31.248.100/32", "dev", "lo"]] + ARP_ETH0
+    record = json.loads(after.files[linux.RECORD_FILE])
+    assert record["tunnel"] == {"tunl0_was_up": True} and ALL_RP not in record["sysctls"] and TUNL0_RP not in record["sysctls"]
+    actions, final = converge(after, linux.Request(state="absent", persist=False))
+    assert final.tunl0 == "up" and not any(isinstance(a, linux.SetTunnelLink) for a in actions)
+
+
+def test_present_with_tunnel_false_undoes_only_the_tunnel():
+    dummy, after = converge(tunnel_host(), linux.Request((V1,), interfaces=("eth0",), tunnel=True))
+    actions, off = converge(after, linux.Request((V1,), interfaces=("eth0",)))
+    assert argvs(actions) == [
+        ["/usr/sbin/ip", "link", "set", "tunl0", "down"],
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"],
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.tunl0.rp_filter=2"],
+        ["/usr/bin/systemctl", "daemon-reload"],
+    ]
+    assert [a.path for a in actions if isinstance(a, RemoveFile)] == [linux.MODULES_FILE]
+    assert "rp_filter" not in off.files[linux.SYSCTL_FILE] and "tunl0" not in off.files[linux.UNIT_FILE]
+    assert linux.snapshot(off)["lo_vips"] == ["172.31.248.100/32"] and off.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
+    record = json.loads(off.files[linux.RECORD_FILE])
+    assert "tunnel" not in record and set(record["sysctls"]) == ARP_KEYS_ETH0
+
+
+def test_tunnel_persistence_modules_load_sysctl_and_unit():
+    actions, after = converge(tunnel_host(), linux.Request((V1,), interfaces=("eth0",), tunnel=True))
+    written = [a.path for a in actions if isinstance(a, WriteFile)]
+    assert written == [linux.MODULES_FILE, linux.SYSCTL_FILE, linux.UNIT_FILE, linux.RECORD_FILE]
+    assert after.files[linux.MODULES_FILE] == linux.HEADER + "# IP-in-IP tunnelling: the real server decapsulates on tunl0.\nipip\n"
+    assert after.files[linux.SYSCTL_FILE].splitlines()[-3:] == [
+        "# IP-in-IP tunnelling: no reverse-path filter on tunl0 (the kernel applies the higher of all and tunl0).",
+        "net.ipv4.conf.all.rp_filter = 2", "net.ipv4.conf.tunl0.rp_filter = 0"]
+    execs = [line for line in after.files[linux.UNIT_FILE].splitlines() if line.startswith("ExecStart=")]
+    assert execs == ["ExecStart=/usr/sbin/ip addr replace 172.31.248.100/32 dev lo", "ExecStart=/usr/sbin/ip link set tunl0 up"]
+    dummy, volatile = converge(tunnel_host(), linux.Request((V1,), interfaces=("eth0",), tunnel=True, persist=False))
+    assert volatile.files.get(linux.MODULES_FILE) is None and volatile.files.get(linux.SYSCTL_FILE) is None
+
+
+def test_tunnel_with_redirect_is_refused_naming_the_option_and_the_fix():
+    with pytest.raises(RealServerError, match=r"^tunnel: IP-in-IP tunnelling needs method: loopback\. .* Set method: loopback, or tunnel: false\.$"):
+        linux.plan(tunnel_host(), linux.Request((V1,), method="redirect", tunnel=True))
 
 
 # --- redirect method -------------------------------------------------------------------------
@@ -278,30 +414,69 @@ class Exited(Exception):
 
 @pytest.fixture(name="fake")
 def fixture_fake(monkeypatch, tmp_path):
-    """A fake Debian 12 host: read commands answer with the captures, files live under tmp_path."""
-    state = {"calls": [], "route": fixture("ip-route-default.json"), "ss": fixture("ss-ltnH.txt")}
-    paths = {name: str(tmp_path / os.path.basename(getattr(linux, name))) for name in ("SYSCTL_FILE", "NFT_FILE", "UNIT_FILE", "RECORD_FILE")}
+    """A fake Debian 12 host: read commands answer with the captures, files live under tmp_path.
+
+    The commands that change the host change what the next read shows: addresses on lo, sysctls,
+    the default route, and the ipip module creating tunl0 (whose sysctls exist only from then on).
+    """
+    sysctls = linux.parse_sysctl(fixture("sysctl-defaults.txt"))
+    # a host with strict reverse-path filtering; new interfaces get loose (systemd's default)
+    sysctls.update({linux.ALL_RP_FILTER: "1", linux.DEFAULT_RP_FILTER: "2"})
+    state = {"calls": [], "route": fixture("ip-route-default.json"), "ss": fixture("ss-ltnH.txt"), "bins": dict(TOOLS),
+             "links": json.loads(fixture("ip-address-plain.json")), "sysctls": sysctls}
+    paths = {name: str(tmp_path / os.path.basename(getattr(linux, name)))
+             for name in ("MODULES_FILE", "SYSCTL_FILE", "NFT_FILE", "UNIT_FILE", "RECORD_FILE")}
     for name, path in paths.items():
         monkeypatch.setattr(linux, name, path)
     monkeypatch.setattr(linux, "RECORD_DIR", str(tmp_path))
     monkeypatch.setattr(linux, "UNIT_WANTS_LINK", str(tmp_path / "wants-link"))
+    monkeypatch.setattr(linux, "UDEV_CONTROL", str(tmp_path / "udev-control"))
+
+    def link(name):
+        return next((entry for entry in state["links"] if entry["ifname"] == name), None)
+
+    def change(tool, rest):
+        if rest[:2] == ["-q", "-w"]:
+            key, value = rest[2].split("=", 1)
+            if key.startswith("net.ipv4.conf.tunl0.") and link("tunl0") is None:
+                return 255, "", "sysctl: cannot stat /proc/sys/%s: No such file or directory" % key.replace(".", "/")
+            state["sysctls"][key] = value
+        elif tool == "modprobe" and rest == ["ipip"] and link("tunl0") is None:
+            state["links"].append(json.loads(fixture("ip-address-tunl0-down.json"))[-1])
+            state["sysctls"][linux.TUNNEL_RP_FILTER] = state["sysctls"][linux.DEFAULT_RP_FILTER]
+        elif rest[:3] == ["link", "set", "tunl0"]:
+            if link("tunl0") is None:
+                return 1, "", 'Cannot find device "tunl0"'
+            link("tunl0")["flags"] = ["NOARP", "UP", "LOWER_UP"] if rest[3] == "up" else ["NOARP"]
+        elif rest[:1] == ["addr"] and rest[-2:] == ["dev", "lo"]:
+            address, prefix = rest[2].split("/")
+            infos = [i for i in link("lo")["addr_info"] if i["local"] != address]
+            if rest[1] == "add":
+                infos.append({"family": "inet6" if ":" in address else "inet", "local": address, "prefixlen": int(prefix), "scope": "host"})
+            link("lo")["addr_info"] = infos
+        elif rest[:2] == ["route", "replace"]:
+            state["route"] = json.dumps([{"dst": "default", "gateway": rest[4], "dev": "eth0"}])
+        elif tool == "systemctl" and rest[0] == "enable":
+            open(linux.UNIT_WANTS_LINK, "w", encoding="utf-8").close()
+        elif tool == "systemctl" and rest[0] == "disable":
+            os.remove(linux.UNIT_WANTS_LINK)
+        return 0, "", ""
 
     def run_command(self, args, **kwargs):
         assert isinstance(args, list), "commands are argv lists, never strings"
         state["calls"].append(list(args))
-        if args[1:3] == ["-json", "address"]:
-            return 0, fixture("ip-address-plain.json"), ""
-        if args[1:3] == ["-json", "route"]:
+        tool, rest = os.path.basename(args[0]), args[1:]
+        if rest[:2] == ["-json", "address"]:
+            return 0, json.dumps(state["links"]), ""
+        if rest[:2] == ["-json", "route"]:
             return 0, state["route"], ""
-        if args[1] == "-e":
-            return 0, fixture("sysctl-defaults.txt"), ""
-        if args[1:3] == ["-j", "list"]:
+        if rest[:1] == ["-e"]:
+            return 0, "".join("%s = %s\n" % (key, state["sysctls"][key]) for key in rest[1:] if key in state["sysctls"]), ""
+        if rest[:2] == ["-j", "list"]:
             return 0, fixture("nft-ruleset-empty.json"), ""
-        if args[1] == "-ltnH":
+        if rest[:1] == ["-ltnH"]:
             return 0, state["ss"], ""
-        if args[1:3] == ["route", "replace"]:
-            state["route"] = json.dumps([{"dst": "default", "gateway": args[5], "dev": "eth0"}])
-        return 0, "", ""
+        return change(tool, rest)
 
     def atomic_move(self, src, dest, **kwargs):
         os.rename(src, dest)
@@ -313,7 +488,7 @@ def fixture_fake(monkeypatch, tmp_path):
         raise Exited(dict(result, msg=msg, failed=True))
 
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: TOOLS.get(name))
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: state["bins"].get(name))
     monkeypatch.setattr(basic.AnsibleModule, "atomic_move", atomic_move)
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
@@ -364,3 +539,68 @@ def test_main_refuses_ipv6_with_redirect_and_bad_vips(fake):
     assert result["failed"] and "IPv6 VIP, which lbkit does not implement on Linux with method redirect" in result["msg"]
     result = run_main({"vips": ["10.0.0.1/32"]}, check_mode=True)
     assert result["failed"] and result["msg"].startswith("vips[0]: '10.0.0.1/32' has a prefix length")
+
+
+READS = ("-json", "-e", "-j", "-ltnH")
+# what the IPVS data-plane tier runs on a real server's network namespace
+TUNNEL_ARGS = {"vips": ["172.31.248.100"], "tunnel": True, "persist": False, "listen_ports": [80]}
+
+
+def changes_made(fake):
+    return [call for call in fake["calls"] if call[1] not in READS]
+
+
+def test_main_tunnel_without_systemd_check_mode_run_and_second_run(fake):
+    del fake["bins"]["systemctl"]
+    fake["ss"] = "LISTEN 0      5             0.0.0.0:80 0.0.0.0:*\n"
+    checked = run_main(TUNNEL_ARGS, check_mode=True)
+    assert checked["changed"] and not checked["failed"], checked.get("msg")
+    assert changes_made(fake) == []
+    applied = run_main(TUNNEL_ARGS)
+    assert not applied["failed"], applied.get("msg")
+    assert (applied["changed"], applied["changes"], applied["diff"]) == (checked["changed"], checked["changes"], checked["diff"])
+    assert changes_made(fake) == [["/usr/sbin/ip", "addr", "add", "172.31.248.100/32", "dev", "lo"]] + TUNNEL_SETUP + [
+        ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.%s.%s=%s" % (where, setting, value)]
+        for where in ("all", "eth0", "veth-peer") for setting, value in (("arp_ignore", "1"), ("arp_announce", "2"))
+    ] + [["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=2"], ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.tunl0.rp_filter=0"]]
+    assert (applied["diff"]["before"]["tunl0"], applied["diff"]["after"]["tunl0"]) == (None, "up")
+    assert applied["listeners"] == {80: ["0.0.0.0"]}
+    # the host now lists tunl0 (NOARP): the next run must find nothing to do, in check mode or not
+    fake["calls"].clear()
+    for check_mode in (True, False):
+        again = run_main(TUNNEL_ARGS, check_mode=check_mode)
+        assert (again["changed"], again["changes"]) == (False, []) and again["diff"]["before"] == again["diff"]["after"]
+    assert changes_made(fake) == []
+
+
+def test_main_tunnel_persisted_with_udev_then_absent_restores(fake):
+    open(linux.UDEV_CONTROL, "w", encoding="utf-8").close()
+    args = {"vips": ["172.31.248.100"], "interfaces": ["eth0"], "tunnel": True}
+    applied = run_main(args)
+    made = changes_made(fake)
+    assert made[1:4] == [["/usr/sbin/modprobe", "ipip"], ["/usr/bin/udevadm", "settle", "--timeout=60"], ["/usr/sbin/ip", "link", "set", "tunl0", "up"]]
+    with open(fake["paths"]["MODULES_FILE"], encoding="utf-8") as handle:
+        assert handle.read().endswith("\nipip\n")
+    assert applied["diff"]["after"]["files"][fake["paths"]["MODULES_FILE"]].endswith("\nipip\n")
+    assert run_main(args)["changed"] is False
+    fake["calls"].clear()
+    checked = run_main({"state": "absent"}, check_mode=True)
+    removed = run_main({"state": "absent"})
+    assert removed["changed"] and (removed["changes"], removed["diff"]) == (checked["changes"], checked["diff"])
+    assert ["/usr/sbin/ip", "link", "set", "tunl0", "down"] in changes_made(fake)
+    assert not any(call[0] == "/usr/sbin/modprobe" for call in fake["calls"])
+    assert fake["sysctls"][linux.ALL_RP_FILTER] == "1" and fake["sysctls"][linux.TUNNEL_RP_FILTER] == "2"
+    assert not any(os.path.exists(path) for path in fake["paths"].values())
+    assert run_main({"state": "absent"})["changed"] is False
+
+
+def test_main_refuses_tunnel_with_redirect_before_any_command(fake):
+    result = run_main({"vips": ["172.31.248.100"], "method": "redirect", "tunnel": True}, check_mode=True)
+    assert result["failed"] and result["msg"].startswith("tunnel: IP-in-IP tunnelling needs method: loopback.")
+    assert fake["calls"] == []
+
+
+def test_main_tunnel_without_modprobe_says_what_to_install(fake):
+    del fake["bins"]["modprobe"]
+    result = run_main({"vips": ["172.31.248.100"], "tunnel": True, "persist": False}, check_mode=True)
+    assert result["failed"] and result["msg"].startswith("tunnel: the host has no tunl0 and no modprobe")

@@ -35,7 +35,8 @@ def ipvs_diagnosis(services, connections, forwarding):
             )
         elif method == "tun":
             why = (
-                "the real servers do not answer tunnelled packets: each needs an ipip tunnel interface holding the VIP, with rp_filter off on it."
+                "the real servers do not answer tunnelled packets: each needs the ipip module with tunl0 up, rp_filter 0 on tunl0 and not 1 "
+                "(strict) on all, and the VIP on its loopback without answering ARP for it (lbkit.loadbalancer.realserver role)."
             )
         else:
             why = "the real servers do not complete the handshakes."

@@ -12,14 +12,19 @@ Two ways to accept packets for a VIP without answering ARP for it (the appliance
 - ``redirect``: an nftables ``nat prerouting`` rule redirecting the VIP to the host itself, so
   the VIP is never a local address at all (IPv4 only).
 
+IP-in-IP tunnelling (LVS-TUN) adds to the loopback method: the ``ipip`` kernel module, whose
+fallback device ``tunl0`` receives the encapsulated packets and hands the inner packet (for the
+VIP on ``lo``) to the stack, ``tunl0`` up, and no strict reverse-path filter on it (the kernel
+applies the higher of ``all`` and the interface's ``rp_filter``).
+
 NAT real servers instead route their replies through the appliance: the default route goes via
 the cluster's gateway floating IP.
 
 Pure: parse ``ip -json address``, ``ip -json route``, ``sysctl`` output, ``nft -j list ruleset``
 and ``ss -ltnH`` into a LinuxHost, plan typed actions, render argv lists and file contents, and
 simulate a plan (for the diff, and to prove that a second run plans nothing). What lbkit changed
-(previous sysctl values, the previous default route, the VIPs it manages) is kept in a JSON
-record so that ``state: absent`` restores exactly that.
+(previous sysctl values, the previous default route, the VIPs it manages, whether it brought
+tunl0 up) is kept in a JSON record so that ``state: absent`` restores exactly that.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vip
 LOOPBACK = "lo"
 METHODS = ("loopback", "redirect")
 SYSCTL_FILE = "/etc/sysctl.d/60-lbkit-realserver.conf"
+MODULES_FILE = "/etc/modules-load.d/lbkit-realserver.conf"
 UNIT_NAME = "lbkit-realserver-vips.service"
 UNIT_FILE = "/etc/systemd/system/" + UNIT_NAME
 UNIT_WANTS_LINK = "/etc/systemd/system/multi-user.target.wants/" + UNIT_NAME
@@ -49,6 +55,15 @@ NFT_CHAIN = "prerouting"
 ARP_SETTINGS = (("arp_ignore", "1"), ("arp_announce", "2"))
 IPV6_LO_SETTINGS = (("net.ipv6.conf.lo.dad_transmits", "0"), ("net.ipv6.conf.lo.accept_dad", "0"))
 WILDCARDS = ("0.0.0.0", "::", "*")
+TUNNEL_MODULE = "ipip"
+TUNNEL_DEVICE = "tunl0"
+ALL_RP_FILTER = "net.ipv4.conf.all.rp_filter"
+DEFAULT_RP_FILTER = "net.ipv4.conf.default.rp_filter"
+TUNNEL_RP_FILTER = "net.ipv4.conf.%s.rp_filter" % TUNNEL_DEVICE
+# What the module reads for tunnelling; a new interface starts with the ``default`` values.
+TUNNEL_SYSCTLS = (ALL_RP_FILTER, DEFAULT_RP_FILTER, TUNNEL_RP_FILTER)
+# Present while udevd runs; udevd applies sysctl.d to every interface that appears.
+UDEV_CONTROL = "/run/udev/control"
 HEADER = "# Managed by lbkit.loadbalancer.realserver_linux: the Direct Routing ARP fix. Do not edit.\n"
 
 
@@ -71,7 +86,8 @@ class LinuxHost:
     """What the plan needs to know about a Linux host.
 
     ``files`` maps each file lbkit manages to its content (None: absent); ``record`` is what an
-    earlier run recorded (see the module docstring).
+    earlier run recorded (see the module docstring). ``tunl0`` is None while the ipip module is
+    not loaded (no such link), else "down" or "up"; ``udev``: udevd runs, and ``udevadm`` is there.
     """
 
     interfaces: tuple
@@ -85,16 +101,27 @@ class LinuxHost:
     unit_enabled: bool = False
     record_dir: bool = True
     record: dict = field(default_factory=dict)
+    tunl0: str | None = None
+    udev: bool = False
 
 
 def parse_ip_address(text):
-    """``ip -json address`` -> (non-loopback interface names, lo's addresses, every address)."""
+    """``ip -json address`` -> (ARP interface names, lo's addresses, every address, tunl0's state).
+
+    The ARP interfaces are the links the ARP settings go on: neither the loopback nor a link
+    flagged NOARP (tunl0, WireGuard), which never answers ARP. tunl0's state is None when there
+    is no tunl0 (ipip not loaded), else "up" or "down".
+    """
     try:
         links = json.loads(text or "[]")
     except ValueError as exc:
         raise RealServerError("cannot read 'ip -json address' output: %s" % exc) from None
     names, lo, everything = [], [], []
+    tunl0 = None
     for link in links:
+        flags = link.get("flags", [])
+        if link.get("ifname") == TUNNEL_DEVICE:
+            tunl0 = "up" if "UP" in flags else "down"
         addresses = []
         for info in link.get("addr_info", []):
             if info.get("family") not in ("inet", "inet6") or "local" not in info:
@@ -104,9 +131,9 @@ def parse_ip_address(text):
         if link.get("link_type") == "loopback" or link.get("ifname") == LOOPBACK:
             if link.get("ifname") == LOOPBACK:
                 lo = addresses
-        else:
+        elif "NOARP" not in flags:
             names.append(link["ifname"])
-    return tuple(names), tuple(lo), tuple(everything)
+    return tuple(names), tuple(lo), tuple(everything), tunl0
 
 
 def parse_default_route(text):
@@ -213,8 +240,30 @@ def wanted_sysctls(interfaces, ipv6):
     return out
 
 
+def tunnel_sysctls(managed, all_rp_filter=None):
+    """{key: value} tunnelling sets: rp_filter off on tunl0, and ``all`` loose (2) where it is strict (1).
+
+    The kernel filters with the higher of ``all`` and the interface's value, so tunl0's 0 alone
+    does nothing while ``all`` is 1; 0 and 2 on ``all`` are left as they are. ``managed`` are the
+    sysctls lbkit changed (the record's): once lbkit made ``all`` loose it keeps it so.
+    """
+    out = {}
+    if all_rp_filter == "1" or ALL_RP_FILTER in managed:
+        out[ALL_RP_FILTER] = "2"
+    out[TUNNEL_RP_FILTER] = "0"
+    return out
+
+
+def check_tunnel(method, tunnel):
+    """Refuse tunnelling with the redirect method, which cannot deliver what tunl0 decapsulates."""
+    if tunnel and method == "redirect":
+        raise RealServerError("tunnel: IP-in-IP tunnelling needs method: loopback. With method: redirect the VIP is no local address,"
+                              " and a packet decapsulated on tunl0 (which has no address to redirect to) is dropped."
+                              " Set method: loopback, or tunnel: false.")
+
+
 def choose_interfaces(requested, found):
-    """The interfaces the ARP sysctls go on: ``requested`` (each must exist) or every non-loopback one."""
+    """The interfaces the ARP sysctls go on: ``requested`` (each must be one of ``found``, the ARP interfaces) or all of ``found``."""
     if not requested:
         return tuple(found)
     for index, name in enumerate(requested):
@@ -222,7 +271,7 @@ def choose_interfaces(requested, found):
             raise RealServerError("interfaces[%d]: lo is the loopback; list the real interfaces ARP requests arrive on (found: %s)."
                                   % (index, ", ".join(found)))
         if name not in found:
-            raise RealServerError("interfaces[%d]: the host has no interface %r; use one of %s, or leave interfaces out to use them all."
+            raise RealServerError("interfaces[%d]: the host has no interface %r that does ARP; use one of %s, or leave interfaces out to use them all."
                                   % (index, name, ", ".join(found) or "(none)"))
     return tuple(requested)
 
@@ -361,6 +410,36 @@ class Systemctl:
 
 
 @dataclass(frozen=True)
+class LoadModule:
+    def describe(self):
+        return "load the %s kernel module (it creates %s)" % (TUNNEL_MODULE, TUNNEL_DEVICE)
+
+    def argv(self, tools):
+        return [tools["modprobe"], TUNNEL_MODULE]
+
+
+@dataclass(frozen=True)
+class SettleUdev:
+    def describe(self):
+        # udevd applies sysctl.d to the new tunl0; lbkit's own values must come after it
+        return "wait until udev has set up %s" % TUNNEL_DEVICE
+
+    def argv(self, tools):
+        return [tools["udevadm"], "settle", "--timeout=60"]
+
+
+@dataclass(frozen=True)
+class SetTunnelLink:
+    up: bool
+
+    def describe(self):
+        return "bring %s up" % TUNNEL_DEVICE if self.up else "set %s down (lbkit brought it up)" % TUNNEL_DEVICE
+
+    def argv(self, tools):
+        return [tools["ip"], "link", "set", TUNNEL_DEVICE, "up" if self.up else "down"]
+
+
+@dataclass(frozen=True)
 class MakeRecordDir:
     def describe(self):
         return "create %s" % RECORD_DIR
@@ -382,6 +461,7 @@ class Request:
     persist: bool = True
     interfaces: tuple = ()
     gateway: object = None
+    tunnel: bool = False
     # state absent without VIPs or gateway: undo everything lbkit recorded
     everything: bool = False
 
@@ -391,7 +471,11 @@ def _vip_list(values):
 
 
 def new_record(host, request):
-    """The record after this run: which VIPs lbkit manages per method, what it changed and what was there before."""
+    """The record after this run: which VIPs lbkit manages per method, what it changed and what was there before.
+
+    ``tunnel`` is there only while tunnelling is on, saying whether tunl0 was up before lbkit
+    (a record without it reads as it did before tunnelling existed).
+    """
     record = {
         "loopback": [str(v) for v in _vip_list(host.record.get("loopback", []))],
         "redirect": [str(v) for v in _vip_list(host.record.get("redirect", []))],
@@ -409,6 +493,8 @@ def new_record(host, request):
             if record["gateway"] is None:
                 record["previous_default_route"] = host.default_route.as_dict() if host.default_route else None
             record["gateway"] = str(request.gateway)
+        if request.tunnel:
+            record["tunnel"] = host.record.get("tunnel") or {"tunl0_was_up": host.tunl0 == "up"}
     else:
         record["loopback"] = [v for v in record["loopback"] if v not in listed]
         record["redirect"] = [v for v in record["redirect"] if v not in listed]
@@ -417,6 +503,9 @@ def new_record(host, request):
             record["previous_default_route"] = None
         if not record["loopback"]:
             record["interfaces"] = []
+        elif host.record.get("tunnel"):
+            # the tunnel delivers to the VIPs on lo: it goes with the last of them
+            record["tunnel"] = host.record["tunnel"]
     return record
 
 
@@ -430,10 +519,14 @@ def effective_request(host, request):
 
 def plan(host, request):
     """The actions that take ``host`` to what ``request`` asks, in the order they must run. Empty when nothing differs."""
+    check_tunnel(request.method, request.tunnel)
     request = effective_request(host, request)
     record = new_record(host, request)
     actions = []
-    actions += _plan_loopback(host, request, record)
+    actions += _plan_loopback(host, request)
+    # tunl0's sysctls exist only once ipip is loaded: the link first, then the sysctls
+    actions += _plan_tunnel_link(host, record)
+    actions += _plan_sysctls(host, record)
     actions += _plan_redirect(host, request, record)
     actions += _plan_gateway(host, request, record)
     if request.persist:
@@ -450,14 +543,14 @@ def plan(host, request):
 
 
 def _record_empty(record):
-    return not (record["loopback"] or record["redirect"] or record["gateway"] or record["sysctls"])
+    return not (record["loopback"] or record["redirect"] or record["gateway"] or record["sysctls"] or record.get("tunnel"))
 
 
 def _record_text(record):
     return json.dumps(record, indent=2, sort_keys=True) + "\n"
 
 
-def _plan_loopback(host, request, record):
+def _plan_loopback(host, request):
     actions = []
     on_lo = {a.ip: a for a in host.lo_addresses}
     if request.method == "loopback" and request.state == "present":
@@ -473,20 +566,60 @@ def _plan_loopback(host, request, record):
         for vip in request.vips:
             if vip in on_lo:
                 actions.append(DelLoAddress(on_lo[vip]))
-    ipv6 = any(ipaddress.ip_address(v).version == 6 for v in record["loopback"])
+    return actions
+
+
+def _plan_tunnel_link(host, record):
+    if record.get("tunnel"):
+        actions = []
+        if host.tunl0 is None:
+            actions.append(LoadModule())
+            if host.udev:
+                actions.append(SettleUdev())
+        if host.tunl0 != "up":
+            actions.append(SetTunnelLink(True))
+        return actions
+    previous = host.record.get("tunnel")
+    if previous and not previous.get("tunl0_was_up") and host.tunl0 == "up":
+        return [SetTunnelLink(False)]
+    # the ipip module stays loaded: other tunnels may use it, and tunl0 down receives nothing
+    return []
+
+
+def _wanted_sysctls(host, record):
+    wanted = {}
     if record["loopback"]:
-        wanted = wanted_sysctls(tuple(record["interfaces"]) or host.interfaces, ipv6)
-        for key, value in wanted.items():
-            old = host.sysctls.get(key)
-            if old != value:
-                # the first value lbkit saw is the one absent restores
-                record["sysctls"].setdefault(key, old if old is not None else "0")
-                actions.append(SetSysctl(key, value, old))
-    else:
-        for key, old in sorted(record["sysctls"].items()):
-            if key in host.sysctls and host.sysctls[key] != old:
-                actions.append(SetSysctl(key, old, host.sysctls[key]))
-        record["sysctls"] = {}
+        ipv6 = any(ipaddress.ip_address(v).version == 6 for v in record["loopback"])
+        wanted.update(wanted_sysctls(tuple(record["interfaces"]) or host.interfaces, ipv6))
+    if record.get("tunnel"):
+        wanted.update(tunnel_sysctls(record["sysctls"], host.sysctls.get(ALL_RP_FILTER)))
+    return wanted
+
+
+def _value_before(host, key):
+    value = host.sysctls.get(key)
+    if value is None and key == TUNNEL_RP_FILTER:
+        # tunl0 does not exist yet: the kernel will give it the default value
+        value = host.sysctls.get(DEFAULT_RP_FILTER)
+    return value if value is not None else "0"
+
+
+def _plan_sysctls(host, record):
+    """Set what the record's VIPs and tunnel need; give every recorded sysctl nothing needs any more its value back."""
+    actions = []
+    wanted = _wanted_sysctls(host, record)
+    for key, value in wanted.items():
+        old = host.sysctls.get(key)
+        if old != value:
+            # the first value lbkit saw is the one absent restores
+            record["sysctls"].setdefault(key, _value_before(host, key))
+            actions.append(SetSysctl(key, value, old))
+    for key, old in sorted(record["sysctls"].items()):
+        if key in wanted:
+            continue
+        if key in host.sysctls and host.sysctls[key] != old:
+            actions.append(SetSysctl(key, old, host.sysctls[key]))
+        del record["sysctls"][key]
     return actions
 
 
@@ -525,14 +658,25 @@ def _plan_gateway(host, request, record):
 
 
 def render_sysctl_file(record, host_interfaces):
-    """The sysctl.d file: the loopback method's settings, applied by systemd-sysctl at every boot."""
-    if not record["loopback"]:
+    """The sysctl.d file: the loopback method's and the tunnel's settings, applied by systemd-sysctl at every boot."""
+    lines = []
+    if record["loopback"]:
+        ipv6 = any(ipaddress.ip_address(v).version == 6 for v in record["loopback"])
+        wanted = wanted_sysctls(tuple(record["interfaces"]) or host_interfaces, ipv6)
+        lines.append("# Answer ARP only for addresses of the receiving interface; never announce a VIP.\n")
+        lines += ["%s = %s\n" % (key, value) for key, value in wanted.items()]
+    if record.get("tunnel"):
+        # tunl0 exists when this file is applied: systemd-modules-load runs before systemd-sysctl
+        lines.append("# IP-in-IP tunnelling: no reverse-path filter on tunl0 (the kernel applies the higher of all and tunl0).\n")
+        lines += ["%s = %s\n" % (key, value) for key, value in tunnel_sysctls(record["sysctls"]).items()]
+    return HEADER + "".join(lines) if lines else None
+
+
+def render_modules_file(record):
+    """The modules-load.d file: ipip loaded at boot, which creates tunl0."""
+    if not record.get("tunnel"):
         return None
-    ipv6 = any(ipaddress.ip_address(v).version == 6 for v in record["loopback"])
-    wanted = wanted_sysctls(tuple(record["interfaces"]) or host_interfaces, ipv6)
-    lines = [HEADER, "# Answer ARP only for addresses of the receiving interface; never announce a VIP.\n"]
-    lines += ["%s = %s\n" % (key, value) for key, value in wanted.items()]
-    return "".join(lines)
+    return "%s# IP-in-IP tunnelling: the real server decapsulates on tunl0.\n%s\n" % (HEADER, TUNNEL_MODULE)
 
 
 def render_nft_file(record):
@@ -555,6 +699,9 @@ def render_unit(record, tools):
         commands.append("%s -f %s" % (tools["nft"], NFT_FILE))
     if record["gateway"]:
         commands.append("%s route replace default via %s" % (tools["ip"], record["gateway"]))
+    if record.get("tunnel"):
+        # last: should ipip be missing at boot, everything above is still in place
+        commands.append("%s link set %s up" % (tools["ip"], TUNNEL_DEVICE))
     if not commands:
         return None
     after = "network-online.target" if record["gateway"] else "network-pre.target"
@@ -569,15 +716,21 @@ def render_unit(record, tools):
 UNIT_TOOLS = {"ip": "/usr/sbin/ip", "nft": "/usr/sbin/nft"}
 
 
+def boot_files():
+    """The boot configuration files lbkit manages, in the order they are written."""
+    return (MODULES_FILE, SYSCTL_FILE, NFT_FILE, UNIT_FILE)
+
+
 def _plan_files(host, record):
     actions = []
     wanted = {
+        MODULES_FILE: render_modules_file(record),
         SYSCTL_FILE: render_sysctl_file(record, host.interfaces),
         NFT_FILE: render_nft_file(record),
         UNIT_FILE: render_unit(record, UNIT_TOOLS),
     }
     unit_changed = False
-    for path in (SYSCTL_FILE, NFT_FILE, UNIT_FILE):
+    for path in boot_files():
         content, current = wanted[path], host.files.get(path)
         if content is not None and content != current:
             actions.append(WriteFile(path, content.encode(), 0o644))
@@ -607,6 +760,7 @@ def apply_plan(host, actions):
     files = dict(host.files)
     enabled = host.unit_enabled
     record_dir = host.record_dir
+    tunl0 = host.tunl0
     handle = max([h for v, h in rules] + [100])
     for action in actions:
         if isinstance(action, AddLoAddress):
@@ -636,21 +790,27 @@ def apply_plan(host, actions):
             enabled = action.verb == "enable"
         elif isinstance(action, MakeRecordDir):
             record_dir = True
+        elif isinstance(action, LoadModule):
+            tunl0 = "down"
+            sysctls.setdefault(TUNNEL_RP_FILTER, sysctls.get(DEFAULT_RP_FILTER, "0"))
+        elif isinstance(action, SetTunnelLink):
+            tunl0 = "up" if action.up else "down"
     record = parse_record(files.get(RECORD_FILE))
     return replace(host, lo_addresses=tuple(lo), sysctls=sysctls, nft_table=table, nft_rules=tuple(rules), default_route=route,
-                   files=files, unit_enabled=enabled, record_dir=record_dir, record=record)
+                   files=files, unit_enabled=enabled, record_dir=record_dir, record=record, tunl0=tunl0)
 
 
 def snapshot(host, persist=True):
-    """What the diff shows: the service addresses on lo, the ARP sysctls, the redirects, the default route, the files."""
+    """What the diff shows: the service addresses on lo, the sysctls, tunl0, the redirects, the default route, the files."""
     out = {
         "lo_vips": [str(a) for a in sorted(host.lo_addresses, key=lambda a: sort_key(a.ip)) if not a.ip.is_loopback],
         "sysctls": dict(sorted(host.sysctls.items())),
+        "tunl0": host.tunl0,
         "redirects": [str(v) for v, dummy in sorted(host.nft_rules, key=lambda r: sort_key(r[0]))],
         "default_gateway": host.default_route.gateway if host.default_route else None,
     }
     if persist:
-        out["files"] = {path: host.files.get(path) for path in (SYSCTL_FILE, NFT_FILE, UNIT_FILE, RECORD_FILE)}
+        out["files"] = {path: host.files.get(path) for path in boot_files() + (RECORD_FILE,)}
         out["unit_enabled"] = host.unit_enabled
     return out
 
