@@ -32,8 +32,8 @@ attributes:
 options:
   spec:
     description:
-      - Diagnose against this spec instead of the state lbkit last applied here (C(/etc/lbkit/state.json)):
-        the expected floating addresses and each layer-4 service's forwarding method come from it.
+      - Diagnose against this spec instead of the state lbkit last applied here (C(/etc/lbkit/state.json)).
+        The expected floating addresses and each layer-4 service's forwarding method then come from it.
       - For an appliance converged by other means, or to check what a spec expects before converging.
         Needs O(host).
     type: dict

@@ -69,7 +69,7 @@ def request(url, timeout, source=None):
                 data += chunk
         finally:
             sock.close()
-        head, _, body = data.partition(b"\r\n\r\n")
+        head, dummy, body = data.partition(b"\r\n\r\n")
         words = body.decode(errors="replace").split()
         if head.startswith(b"HTTP/1.0 200") and len(words) == 2:
             out.update(ok=True, server=words[0], seen=words[1])

@@ -132,7 +132,7 @@ def test_tun_needs_the_tunnel_interface(results):
     obs = observed(results, "tun")
     assert obs["unfixed"]["answered"] == {} and obs["unfixed"]["failed"] == 8, obs["unfixed"]
     lines = only_lines_about(obs["unfixed_info"]["diagnosis"])
-    assert len(lines) == 1 and "tunnel" in lines[0], lines
+    assert len(lines) == 1 and "tunl0" in lines[0], lines
 
 
 def test_tun_serves_through_ip_in_ip_and_replies_directly(results):
