@@ -3,18 +3,19 @@ client's request generators. Standard library only (the guest's Python 3.11).
 
     peer.py serve NAME PORT                      answer each request with "NAME CLIENT_ADDRESS"
     peer.py get URL COUNT [--interval S] [--timeout S] [--parallel] [--source ADDRESS]
-    peer.py load URL SECONDS [--interval S] [--timeout S]
+    peer.py load URL SECONDS [--interval S] [--timeout S]   (SIGTERM ends it early, results kept)
     peer.py hold URL                             one long request (the server answers /slow?s=N late)
 
 A real server logs every request as a JSON line (its client's address among them); a client
 prints one JSON document: a list of {start, ok, server, seen, error} per request, start in
-seconds from the first request. Every request is a new TCP connection.
+seconds from the first request (``load`` adds ``at``, the wall-clock time it started). Every request is a new TCP connection.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
 import sys
 import threading
@@ -107,20 +108,24 @@ def get(url, count, interval, timeout, parallel, source):
 
 
 def load(url, seconds, interval, timeout):
-    """A new connection every ``interval`` for ``seconds``, each in its own thread."""
+    """A new connection every ``interval`` for ``seconds`` (or until SIGTERM), each in its own thread."""
     results = []
     lock = threading.Lock()
     origin = time.monotonic()
     threads = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *args: stop.set())
 
     def one(start):
+        at = time.time()
         result = request(url, timeout)
         result["start"] = round(start, 4)
+        result["at"] = round(at, 4)
         with lock:
             results.append(result)
 
     tick = 0
-    while True:
+    while not stop.is_set():
         start = tick * interval
         if start > seconds:
             break

@@ -249,17 +249,26 @@ def run(scenarios, mode=None, log_path=None, timeout=1800):
     return results, how
 
 
-def scenario_names():
-    """Every scenario, in the order the tier runs them."""
+def _scenarios_module():
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))
     import scenarios
 
-    return list(scenarios.SCENARIOS)
+    return scenarios
+
+
+def scenario_names():
+    """Every scenario of the test tier, in the order it runs them."""
+    return list(_scenarios_module().SCENARIOS)
+
+
+def benchmark_names():
+    """The scenarios benchmarks/ runs (not part of the test tier)."""
+    return list(_scenarios_module().BENCHMARKS)
 
 
 def main(argv):
-    known = scenario_names()
+    known = scenario_names() + benchmark_names()
     parser = argparse.ArgumentParser(description="Run IPVS data-plane scenarios where IPVS is (this host, or a QEMU guest).")
     parser.add_argument("scenarios", nargs="*", help="default: all of %s" % ", ".join(known))
     parser.add_argument("--mode", choices=["auto", "host", "guest"], default=os.environ.get("LBKIT_IPVS_MODE", "auto"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import time
 import traceback
 
@@ -98,15 +99,20 @@ def render(host, spec):
     return module(host, "appliance", {"spec": spec, "host": host.name, "state": "rendered"})["rendered"]
 
 
-def start_appliance(host, spec):
-    """Install what the appliance module renders for this host and start keepalived on it."""
-    rendered = render(host, spec)
+def install(host, rendered):
+    """Put rendered files where the appliance module writes them; apply the rendered sysctls."""
     for path, content in sorted(rendered.items()):
         if content is None:
             continue
         host.write(path, content, 0o600 if path == KEEPALIVED_CONF else 0o644)
         if path.startswith("/etc/sysctl.d/"):
             host.run(["sysctl", "-q", "-p", path])
+
+
+def start_appliance(host, spec, rendered=None):
+    """Install what the appliance module renders for this host and start keepalived on it."""
+    rendered = rendered or render(host, spec)
+    install(host, rendered)
     # The role runs keepalived this way (no --vrrp: there are layer-4 services).
     proc = host.spawn(["keepalived", "--dont-fork", "--log-console", "--log-detail", "-f", KEEPALIVED_CONF], "keepalived")
     services = len([vs for vs in spec["virtual_services"] if vs.get("layer") == 4])
@@ -302,13 +308,13 @@ class Context(object):
         for name in names:
             self.servers[name] = start_server(self.hosts[name], name, port)
 
-    def appliances(self, spec, names):
+    def appliances(self, spec, names, rendered=None):
         self.spec = spec
         for name in names:
-            self.keepalived[name] = start_appliance(self.hosts[name], spec)[1]
+            self.keepalived[name] = start_appliance(self.hosts[name], spec, rendered)[1]
 
 
-NUMBERS = {"client": 10, "client2": 13, "lb1": 11, "lb2": 12, "rs1": 21, "rs2": 22}
+NUMBERS = {"client": 10, "client2": 13, "lb1": 11, "lb2": 12, "rs1": 21, "rs2": 22, "rs3": 23}
 
 
 def flat_lab(ctx, names):
@@ -541,18 +547,96 @@ def scenario_ha_pair(ctx):
     return obs
 
 
+# --- benchmarks (benchmarks/, not the test tier) ----------------------------------------------
+
+
+def zero_loss_steps():
+    """(what changes, spec) in the order the zero-loss benchmark converges them."""
+    base = spec_for("dr", service={"scheduling": "weighted_round_robin"})
+    web = base["virtual_services"][0]
+    added = json.loads(json.dumps(base))
+    added["virtual_services"].append(dict(web, name="web-2", address=STICKY_VIP))
+    weights = json.loads(json.dumps(added))
+    weights["virtual_services"][0]["real_servers"][0]["weight"] = 50
+    grown = json.loads(json.dumps(weights))
+    grown["virtual_services"][0]["real_servers"].append({"name": "rs3", "address": NET + "23", "port": 80})
+    drained = json.loads(json.dumps(grown))
+    drained["virtual_services"][0]["real_servers"][0]["state"] = "drained"
+    removed = json.loads(json.dumps(drained))
+    removed["virtual_services"][0]["real_servers"].pop(0)
+    return [("start", base), ("add a service", added), ("change weights", weights), ("add a real server", grown),
+            ("drain a server", drained), ("remove the drained server", removed)]
+
+
+def setup_zero_loss(ctx):
+    """One appliance, three Direct Routing real servers; every step's files rendered up front.
+
+    Rendering needs the appliance's host checks, which refuse a VIP the host already holds
+    unless the state file of an apply says lbkit holds it; the lab has no apply (no systemd),
+    so each step's files are rendered before keepalived takes the VIPs.
+    """
+    flat_lab(ctx, ("client", "lb1", "rs1", "rs2", "rs3"))
+    ctx.serve(("rs1", "rs2", "rs3"), 80)
+    for name in ("rs1", "rs2", "rs3"):
+        fix_real_server(ctx[name], [VIP, STICKY_VIP], ports=[80])
+    ctx.steps = [(label, spec, render(ctx["lb1"], spec)) for label, spec in zero_loss_steps()]
+    label, spec, rendered = ctx.steps[0]
+    ctx.appliances(spec, ("lb1",), rendered)
+
+
+def scenario_zero_loss(ctx):
+    """Converge one change after another under a steady load; count the failed requests in each step."""
+    client, lb = ctx["client"], ctx["lb1"]
+    settle = 5.0
+    load = client.spawn_python([PEER, "load", "http://%s/" % VIP, "600", "--interval", str(LOAD_INTERVAL), "--timeout", "2"], "zero-loss")
+    marks = [("before any change", time.time())]
+    time.sleep(settle + 2)  # the load's Python starts, then a quiet stretch before the first change
+    for label, spec, rendered in ctx.steps[1:]:
+        ctx.log("zero_loss: %s" % label)
+        marks.append((label, time.time()))
+        if label == "drain a server":
+            # At runtime, as an operator drains: real_server, no reload; the spec then says drained.
+            module(lb, "real_server", {"spec": spec, "service": "web", "real_server": "rs1", "state": "drained"})
+            drained_at = time.time()
+        else:
+            install(lb, rendered)
+            os.kill(keepalived_pid(lb), signal.SIGHUP)
+        time.sleep(settle)
+    client.stop(load, timeout=120)  # SIGTERM: the load stops starting requests and reports
+    with open(load.log_path) as handle:
+        results = json.loads(handle.read().strip().splitlines()[-1])
+    steps = []
+    for index, (label, at) in enumerate(marks):
+        end = marks[index + 1][1] if index + 1 < len(marks) else float("inf")
+        window = [r for r in results if at <= r["at"] < end]
+        steps.append({
+            "step": label,
+            "requests": len(window),
+            "failed": len([r for r in window if not r["ok"]]),
+            "answered": dict((name, len([r for r in window if r["server"] == name])) for name in ("rs1", "rs2", "rs3")),
+        })
+    return {"steps": steps, "total": len(results), "failed": len([r for r in results if not r["ok"]]), "interval": LOAD_INTERVAL,
+            "drained_server_after_drain": len([r for r in results if r["at"] >= drained_at and r["server"] == "rs1"]),
+            "table": lb.run(["ipvsadm", "-Ln"]).stdout}
+
+
 GROUPS = {
     "flat": (setup_flat, ("dr", "health", "drain", "persistence")),
     "nat": (setup_nat, ("nat",)),
     "tun": (setup_tun, ("tun",)),
     "pair": (setup_pair, ("ha_pair",)),
 }
+BENCHMARK_GROUPS = {
+    "zero-loss": (setup_zero_loss, ("zero_loss",)),
+}
 SCENARIOS = dict((name, (group, globals()["scenario_" + name])) for group, (dummy, names) in GROUPS.items() for name in names)
+BENCHMARKS = dict((name, (group, globals()["scenario_" + name])) for group, (dummy, names) in BENCHMARK_GROUPS.items() for name in names)
 
 
 def run(names, config, log):
     """Run the scenarios ``names`` (in their groups' order); yield (name, ok, observations or error)."""
-    for group, (setup, members) in GROUPS.items():
+    everything = dict(SCENARIOS, **BENCHMARKS)
+    for group, (setup, members) in list(GROUPS.items()) + list(BENCHMARK_GROUPS.items()):
         wanted = [n for n in members if n in names]
         if not wanted:
             continue
@@ -569,6 +653,6 @@ def run(names, config, log):
                 started = time.monotonic()
                 log("scenario %s: start" % name)
                 try:
-                    yield name, True, SCENARIOS[name][1](ctx), time.monotonic() - started
+                    yield name, True, everything[name][1](ctx), time.monotonic() - started
                 except Exception:
                     yield name, False, traceback.format_exc()[-4000:], time.monotonic() - started
