@@ -116,6 +116,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepali
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import spec_secrets
 
 SYMBOL = {"add": "+", "remove": "-", "change": "~", "rewrite": "!", "start": ">"}
 
@@ -207,6 +208,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # The spec stays out of the target's log (no_log); only its secret is masked in the result.
+    module.no_log_values = spec_secrets(module.params["spec"])
     try:
         result = converge(module, linux.LinuxAppliance(module), Runtime(module))
     except SpecInvalid as exc:

@@ -90,6 +90,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state imp
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import spec_secrets
 
 
 def _ipvs(module):
@@ -111,6 +112,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # The spec stays out of the target's log (no_log); only its secret is masked in the result.
+    module.no_log_values = spec_secrets(module.params["spec"])
     ip = module.get_bin_path("ip", required=True)
     rc, out, err = module.run_command([ip, "-json", "address", "show"])
     if rc != 0:

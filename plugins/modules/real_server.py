@@ -104,6 +104,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.haprox
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.runtime import Runtime
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import spec_secrets
 
 
 def find(spec, service, name):
@@ -159,6 +160,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # The spec stays out of the target's log (no_log); only its secret is masked in the result.
+    module.no_log_values = spec_secrets(module.params["spec"])
     try:
         result = run(module, Runtime(module))
     except SpecInvalid as exc:
