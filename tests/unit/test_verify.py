@@ -278,15 +278,21 @@ ALL = [VIP7, "10.0.1.1"]
 
 
 def test_drill_that_fails_over_and_recovers():
+    after = drill_infos(("BACKUP", []), ("MASTER", ALL))
+    after["lb2"]["haproxy"]["services"]["web"]["rs1"]["total_sessions"] = 40
     report = drill_report(
         layer7_spec(), drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("MASTER", ALL)),
-        drill_infos(("BACKUP", []), ("MASTER", ALL)), load([(0, True, "rs1"), (20, False, ""), (1000, True, "rs2")]),
-        "lb1", "link down on eth0")
+        after, load([(0, True, "rs1"), (20, False, ""), (1000, True, "rs2")]), "lb1", "link down on eth0")
     assert report["ok"], report["problems"]
-    assert report["took_over"] == "lb2"
+    assert (report["took_over"], report["served"]) == ("lb2", 40)
     assert report["steps"] == [["before the drill", "MASTER", "BACKUP", "lb1"], ["lb1 failed (link down on eth0)", "FAULT", "MASTER", "lb2"],
                                ["lb1 back", "BACKUP", "MASTER", "lb2"]]
-    assert "Measured outage: 1.00 s" in report["text"] and "lb2 took over and served while lb1 was down." in report["text"]
+    assert "Measured outage: 1.00 s" in report["text"]
+    assert "lb2 took over and served 40 sessions (its own counters) while lb1 was down and after." in report["text"]
+    report = drill_report(
+        layer7_spec(), drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("MASTER", ALL)),
+        drill_infos(("BACKUP", []), ("MASTER", ALL)), load([(0, True, "rs1"), (20, True, "rs2")]), "lb1", "keepalived stopped")
+    assert report["problems"] == ["lb2 holds the floating addresses but served no session during the drill."]
 
 
 def test_drill_without_takeover_or_recovery_fails():

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.report import session_counts
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import target
 
 
 def _state(infos, host):
@@ -41,14 +43,23 @@ def drill_report(data, before, during, after, load, failed, method):
         held = set((((during or {}).get(other) or {}).get("vrrp") or {}).get("held") or [])
         if expected and held >= set(expected):
             took_over = other
+    served = 0
     if took_over is None:
         problems.append("no other node took over every floating address (%s) while %s was failed." % (", ".join(expected), failed))
+    else:
+        # The sessions (connections at layer 4) the node that took over handled during the drill.
+        for vs in spec.virtual_services:
+            start = session_counts(target(vs), {took_over: (before or {}).get(took_over)})
+            end = session_counts(target(vs), {took_over: (after or {}).get(took_over)})
+            served += sum(end.values()) - sum(start.values())
+        if served <= 0:
+            problems.append("%s holds the floating addresses but served no session during the drill." % took_over)
     outage = (load or {}).get("outage") or {}
     if not outage.get("recovered"):
         problems.append("the client traffic to %s had not recovered when the drill ended." % (load or {}).get("service"))
     final = ha_report(data, after)
     problems.extend("after the drill: " + p for p in final["problems"])
-    report = dict(failed=failed, method=method, took_over=took_over, steps=steps, outage=outage,
+    report = dict(failed=failed, method=method, took_over=took_over, served=served, steps=steps, outage=outage,
                   service=(load or {}).get("service"), vip=(load or {}).get("vip"), problems=problems, ok=not problems)
     report["text"] = drill_text(report, hosts, load or {})
     return report
@@ -60,7 +71,8 @@ def drill_text(report, hosts, load):
     lines.append(text_table(["step"] + hosts + ["VIP %s held by" % (load.get("address") or "?")], report["steps"]))
     lines.append("")
     if report["took_over"]:
-        lines.append("%s took over and served while %s was down." % (report["took_over"], report["failed"]))
+        lines.append("%s took over and served %d sessions (its own counters) while %s was down and after." % (
+            report["took_over"], report["served"], report["failed"]))
     lines.append("Client traffic to %s (%s): %d requests, one every %d ms, each with a %.1f s timeout; %d failed." % (
         report["service"], report["vip"], outage.get("requests", 0), load.get("interval_ms", 0), load.get("timeout", 0.0),
         outage.get("failed", 0)))
