@@ -153,6 +153,15 @@ def test_a_real_server_that_never_answers_is_a_problem():
     assert "PROBLEMS:" in report["text"]
 
 
+@pytest.mark.parametrize(("status", "what"), [("DRAIN", "drained"), ("MAINT", "halted"), ("MAINT (resolution)", "halted")])
+def test_a_server_set_aside_at_runtime_says_how_to_bring_it_back(status, what):
+    before, after = pair({"rs1": 0, "rs2": 0, "rs3": 0}), pair({"rs1": 3, "rs2": 0, "rs3": 3}, status={"rs2": status})
+    report = traffic_report(layer7_spec(), probe("web", requests("rs1", "rs3", "rs1", "rs3", "rs1", "rs3")), before, after)
+    assert report["problems"] == [
+        "web (192.0.2.12:80/tcp): rs2 is enabled in the spec but %s on the appliance, so it answered none of the 6 requests. "
+        "Enable it (playbooks/real_server.yml -e state=enabled) or converge, or set its state in the spec." % what]
+
+
 def test_counters_decide_where_responses_do_not_name_servers():
     before = pair({"rs1": 5, "rs2": 5, "rs3": 5})
     after = pair({"rs1": 7, "rs2": 5, "rs3": 9}, backup_sessions={"rs1": 0, "rs2": 1, "rs3": 0})

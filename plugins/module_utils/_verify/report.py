@@ -77,6 +77,16 @@ def health(target, infos):
     return out
 
 
+def _set_aside(status):
+    """'drained' or 'halted' when an appliance's status says a runtime operation set the server aside."""
+    status = status.upper()
+    if status.startswith("DRAIN") or status.endswith("WEIGHT 0"):
+        return "drained"
+    if status.startswith("MAINT"):
+        return "halted"
+    return None
+
+
 def _answers(target, requests):
     """Requests per real server named by the responses, or None when no response names one."""
     names = set(rs.name for rs in target.real_servers)
@@ -116,6 +126,10 @@ def service_report(target, probe, before, after):
         if rs.state != "enabled":
             if answers is not None and answers[rs.name] > 0:
                 problems.append("%s: %s is %s in the spec, yet it answered %d requests." % (where, rs.name, rs.state, answers[rs.name]))
+        elif target.spread and not answered and _set_aside(status):
+            problems.append("%s: %s is enabled in the spec but %s on the appliance, so it answered none of the %d requests. "
+                            "Enable it (playbooks/real_server.yml -e state=enabled) or converge, or set its state in the spec."
+                            % (where, rs.name, _set_aside(status), len(plain)))
         elif target.spread and not answered:
             problems.append("%s: %s answered none of the %d requests (health: %s)." % (where, rs.name, len(plain), status))
         elif not target.spread and not healthy:
