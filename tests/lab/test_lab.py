@@ -35,12 +35,11 @@ def lab(step, *args, reports, timeout=1200):
     proc = subprocess.Popen([str(LAB), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out = proc.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
         # the whole group: ansible-playbook and its workers too
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        out += "\n*** killed after %ds ***\n" % timeout
+        out = proc.communicate()[0] + "\n*** killed after %ds ***\n" % timeout
     (LOGS / ("%s.log" % step)).write_text(out)
     return proc.returncode, out
 

@@ -4,7 +4,6 @@ The appliance_info results are built the way appliance_info returns them (HAProx
 total_sessions per server, IPVS connections per real server, VRRP state and held addresses).
 """
 
-import copy
 
 import pytest
 
