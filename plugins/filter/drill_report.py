@@ -58,19 +58,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.drill import drill_report
-
-
-def _drill_report(load, spec, before, during, after, failed, method):
-    try:
-        return drill_report(spec, before, during, after, load, failed, method)
-    except SpecInvalid as exc:
-        raise AnsibleFilterError(exc.summary())
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.spec_filter import spec_filter
 
 
 class FilterModule(object):
     def filters(self):
-        return {"drill_report": _drill_report}
+        return {"drill_report": spec_filter(drill_report)}

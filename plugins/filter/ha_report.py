@@ -40,19 +40,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
-
-
-def _ha_report(infos, spec):
-    try:
-        return ha_report(spec, infos)
-    except SpecInvalid as exc:
-        raise AnsibleFilterError(exc.summary())
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.spec_filter import spec_filter
 
 
 class FilterModule(object):
     def filters(self):
-        return {"ha_report": _ha_report}
+        return {"ha_report": spec_filter(ha_report)}

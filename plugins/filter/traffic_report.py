@@ -57,19 +57,10 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.report import traffic_report
-
-
-def _traffic_report(probes, spec, before, after):
-    try:
-        return traffic_report(spec, probes, before, after)
-    except SpecInvalid as exc:
-        raise AnsibleFilterError(exc.summary())
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.spec_filter import spec_filter
 
 
 class FilterModule(object):
     def filters(self):
-        return {"traffic_report": _traffic_report}
+        return {"traffic_report": spec_filter(traffic_report)}

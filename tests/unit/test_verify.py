@@ -134,7 +134,7 @@ def test_unknown_service_and_invalid_spec_are_errors():
 def test_every_real_server_answered():
     before = pair({"rs1": 10, "rs2": 10, "rs3": 10})
     after = pair({"rs1": 12, "rs2": 12, "rs3": 12})
-    report = traffic_report(layer7_spec(), probe("web", requests("rs1", "rs2", "rs3", "rs1", "rs2", "rs3")), before, after)
+    report = traffic_report(probe("web", requests("rs1", "rs2", "rs3", "rs1", "rs2", "rs3")), layer7_spec(), before, after)
     assert report["ok"], report["problems"]
     rows = dict((rs["name"], (rs["sessions"], rs["answers"], rs["answered"])) for rs in report["services"][0]["real_servers"])
     assert rows == {"rs1": (2, 2, True), "rs2": (2, 2, True), "rs3": (2, 2, True)}
@@ -147,7 +147,7 @@ def test_every_real_server_answered():
 def test_a_real_server_that_never_answers_is_a_problem():
     before = pair({"rs1": 0, "rs2": 0, "rs3": 0})
     after = pair({"rs1": 3, "rs2": 3, "rs3": 0}, status={"rs3": "DOWN"})
-    report = traffic_report(layer7_spec(), probe("web", requests("rs1", "rs2", "rs1", "rs2", "rs1", "rs2")), before, after)
+    report = traffic_report(probe("web", requests("rs1", "rs2", "rs1", "rs2", "rs1", "rs2")), layer7_spec(), before, after)
     assert report["problems"] == ["web (192.0.2.12:80/tcp): rs3 answered none of the 6 requests (health: DOWN)."]
     assert "PROBLEMS:" in report["text"]
 
@@ -155,7 +155,7 @@ def test_a_real_server_that_never_answers_is_a_problem():
 @pytest.mark.parametrize(("status", "what"), [("DRAIN", "drained"), ("MAINT", "halted"), ("MAINT (resolution)", "halted")])
 def test_a_server_set_aside_at_runtime_says_how_to_bring_it_back(status, what):
     before, after = pair({"rs1": 0, "rs2": 0, "rs3": 0}), pair({"rs1": 3, "rs2": 0, "rs3": 3}, status={"rs2": status})
-    report = traffic_report(layer7_spec(), probe("web", requests("rs1", "rs3", "rs1", "rs3", "rs1", "rs3")), before, after)
+    report = traffic_report(probe("web", requests("rs1", "rs3", "rs1", "rs3", "rs1", "rs3")), layer7_spec(), before, after)
     assert report["problems"] == [
         "web (192.0.2.12:80/tcp): rs2 is enabled in the spec but %s on the appliance, so it answered none of the 6 requests. "
         "Enable it (playbooks/real_server.yml -e state=enabled) or converge, or set its state in the spec." % what]
@@ -164,7 +164,7 @@ def test_a_server_set_aside_at_runtime_says_how_to_bring_it_back(status, what):
 def test_counters_decide_where_responses_do_not_name_servers():
     before = pair({"rs1": 5, "rs2": 5, "rs3": 5})
     after = pair({"rs1": 7, "rs2": 5, "rs3": 9}, backup_sessions={"rs1": 0, "rs2": 1, "rs3": 0})
-    report = traffic_report(layer7_spec(), probe("web", requests("hello", "hello", "hello", "hello", "hello", "hello")), before, after)
+    report = traffic_report(probe("web", requests("hello", "hello", "hello", "hello", "hello", "hello")), layer7_spec(), before, after)
     servers = dict((rs["name"], rs) for rs in report["services"][0]["real_servers"])
     # rs2's session went through the backup's HAProxy: the counters are summed over the nodes
     assert [servers[n]["sessions"] for n in ("rs1", "rs2", "rs3")] == [2, 1, 4]
@@ -174,23 +174,23 @@ def test_counters_decide_where_responses_do_not_name_servers():
 
 def test_failed_requests_are_a_problem():
     before = after = pair({"rs1": 0, "rs2": 0, "rs3": 0})
-    report = traffic_report(layer7_spec(), probe("web", requests("rs1", None, "rs3", "rs1", "rs2", "rs3")), before, after)
+    report = traffic_report(probe("web", requests("rs1", None, "rs3", "rs1", "rs2", "rs3")), layer7_spec(), before, after)
     assert report["problems"][0] == "web (192.0.2.12:80/tcp): 1 of 6 requests were not answered (first: timed out)."
 
 
 def test_a_drained_server_must_not_answer_new_clients():
     data = mutate({"/virtual_services/0/real_servers/2/state": "drained"}, base=layer7_spec())
     before, after = pair({"rs1": 0, "rs2": 0, "rs3": 0}), pair({"rs1": 2, "rs2": 1, "rs3": 1})
-    report = traffic_report(data, probe("web", requests("rs1", "rs2", "rs1", "rs3")), before, after)
+    report = traffic_report(probe("web", requests("rs1", "rs2", "rs1", "rs3")), data, before, after)
     assert report["problems"] == ["web (192.0.2.12:80/tcp): rs3 is drained in the spec, yet it answered 1 requests."]
 
 
 def test_pinned_services_judge_the_others_by_health_check():
     data = mutate({"/virtual_services/0/persistence": {"mode": "source_ip"}}, base=layer7_spec())
     before, after = pair({"rs1": 0, "rs2": 0, "rs3": 0}), pair({"rs1": 3, "rs2": 0, "rs3": 0})
-    assert traffic_report(data, probe("web", requests("rs1", "rs1", "rs1")), before, after)["ok"]
+    assert traffic_report(probe("web", requests("rs1", "rs1", "rs1")), data, before, after)["ok"]
     after = pair({"rs1": 3, "rs2": 0, "rs3": 0}, status={"rs2": "DOWN 1/2"})
-    report = traffic_report(data, probe("web", requests("rs1", "rs1", "rs1")), before, after)
+    report = traffic_report(probe("web", requests("rs1", "rs1", "rs1")), data, before, after)
     assert report["problems"] == ["web (192.0.2.12:80/tcp): rs2 is not up on the appliance (health: DOWN 1/2)."]
     assert "source_ip persistence keeps one client on one real server" in report["text"]
 
@@ -199,11 +199,11 @@ def test_cookie_persistence_is_checked_with_the_cookie():
     data = mutate({"/virtual_services/0/persistence": {"mode": "active_cookie", "cookie": "LB"}}, base=layer7_spec())
     before, after = pair({"rs1": 0, "rs2": 0, "rs3": 0}), pair({"rs1": 5, "rs2": 2, "rs3": 2})
     held = requests("rs1", "rs2", "rs3", "rs1", "rs2", "rs3", "rs1", "rs1", "rs1", cookie_from=6)
-    report = traffic_report(data, probe("web", held), before, after)
+    report = traffic_report(probe("web", held), data, before, after)
     assert report["ok"], report["problems"]
     assert "cookie persistence held: 3 requests with the cookie from rs1 all went to rs1" in report["text"]
     broken = requests("rs1", "rs2", "rs3", "rs1", "rs2", "rs3", "rs1", "rs2", "rs1", cookie_from=6)
-    report = traffic_report(data, probe("web", broken), before, after)
+    report = traffic_report(probe("web", broken), data, before, after)
     assert report["problems"] == [
         "web (192.0.2.12:80/tcp): cookie persistence did not hold: a client holding the cookie from rs1 was answered by rs1, rs2."
     ]
@@ -222,11 +222,11 @@ def test_layer4_counters_come_from_ipvs():
     reqs = [{"service": "web-dr", "requests": requests("", "", "", "")}]
     for item in reqs[0]["requests"]:
         item.update(ok=True, result="connected", status=None)
-    report = traffic_report(data, reqs, {"lb1": info((7, 7))}, {"lb1": info((9, 9))})
+    report = traffic_report(reqs, data, {"lb1": info((7, 7))}, {"lb1": info((9, 9))})
     assert report["ok"], report["problems"]
     assert [(rs["name"], rs["sessions"], rs["health"]) for rs in report["services"][0]["real_servers"]] == [
         ("web1", 2, "in table, weight 100"), ("web2", 2, "in table, weight 100")]
-    report = traffic_report(data, reqs, {"lb1": info((7, 7))}, {"lb1": info((11, 7))})
+    report = traffic_report(reqs, data, {"lb1": info((7, 7))}, {"lb1": info((11, 7))})
     assert report["problems"] == ["web-dr (192.0.2.10:80/tcp): web2 answered none of the 4 requests (health: in table, weight 100)."]
 
 
@@ -234,7 +234,7 @@ def test_layer4_counters_come_from_ipvs():
 
 
 def test_healthy_pair():
-    report = ha_report(layer7_spec(), pair({"rs1": 0, "rs2": 0, "rs3": 0}))
+    report = ha_report(pair({"rs1": 0, "rs2": 0, "rs3": 0}), layer7_spec())
     assert report["ok"] and report["master"] == "lb1"
     assert "Healthy: lb1 is master and holds every floating address; the backup is ready." in report["text"]
     assert "lb1   150       MASTER  192.0.2.12, 10.0.1.1  running     running" in report["text"]
@@ -243,18 +243,18 @@ def test_healthy_pair():
 def test_two_masters_and_a_missing_node_are_problems():
     infos = pair({"rs1": 0, "rs2": 0, "rs3": 0})
     infos["lb2"]["vrrp"].update(state="MASTER", held=[VIP7, "10.0.1.1"])
-    report = ha_report(layer7_spec(), infos)
+    report = ha_report(infos, layer7_spec())
     assert not report["ok"] and report["master"] is None
     assert "split brain: %s is held by lb1 and lb2 at once; the nodes do not hear each other's heartbeat." % VIP7 in report["problems"]
     assert "the pair: expected one BACKUP and one MASTER, found lb1 MASTER, lb2 MASTER." in report["problems"]
     del infos["lb2"]
-    assert "lb2: not read (it is not in this run's results)." in ha_report(layer7_spec(), infos)["problems"]
+    assert "lb2: not read (it is not in this run's results)." in ha_report(infos, layer7_spec())["problems"]
 
 
 def test_a_real_server_down_makes_the_cluster_unhealthy():
     infos = pair({"rs1": 0, "rs2": 0, "rs3": 0})
     infos["lb1"]["diagnosis"] = ["HAProxy: real server rs3 of web is down (L4CON)."]
-    assert ha_report(layer7_spec(), infos)["problems"] == ["lb1: HAProxy: real server rs3 of web is down (L4CON)."]
+    assert ha_report(infos, layer7_spec())["problems"] == ["lb1: HAProxy: real server rs3 of web is down (L4CON)."]
 
 
 # --- outage and drill --------------------------------------------------------------------------
@@ -285,11 +285,15 @@ def load(samples):
 ALL = [VIP7, "10.0.1.1"]
 
 
+def run_drill(before, during, after, traffic, failed, method):
+    return drill_report(traffic, layer7_spec(), before, during, after, failed, method)
+
+
 def test_drill_that_fails_over_and_recovers():
     after = drill_infos(("BACKUP", []), ("MASTER", ALL))
     after["lb2"]["haproxy"]["services"]["web"]["rs1"]["total_sessions"] = 40
-    report = drill_report(
-        layer7_spec(), drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("MASTER", ALL)),
+    report = run_drill(
+        drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("MASTER", ALL)),
         after, load([(0, True, "rs1"), (20, False, ""), (1000, True, "rs2")]), "lb1", "link down on eth0")
     assert report["ok"], report["problems"]
     assert (report["took_over"], report["served"]) == ("lb2", 40)
@@ -297,15 +301,15 @@ def test_drill_that_fails_over_and_recovers():
                                ["lb1 back", "BACKUP", "MASTER", "lb2"]]
     assert "Measured outage: 1.00 s" in report["text"]
     assert "lb2 took over and served 40 sessions (its own counters) while lb1 was down and after." in report["text"]
-    report = drill_report(
-        layer7_spec(), drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("MASTER", ALL)),
+    report = run_drill(
+        drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("MASTER", ALL)),
         drill_infos(("BACKUP", []), ("MASTER", ALL)), load([(0, True, "rs1"), (20, True, "rs2")]), "lb1", "keepalived stopped")
     assert report["problems"] == ["lb2 holds the floating addresses but served no session during the drill."]
 
 
 def test_drill_without_takeover_or_recovery_fails():
-    report = drill_report(
-        layer7_spec(), drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("BACKUP", [])),
+    report = run_drill(
+        drill_infos(("MASTER", ALL), ("BACKUP", [])), drill_infos(("FAULT", []), ("BACKUP", [])),
         drill_infos(("FAULT", []), ("BACKUP", [])), load([(0, True, "rs1"), (20, False, "")]), "lb1", "keepalived stopped")
     assert report["took_over"] is None
     assert report["problems"][:2] == [
@@ -313,6 +317,28 @@ def test_drill_without_takeover_or_recovery_fails():
         "the client traffic to web had not recovered when the drill ended.",
     ]
     assert "after the drill: the pair: expected one BACKUP and one MASTER, found lb1 FAULT, lb2 BACKUP." in report["problems"]
+
+
+# --- the filters -------------------------------------------------------------------------------
+
+
+def test_filters_report_an_invalid_spec_with_its_paths():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.lbkit.loadbalancer.plugins.filter.drill_report import FilterModule as Drill
+    from ansible_collections.lbkit.loadbalancer.plugins.filter.ha_report import FilterModule as HA
+    from ansible_collections.lbkit.loadbalancer.plugins.filter.traffic_report import FilterModule as Traffic
+
+    bad = spec(**{"/virtual_services/0/port": 0})
+    calls = [
+        (Traffic().filters()["traffic_report"], ([], bad, {}, {})),
+        (HA().filters()["ha_report"], ({}, bad)),
+        (Drill().filters()["drill_report"], ({}, bad, {}, {}, {}, "lb1", "keepalived stopped")),
+    ]
+    for function, args in calls:
+        with pytest.raises(AnsibleFilterError, match="/virtual_services/0/port: 0 is out of range"):
+            function(*args)
+    assert HA().filters()["ha_report"](pair({"rs1": 0, "rs2": 0, "rs3": 0}), layer7_spec())["ok"]
 
 
 # --- tables ------------------------------------------------------------------------------------

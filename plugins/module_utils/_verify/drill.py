@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.report import session_counts
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table, verdict
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import target
 
 
@@ -22,7 +22,7 @@ def _holders(infos, address):
     return sorted(h for h, info in (infos or {}).items() if address in (((info or {}).get("vrrp") or {}).get("held") or []))
 
 
-def drill_report(data, before, during, after, load, failed, method):
+def drill_report(load, data, before, during, after, failed, method):
     """The drill on the raw spec ``data``: ``failed`` is the master that was failed by ``method``.
 
     ``before``, ``during`` and ``after`` map each appliance to its appliance_info result: before
@@ -57,7 +57,7 @@ def drill_report(data, before, during, after, load, failed, method):
     outage = (load or {}).get("outage") or {}
     if not outage.get("recovered"):
         problems.append("the client traffic to %s had not recovered when the drill ended." % (load or {}).get("service"))
-    final = ha_report(data, after)
+    final = ha_report(after, data)
     problems.extend("after the drill: " + p for p in final["problems"])
     report = dict(failed=failed, method=method, took_over=took_over, served=served, steps=steps, outage=outage,
                   service=(load or {}).get("service"), vip=(load or {}).get("vip"), problems=problems, ok=not problems)
@@ -85,9 +85,5 @@ def drill_text(report, hosts, load):
     else:
         lines.append("Measured outage: none; every request was answered.")
     lines.append("")
-    if report["problems"]:
-        lines.append("PROBLEMS:")
-        lines.extend("  " + p for p in report["problems"])
-    else:
-        lines.append("The drill passed: the backup took over, the service came back, and the pair is healthy again.")
+    lines += verdict(report["problems"], "The drill passed: the backup took over, the service came back, and the pair is healthy again.")
     return "\n".join(lines)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import cluster_diagnosis
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table, verdict
 
 
-def ha_report(data, infos):
-    """Rows per node, the master, and the problems (empty when the cluster is healthy).
+def ha_report(infos, data):
+    """Rows per node, the master, and the problems (empty when the cluster is healthy), from
+    ``infos``, every appliance's appliance_info result by host, and the raw spec ``data``.
 
     Healthy: every node was read and runs keepalived; a pair has one MASTER and one BACKUP, a
     single node is MASTER; every floating address is held by exactly one node; and no node has
@@ -53,10 +54,6 @@ def ha_text(report):
     lines = ["HA state (%s)" % ("HA pair" if report["mode"] == "pair" else "single appliance"), ""]
     lines.append(text_table(["node", "priority", "VRRP", "holds", "keepalived", "haproxy"], rows))
     lines.append("")
-    if report["problems"]:
-        lines.append("PROBLEMS:")
-        lines.extend("  " + p for p in report["problems"])
-    else:
-        lines.append("Healthy: %s is master and holds every floating address%s." % (
-            report["master"], "; the backup is ready" if report["mode"] == "pair" else ""))
+    lines += verdict(report["problems"], "Healthy: %s is master and holds every floating address%s." % (
+        report["master"], "; the backup is ready" if report["mode"] == "pair" else ""))
     return "\n".join(lines)

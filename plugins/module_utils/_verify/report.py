@@ -17,7 +17,7 @@ server, when its counter went up.
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table, verdict
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import targets
 
 
@@ -152,14 +152,14 @@ def service_report(target, probe, before, after):
     )
 
 
-def traffic_report(data, probes, before, after, services=None):
+def traffic_report(probes, data, before, after):
     """The traffic report over every virtual service of the raw spec ``data``.
 
     ``probes`` is vip_probe's ``probes``; ``before`` and ``after`` map each appliance to its
-    appliance_info result read around the requests.
+    appliance_info result read around the requests. (The order suits the filter of that name.)
     """
     by_service = dict((p["service"], p) for p in probes or [])
-    reports = [service_report(t, by_service.get(t.service), before, after) for t in targets(data, services)]
+    reports = [service_report(t, by_service.get(t.service), before, after) for t in targets(data)]
     problems = [p for r in reports for p in r["problems"]]
     report = dict(services=reports, problems=problems, ok=not problems)
     report["text"] = traffic_text(report)
@@ -187,9 +187,5 @@ def traffic_text(report):
     if notes:
         lines += [""] + notes
     lines.append("")
-    if report["problems"]:
-        lines.append("PROBLEMS:")
-        lines.extend("  " + p for p in report["problems"])
-    else:
-        lines.append("Every enabled real server answered where the scheduler spreads clients; every request was answered.")
+    lines += verdict(report["problems"], "Every enabled real server answered where the scheduler spreads clients; every request was answered.")
     return "\n".join(lines)

@@ -40,3 +40,10 @@ def _text(value):
     if isinstance(value, bool):
         return "yes" if value else "no"
     return " ".join(str(value).split())
+
+
+def verdict(problems, ok):
+    """The closing lines of a report: its problems, or the sentence ``ok`` when there is none."""
+    if problems:
+        return ["PROBLEMS:"] + ["  " + problem for problem in problems]
+    return [ok]
