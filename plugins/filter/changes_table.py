@@ -13,7 +13,7 @@ description:
     table with a count, for the end of a run or a merge request's check-mode log.
 options:
   _input:
-    description: The change lines by host, in the order the hosts were converged.
+    description: The change lines by host; C(null) for a host that was not converged in this run.
     type: dict
     required: true
   check_mode:

@@ -361,3 +361,5 @@ def test_changes_table():
         "", "2 changes on 1 of 2 hosts.",
     ]
     assert changes_table({"lb1": []}, check_mode=True).splitlines()[0] == "Changes this run would make (check mode)"
+    limited = changes_table({"lb1": ["> service haproxy"], "lb2": None}).splitlines()
+    assert limited[-4:] == ["lb1   > service haproxy", "lb2   (not in this run)", "", "1 change on 1 of 1 hosts."]

@@ -10,15 +10,16 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table i
 
 def changes_table(changes, check_mode=False):
     """``changes`` maps each host to its list of change lines (an appliance's plan summary, a
-    real server's actions), in the order the hosts were converged."""
+    real server's actions), or to None when the host was not converged in this run."""
     rows = []
     for host, lines in changes.items():
-        for line in lines or ["(no change)"]:
+        for line in ["(not in this run)"] if lines is None else lines or ["(no change)"]:
             rows.append([host, line])
-    total = sum(len(lines or []) for lines in changes.values())
-    changed = sum(1 for lines in changes.values() if lines)
+    ran = [lines for lines in changes.values() if lines is not None]
+    total = sum(len(lines) for lines in ran)
+    changed = sum(1 for lines in ran if lines)
     title = "Changes %s" % ("this run would make (check mode)" if check_mode else "made by this run")
-    summary = "%d change%s on %d of %d hosts." % (total, "" if total == 1 else "s", changed, len(changes))
+    summary = "%d change%s on %d of %d hosts." % (total, "" if total == 1 else "s", changed, len(ran))
     if not rows:
         return "%s\n\nNo hosts." % title
     return "\n".join([title, "", text_table(["host", "change"], rows, group=1), "", summary])
