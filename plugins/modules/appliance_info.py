@@ -96,7 +96,11 @@ ipvs:
       type: bool
       returned: always
     services:
-      description: Virtual services with their real servers, weights and connection counts.
+      description:
+        - Virtual services with their real servers, weights and connection counts.
+        - C(active) and C(inactive) count the connections now; C(connections) counts every
+          connection since the service was added (C(ipvsadm --stats)), on the service and on each
+          real server.
       type: list
       elements: dict
       returned: always
@@ -108,7 +112,8 @@ haproxy:
   description: HAProxy's servers by virtual service, from its runtime API.
   returned: always
   type: dict
-  sample: {"running": true, "services": {"web": {"web1": {"status": "UP", "weight": 100, "current_sessions": 2}}}}
+  sample: {"running": true, "services": {"web": {"web1": {"status": "UP", "weight": 100, "current_sessions": 2, "total_sessions": 310,
+                                                         "check_status": "L7OK"}}}}
 diagnosis:
   description: What looks wrong on this node, one sentence each; empty when healthy.
   returned: always
@@ -164,12 +169,18 @@ def ipvs_info(module, state):
         return out, []
     rc, listing, err = module.run_command([binary, "-Ln"])
     rc2, conns, err2 = module.run_command([binary, "-Lnc"])
-    if rc != 0 or rc2 != 0:
-        return out, ["ipvsadm could not read the IPVS table: %s" % (err or err2).strip()]
+    rc3, stats, err3 = module.run_command([binary, "-Ln", "--stats", "--exact"])
+    if rc != 0 or rc2 != 0 or rc3 != 0:
+        return out, ["ipvsadm could not read the IPVS table: %s" % (err or err2 or err3).strip()]
     services = ipvs.parse_services(listing)
     connections = ipvs.parse_connections(conns)
+    totals = ipvs.parse_stats(stats)
     out["services"] = services
     for svc in services:
+        total = totals.get((svc["protocol"], svc["address"], svc["port"]), dict(connections=0, real_servers={}))
+        svc["connections"] = total["connections"]
+        for rs in svc["real_servers"]:
+            rs["connections"] = total["real_servers"].get((rs["address"], rs["port"]), 0)
         key = "%s/%s/%d" % (svc["protocol"], svc["address"], svc["port"])
         counts = {}
         for c in connections:

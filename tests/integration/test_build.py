@@ -6,6 +6,7 @@ collections bundled with the `ansible` package, as they are).
 """
 
 import ast
+import shutil
 import dataclasses
 import json
 import tarfile
@@ -144,3 +145,65 @@ def test_ansible_doc_documents_installed_plugin(installed, doc_type, name):
     listed = installed.ansible_doc("-t", doc_type, "-l", "--json", f"{NAMESPACE}.{NAME}")
     expect_success(listed)
     assert json.loads(listed.stdout).get(fqcn) == shown, listed.stdout
+
+
+@pytest.fixture(name="example", scope="module")
+def fixture_example(installed, tmp_path_factory):
+    """Run ansible-playbook as a GitOps repository would: from the installed collection's example
+    inventory, with its ansible.cfg, the installed collection and the bundled ones only."""
+    where = installed.root / "inventory" / "example"
+    home = tmp_path_factory.mktemp("ansible-home")
+    env = tool_env(ANSIBLE_CONFIG=str(where / "ansible.cfg"), ANSIBLE_HOME=str(home),
+                   ANSIBLE_COLLECTIONS_PATH=installed.env["ANSIBLE_COLLECTIONS_PATH"], LBKIT_VAULT_PASSWORD="lbkit-example")
+
+    def playbook(*args):
+        return run([tool("ansible-playbook"), "-i", "hosts.yml", *args], cwd=where, env=env)
+    return playbook
+
+
+@pytest.mark.build
+def test_example_inventory_validates_with_the_installed_collection(example):
+    """lbkit.loadbalancer.validate from the tarball, on the example's vaulted spec (no host contacted)."""
+    result = example("lbkit.loadbalancer.validate", "--vault-password-file", "./vault-password")
+    expect_success(result)
+    assert "lb1: the spec is valid: 3 virtual services, 6 real servers." in result.stdout
+
+
+@pytest.mark.build
+def test_site_playbook_resolves_in_the_installed_collection(example):
+    """lbkit.loadbalancer.site parses, and its imports and roles resolve from the tarball.
+
+    Nothing runs against the example's hosts: they are documentation addresses, and tests send
+    no traffic off this machine. The appliance and real-server plays run in the lab and molecule.
+    """
+    expect_success(example("lbkit.loadbalancer.site", "--syntax-check"))
+    listed = example("lbkit.loadbalancer.site", "--list-tasks")
+    expect_success(listed)
+    for play in ("Validate the lbkit spec", "Converge the appliances, backups first", "Prepare the real servers for the spec",
+                 "Summarize the changes", "Send requests through every VIP"):
+        assert "play #" in listed.stdout and play in listed.stdout, play
+    assert "lbkit.loadbalancer.appliance : Converge the appliance to the spec" in listed.stdout
+    assert "lbkit.loadbalancer.realserver : Find what this host serves in the spec" in listed.stdout
+
+
+@pytest.mark.build
+def test_execution_environment_definition_makes_a_build_context(installed, tmp_path):
+    """ansible-builder accepts execution-environment.yml and puts the built collection in the context.
+
+    `create` writes the build context only; building the image needs the base image's registry.
+    """
+    shutil.copy(REPO_ROOT / "execution-environment.yml", tmp_path)
+    (tmp_path / "ee-build").mkdir()
+    shutil.copy(installed.tarball, tmp_path / "ee-build")
+    result = run([tool("ansible-builder"), "create", "-f", "execution-environment.yml", "-c", "context",
+                  "--output-filename", "Containerfile"], cwd=tmp_path)
+    expect_success(result)
+    context = tmp_path / "context"
+    assert (context / "_build" / "collections" / installed.tarball.name).is_file()
+    requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
+    assert {"name": "/build/collections/lbkit-loadbalancer.tar.gz", "type": "file"} in requirements["collections"]
+    assert "jsonschema" in (context / "_build" / "requirements.txt").read_text()
+    steps = (context / "Containerfile").read_text().splitlines()
+    rename = steps.index("RUN mv /build/collections/lbkit-loadbalancer-*.tar.gz /build/collections/lbkit-loadbalancer.tar.gz")
+    install = next(i for i, line in enumerate(steps) if "ansible-galaxy collection install" in line)
+    assert steps.index("COPY _build/collections/ /build/collections/") < rename < install

@@ -3,7 +3,7 @@
 import json
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
 from .specs import DELETE, Append, mutate
@@ -93,3 +93,18 @@ def test_change_as_dict():
         "before": "enabled",
         "after": "drained",
     }
+
+
+def test_held_addresses_lists_a_shared_vip_once():
+    # shop on 192.0.2.12:443 and a second service on the same VIP, port 80
+    extra = {"name": "shop-http", "address": "192.0.2.12", "port": 80, "layer": 7, "real_servers": [{"address": "10.0.1.31", "port": 8080}]}
+    state = desired_state(load_spec(mutate({"/virtual_services": Append(extra)})), "lb1")
+    assert held_addresses(state) == ["192.0.2.10", "192.0.2.11", "192.0.2.12", "10.0.1.1"]
+
+
+def test_first_apply_names_the_cluster_once():
+    out = lines(None, state())
+    assert out[0] == "add cluster lb-prod (HA pair: lb1 with priority 150, peer 192.168.10.12, VRRP router 51)"
+    assert not [line for line in out if line.startswith("cluster ")]
+    single = desired_state(load_spec(mutate({"/cluster/ha": {"mode": "single"}, "/cluster/nodes/1": DELETE})), "lb1")
+    assert lines(None, single)[0] == "add cluster lb-prod (single appliance lb1)"

@@ -3,7 +3,9 @@
 fixtures/haproxy-show-stat.csv is `show stat` captured from HAProxy 2.6.12 (Debian 12) in the appliance
 image: rs1 plain, rs2 drained at runtime (`set server ... state drain`), rs3 `disabled`, rs4
 `weight 0`, rs5 with a failing check. The ipvsadm listings follow
-ipvsadm 1.31's output format; the IPVS data-plane tier checks them against the real thing.
+ipvsadm 1.31's output format (`--stats --exact`: print_service_entry and print_largenum in
+ipvsadm.c; a firewall-mark service, which lbkit does not create, is skipped); the IPVS data-plane
+tier checks them against the real thing.
 """
 
 import os
@@ -33,6 +35,18 @@ IPVSADM_LNC = """IPVS connection entries
 pro expire state       source             virtual            destination
 TCP 00:59  SYN_RECV    192.168.10.30:40000 192.0.2.10:80     192.168.10.21:80
 TCP 14:58  ESTABLISHED 192.168.10.31:40001 192.0.2.10:80     192.168.10.22:80
+"""
+
+IPVSADM_LN_STATS = """IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.0.2.10:80                        14       84        0     5432        0
+  -> 192.168.10.21:80                     10       60        0     3880        0
+  -> 192.168.10.22:80                      4       24        0     1552        0
+UDP  [2001:db8::10]:53              1234567890     2000     2000   130000   250000
+  -> [2001:db8::21]:53              1234567890     2000     2000   130000   250000
+FWM  7                                     3       18        0     1164        0
+  -> 192.168.10.23:0                       3       18        0     1164        0
 """
 
 
@@ -69,6 +83,11 @@ def test_parse_ipvsadm():
     ]
     assert services[0]["real_servers"][1] == dict(address="192.168.10.22", port=80, forwarding="dr", weight=0, active=1, inactive=4)
     assert services[1]["real_servers"][0]["forwarding"] == "nat"
+    stats = ipvs.parse_stats(IPVSADM_LN_STATS)
+    assert stats == {
+        ("tcp", "192.0.2.10", 80): dict(connections=14, real_servers={("192.168.10.21", 80): 10, ("192.168.10.22", 80): 4}),
+        ("udp", "2001:db8::10", 53): dict(connections=1234567890, real_servers={("2001:db8::21", 53): 1234567890}),
+    }
     conns = ipvs.parse_connections(IPVSADM_LNC)
     assert [c["state"] for c in conns] == ["SYN_RECV", "ESTABLISHED"]
     assert conns[0]["destination"] == ("192.168.10.21", 80)

@@ -153,3 +153,6 @@ def test_generated_files_are_current():
         assert handle.read() == gen.reference_md(), "run: python scripts/gen_schema.py"
     with open(SCHEMA_FILE) as handle:
         assert handle.read() == gen.schema_json(), "run: python scripts/gen_schema.py"
+    with open(os.path.join(ROOT, "README.md")) as readme, open(os.path.join(ROOT, "docs", "engine-mapping.md")) as mapping:
+        text = readme.read()
+        assert text == gen.readme(text, mapping.read()), "run: python scripts/gen_schema.py (README.md's reference sections)"

@@ -71,6 +71,29 @@ def parse_connections(text):
     return out
 
 
+def parse_stats(text):
+    """``ipvsadm -Ln --stats --exact`` -> {(protocol, address, port): {"connections": n, "real_servers": {(address, port): n}}}.
+
+    The Conns column counts every connection since the service was added, so the difference of
+    two readings is the connections in between.
+    """
+    out = {}
+    current = None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or not words[2].isdigit():
+            continue
+        if words[0] == "->":
+            if current is not None:
+                current["real_servers"][_split_endpoint(words[1])] = int(words[2])
+        elif words[0] in ("TCP", "UDP", "SCTP"):
+            address, port = _split_endpoint(words[1])
+            current = out.setdefault((words[0].lower(), address, port), dict(connections=int(words[2]), real_servers={}))
+        else:
+            current = None
+    return out
+
+
 def _vs_args(vs):
     return [PROTOCOL_FLAG[vs.protocol], endpoint(vs.address, vs.port)]
 

@@ -78,12 +78,25 @@ def _rs_label(key, rs, svc_name):
     return "%s %s in %s" % (rs["name"], key, svc_name)
 
 
+def _cluster_label(cluster):
+    if cluster.get("mode") == "pair":
+        return "%s (HA pair: %s with priority %s, peer %s, VRRP router %s)" % (
+            cluster.get("name"), cluster.get("host"), cluster.get("priority"), ", ".join(cluster.get("unicast_peers") or []) or "multicast",
+            cluster.get("virtual_router_id"))
+    return "%s (single appliance %s)" % (cluster.get("name"), cluster.get("host"))
+
+
 def plan(before, after):
     """Every change turning state ``before`` (None: nothing applied yet) into ``after``."""
     before = before or {"cluster": {}, "virtual_services": {}}
     changes = []
-    for field, b, a in _fields(before.get("cluster", {}), after.get("cluster", {})):
-        changes.append(Change("change", "cluster", after["cluster"].get("name"), after["cluster"].get("name"), field, b, a))
+    cluster = after.get("cluster", {})
+    if not before.get("cluster") and cluster:
+        # A first apply: one line saying what this node becomes, not one per field.
+        changes.append(Change("add", "cluster", cluster.get("name"), _cluster_label(cluster)))
+    else:
+        for field, b, a in _fields(before.get("cluster", {}), cluster):
+            changes.append(Change("change", "cluster", cluster.get("name"), cluster.get("name"), field, b, a))
     old, new = before.get("virtual_services", {}), after.get("virtual_services", {})
     for key in sorted(set(old) - set(new)):
         changes.append(Change("remove", "virtual service", key, _service_label(key, old[key])))

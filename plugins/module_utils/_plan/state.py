@@ -133,4 +133,5 @@ def held_addresses(state):
         return []
     out = [svc["address"] for svc in state.get("virtual_services", {}).values()]
     out.extend(address.split("/")[0] for address in state.get("cluster", {}).get("floating_ips", {}))
-    return out
+    # Services on other ports of one VIP share its address: each address once.
+    return sorted(set(out), key=out.index)

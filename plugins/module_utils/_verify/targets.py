@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What verification sends through each virtual service, and what it may expect back.
+
+A client that opens new connections one after another reaches every enabled real server only
+when the scheduler spreads new connections and persistence does not pin the client: then
+verification expects each enabled real server to answer. Otherwise (hash schedulers, fixed
+weighting, source-IP persistence, weights too uneven) one client reaches one server by design,
+and the others are judged by the appliance's health check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+from math import gcd
+from typing import Optional, Tuple
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+
+SPREADING = frozenset(["round_robin", "weighted_round_robin", "least_connection", "weighted_least_connection"])
+WEIGHTED = frozenset(["weighted_round_robin", "weighted_least_connection"])
+# Persistence modes that leave a client alone while it sends no cookie, header or query item.
+UNPINNED = frozenset(["none", "active_cookie", "server_cookie", "hash_all_cookies", "query_item", "selected_header"])
+# The appliance itself sets this persistence cookie, so a client replaying it must stay put.
+STICKY_MODES = frozenset(["active_cookie"])
+MAX_REQUESTS = 60
+PINNED_REQUESTS = 3
+STICKY_REQUESTS = 3
+
+PINNED_WHY = {
+    "source_ip_hash": "source_ip_hash scheduling sends one client to one real server",
+    "destination_hash": "destination_hash scheduling sends one VIP to one real server",
+    "url_hash": "url_hash scheduling sends one URL to one real server",
+    "fixed_weighting": "fixed weighting sends every new connection to the highest-weight real server",
+}
+
+
+@dataclass(frozen=True)
+class RealServer:
+    name: str
+    address: str
+    port: int
+    state: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """One virtual service as verification sees it."""
+
+    service: str
+    address: str
+    port: int
+    protocol: str
+    layer: int
+    scheme: str  # http, https, tcp, tls; "" when it is not probed
+    host_header: Optional[str]
+    real_servers: Tuple[RealServer, ...]
+    spread: bool
+    requests: int
+    sticky: bool
+    note: str
+
+    @property
+    def vip(self):
+        address = "[%s]" % self.address if ":" in self.address else self.address
+        return "%s:%d/%s" % (address, self.port, self.protocol)
+
+    @property
+    def expected(self):
+        """The real servers the spec has enabled."""
+        return tuple(rs.name for rs in self.real_servers if rs.state == "enabled")
+
+
+def _scheme(vs):
+    if vs.protocol != "tcp":
+        return ""
+    if vs.layer == 7:
+        tls = vs.layer7.tls is not None
+        if vs.layer7.mode == "http":
+            return "https" if tls else "http"
+        return "tls" if tls else "tcp"
+    return {"http": "http", "https": "https"}.get(vs.health_check.type, "tcp")
+
+
+def _spread(vs, enabled):
+    """(spreads, requests, why not) for a client that opens new connections one by one."""
+    if vs.scheduling not in SPREADING:
+        return False, PINNED_REQUESTS, PINNED_WHY.get(vs.scheduling, "%s scheduling does not spread one client" % vs.scheduling)
+    if vs.persistence.mode not in UNPINNED:
+        return False, PINNED_REQUESTS, "%s persistence keeps one client on one real server" % vs.persistence.mode
+    weights = [rs.weight for rs in enabled] if vs.scheduling in WEIGHTED else [1] * len(enabled)
+    # Weighted round robin repeats every sum/gcd picks, and each server appears in each period.
+    period = sum(weights) // reduce(gcd, weights)
+    requests = max(4, 2 * period)
+    if requests > MAX_REQUESTS:
+        return False, PINNED_REQUESTS, "the weights are too uneven to reach every real server within %d requests" % MAX_REQUESTS
+    return True, requests, ""
+
+
+def target(vs):
+    """The Target of one model VirtualService."""
+    servers = tuple(RealServer(rs.name, str(rs.address), rs.port, rs.state) for rs in vs.real_servers)
+    enabled = [rs for rs in vs.real_servers if rs.state == "enabled"]
+    scheme = _scheme(vs)
+    sticky = False
+    if not scheme:
+        spread, requests, note = False, 0, "not probed: lbkit does not implement a UDP probe; the appliance's view is shown"
+    elif not enabled:
+        spread, requests, note = False, 0, "not probed: no real server is enabled in the spec"
+    else:
+        spread, requests, note = _spread(vs, enabled)
+        if note:
+            note += "; the other real servers are judged by the appliance's health check"
+        sticky = vs.persistence.mode in STICKY_MODES and scheme in ("http", "https")
+    host = vs.health_check.host if scheme in ("http", "https") else None
+    return Target(vs.name, str(vs.address), vs.port, vs.protocol, vs.layer, scheme, host, servers, spread, requests, sticky, note)
+
+
+def targets(data, services=None):
+    """The Targets of a raw spec, in spec order; ``services`` limits them to those names.
+
+    Raises SpecInvalid for an invalid spec, and ValueError naming an unknown service.
+    """
+    spec = load_spec(data)
+    known = [vs.name for vs in spec.virtual_services]
+    for name in services or []:
+        if name not in known:
+            raise ValueError("services: %s is not a virtual service of the spec (it has: %s)." % (name, ", ".join(known)))
+    return [target(vs) for vs in spec.virtual_services if not services or vs.name in services]

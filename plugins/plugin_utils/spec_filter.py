@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side glue shared by the report filters."""
+
+from __future__ import annotations
+
+import functools
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
+
+
+def spec_filter(function):
+    """``function`` as a filter: an invalid spec fails the task listing every error with its path."""
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except SpecInvalid as exc:
+            raise AnsibleFilterError(exc.summary()) from None
+    return wrapped

@@ -1,0 +1,161 @@
+"""The embedded lab end to end, through the README's command (scripts/lab), step by step.
+
+up -> site.yml -> site.yml again (no change) -> a runtime drain the report shows and an
+enable -> the failover drill -> down (nothing of the lab left). scripts/lab installs and starts
+what it needs (venv, Docker engine, image), as on a fresh machine.
+
+The lab's names and addresses (lbkit-lab-*, 172.30.77.0/24, 172.30.78.0/24) differ from the
+molecule scenarios', so both can run on one machine; a lab that is already up is left alone and
+the test fails, saying so. Each step's output is kept in .cache/lab-test/<step>.log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "scripts" / "lab"
+LOGS = ROOT / ".cache" / "lab-test"
+LABEL = "org.lbkit.lab=lbkit-lab"
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+IPVS = os.path.exists("/proc/net/ip_vs")
+
+
+def lab(step, *args, reports, timeout=1200):
+    """Run scripts/lab; return (exit status, output). The output is also logged."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, LBKIT_LAB_REPORTS=str(reports), ANSIBLE_NOCOLOR="1", NO_COLOR="1")
+    proc = subprocess.Popen([str(LAB), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
+    try:
+        out = proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        # the whole group: ansible-playbook and its workers too
+        os.killpg(proc.pid, signal.SIGKILL)
+        out = proc.communicate()[0] + "\n*** killed after %ds ***\n" % timeout
+    (LOGS / ("%s.log" % step)).write_text(out)
+    return proc.returncode, out
+
+
+def tail(out, lines=80):
+    return "\n".join(out.splitlines()[-lines:])
+
+
+def recap(out):
+    """{host: (ok, changed, unreachable, failed)} of the last PLAY RECAP in the output."""
+    last = out.rsplit("PLAY RECAP", 1)[-1]
+    return dict((m.group(1), tuple(int(m.group(i)) for i in range(2, 6))) for m in RECAP.finditer(last))
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """A lab of the test's own, removed at the end whatever happened."""
+    path = tmp_path_factory.mktemp("lab-reports")
+    engine = subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    if engine and docker("ps", "-aq", "--filter", "label=" + LABEL):
+        pytest.fail("a lab is already up (containers labelled %s); the test needs its own: ./scripts/lab down first" % LABEL,
+                    pytrace=False)
+    yield path
+    lab("teardown", "down", reports=path, timeout=600)
+
+
+def read(reports, name):
+    with open(reports / name) as handle:
+        return json.load(handle)
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_lab_up_converge_twice_drain_drill_down(reports):
+    rc, out = lab("up", "up", reports=reports, timeout=2400)
+    assert rc == 0, tail(out)
+    names = sorted(docker("ps", "--filter", "label=" + LABEL, "--format", "{{.Names}}"))
+    assert names == ["lbkit-lab-client", "lbkit-lab-lb1", "lbkit-lab-lb2", "lbkit-lab-rs1", "lbkit-lab-rs2", "lbkit-lab-rs3"]
+
+    # site.yml: validate, appliances (backup first), real servers, the change table, verify.
+    rc, out = lab("converge-1", "converge", reports=reports)
+    assert rc == 0, tail(out)
+    first = recap(out)
+    assert set(first) >= {"lb1", "lb2", "rs1", "rs2", "rs3", "client", "localhost"}
+    assert all(failed == 0 and unreachable == 0 for ok, changed, unreachable, failed in first.values()), first
+    assert first["lb1"][1] > 0 and first["lb2"][1] > 0, first
+    assert "+ virtual service web (172.30.77.100:80/tcp)" in out and "Changes made by this run" in out
+
+    verify = read(reports, "verify.json")
+    traffic, ha = verify["traffic"], verify["ha"]
+    services = dict((s["service"], s) for s in traffic["services"])
+    assert sorted(services) == sorted(["web", "shop"] + (["web-dr", "app-nat"] if IPVS else []))
+    assert traffic["ok"] and traffic["problems"] == []
+    for svc in traffic["services"]:
+        assert svc["requests"] and all(r["ok"] for r in svc["requests"]), svc
+        for rs in svc["real_servers"]:
+            # every enabled real server answered, named by its own responses...
+            assert rs["state"] == "enabled" and rs["answered"] and rs["answers"] > 0, (svc["service"], rs)
+            # ...and the appliances' counters saw exactly those requests (nothing else runs in the lab)
+            assert rs["sessions"] == rs["answers"], (svc["service"], rs)
+    assert sorted(services["web"]["real_servers"][i]["name"] for i in range(3)) == ["rs1", "rs2", "rs3"]
+    sticky = [r["answer"] for r in services["shop"]["requests"] if r["cookie"]]
+    assert len(sticky) == 3 and len(set(sticky)) == 1
+    assert ha["ok"] and sorted(n["state"] for n in ha["nodes"]) == ["BACKUP", "MASTER"]
+    master = ha["master"]
+    assert set(next(n for n in ha["nodes"] if n["node"] == master)["holds"]) == {"172.30.77.100", "172.30.78.254"} | (
+        {"172.30.77.101", "172.30.77.102"} if IPVS else set())
+    note = verify["notes"][0]
+    assert note.startswith("Layer 4: included.") if IPVS else note.startswith("Layer 4: left out. This kernel has no IPVS")
+    assert "Requests through the VIPs" in out and "HA state (HA pair)" in out and note.split(".")[0] in out
+
+    # A second run changes nothing.
+    rc, out = lab("converge-2", "converge", reports=reports)
+    assert rc == 0, tail(out)
+    second = recap(out)
+    assert set(second) == set(first)
+    assert [h for h, (ok, changed, unreachable, failed) in second.items() if changed or failed or unreachable] == [], second
+    assert "0 changes on 0 of 5 hosts." in out
+
+    # Operations: drain rs2 at runtime; the report names it; enable it; the report is clean again.
+    rc, out = lab("drain", "run", "playbooks/real_server.yml", "-e", "service=web", "-e", "real_server=rs2", "-e", "state=drained",
+                  reports=reports)
+    assert rc == 0, tail(out)
+    rc, out = lab("report-drained", "report", reports=reports)
+    assert rc != 0
+    problems = read(reports, "verify.json")["traffic"]["problems"]
+    assert problems == ["web (172.30.77.100:80/tcp): rs2 is enabled in the spec but drained on the appliance, so it answered none of "
+                        "the 6 requests. Enable it (playbooks/real_server.yml -e state=enabled) or converge, or set its state in the spec."]
+    rc, out = lab("enable", "run", "playbooks/real_server.yml", "-e", "service=web", "-e", "real_server=rs2", "-e", "state=enabled",
+                  reports=reports)
+    assert rc == 0, tail(out)
+    rc, out = lab("report", "report", reports=reports)
+    assert rc == 0, tail(out)
+
+    # The failover drill: the master's link cut under client traffic.
+    rc, out = lab("drill", "drill", reports=reports)
+    assert rc == 0, tail(out)
+    drill = read(reports, "drill.json")
+    backup = "lb2" if master == "lb1" else "lb1"
+    assert (drill["drill"]["failed"], drill["drill"]["took_over"]) == (master, backup)
+    assert drill["drill"]["steps"][1][1:] == (["FAULT", "MASTER", backup] if master == "lb1" else ["MASTER", "FAULT", backup])
+    assert drill["drill"]["served"] > 0
+    # the backup served every service while the master was down
+    assert drill["serving"]["ok"] and all(s["requests"] for s in drill["serving"]["services"])
+    outage = drill["drill"]["outage"]
+    # A hard failure: some requests fail; the bound is loose, the ha_pair scenario measures ~1 s.
+    assert outage["recovered"] and outage["failed"] > 0 and 0 < outage["longest_outage_s"] < 10, outage
+    assert drill["ha_after"]["ok"] and drill["ha_after"]["master"] == backup
+    assert "Measured outage: %.2f s" % outage["longest_outage_s"] in out
+
+    rc, out = lab("down", "down", reports=reports, timeout=600)
+    assert rc == 0, tail(out)
+    assert docker("ps", "-aq", "--filter", "label=" + LABEL) == []
+    assert [n for n in docker("network", "ls", "--format", "{{.Name}}") if n.startswith("lbkit-lab-")] == []
+    assert not (ROOT / ".cache" / "lab").exists()
