@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ansible-playbook runs, timed: wall time, the controller's peak memory, the play recap."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from benchmarks import figures
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(inventory, book, args, log, timeout=3600):
+    """Run ansible-playbook; return {rc, seconds, controller_peak_rss_mb, recap, log}.
+
+    The peak memory is ``wait4``'s ru_maxrss for ansible-playbook: the largest of the process
+    and its workers (it reaps them all before it exits).
+    """
+    argv = ["ansible-playbook", "-i", str(inventory), str(book)] + [str(a) for a in args]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        out.write("$ %s\n" % " ".join(argv))
+        out.flush()
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        expired = threading.Event()
+
+        def kill():
+            expired.set()
+            os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            dummy, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text(errors="replace")
+    return {
+        "rc": -1 if expired.is_set() else proc.returncode,
+        "seconds": round(seconds, 2),
+        "controller_peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+        "recap": figures.recap(text),
+        "log": str(log),
+    }

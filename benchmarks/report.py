@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The benchmarks' results as Markdown tables, for people. Pure: results in, text out."""
+
+from __future__ import annotations
+
+
+def table(headers, rows):
+    """A Markdown table; None shows as '-'."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for dummy in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join("-" if cell is None else str(cell) for cell in row) + " |")
+    return "\n".join(lines)
+
+
+def seconds(value, digits=2):
+    return None if value is None else "%.*f s" % (digits, value)
+
+
+def spread(dist, unit=" s", digits=3):
+    """'min / median / max' of a figures.distribution()."""
+    if not dist or not dist.get("n"):
+        return None
+    return " / ".join("%.*f" % (digits, dist[k]) for k in ("min", "median", "max")) + unit
+
+
+def times(value):
+    return None if value is None else "%.1f×" % value
+
+
+def machine_section(results):
+    m = results.get("machine", {})
+    rows = [
+        ["CPU", "%s, %s cores" % (m.get("cpu"), m.get("cores"))],
+        ["memory", "%s GiB" % m.get("memory_gib")],
+        ["kernel / OS", "%s / %s" % (m.get("kernel"), m.get("os"))],
+        ["Docker engine", m.get("docker")],
+        ["ansible-core / Python", "%s / %s" % (m.get("ansible_core"), m.get("python"))],
+        ["keepalived, HAProxy (image %s)" % m.get("image"), "%s; %s" % (m.get("keepalived"), m.get("haproxy"))],
+        ["lbkit commit", "%s%s" % (m.get("commit"), " (with uncommitted changes)" if m.get("dirty") else "")],
+    ]
+    lines = ["## Machine", "", table(["what", "value"], rows), ""]
+    wait = results.get("quiet_wait")
+    if wait:
+        last = wait["samples"][-1]["load"]
+        if wait["quiet"]:
+            lines.append("Before the run the load was waited for: 1-minute load average %.2f (under %.1f) after %d s of waiting." % (
+                last[0], wait["threshold"], wait["waited_s"]))
+        else:
+            lines.append("The load never fell under %.1f within %d s of waiting (last 1-minute load average %.2f): the run went ahead on a busy machine." % (
+                wait["threshold"], wait["waited_s"], last[0]))
+    loads = [[name, "%.2f" % b["load_before"][0], "%.2f" % b["load_after"][0], seconds(b.get("seconds"), 0)]
+             for name, b in sorted(results.get("benchmarks", {}).items()) if "load_before" in b]
+    if loads:
+        lines += ["", table(["benchmark", "load before (1 min)", "load after (1 min)", "took"], loads)]
+    lines.append("")
+    return lines
+
+
+def megabytes(value):
+    return None if value is None else "%.1f MB" % value
+
+
+def _run_row(size, tool, run, m):
+    modules = m["modules"]
+    appliance = modules["modules"].get("appliance", {})
+    return [size, tool, run, seconds(m["wall_s"]), modules["processes"], seconds(modules["seconds"]), seconds(appliance.get("seconds")),
+            megabytes(appliance.get("peak_rss_mb")), megabytes(modules["peak_rss_mb"]), megabytes(m["controller_peak_rss_mb"]), m["changed_tasks"]]
+
+
+def scale_section(scale):
+    lines = ["## Scale: converge one appliance, lbkit and the per-object baseline", ""]
+    rows, ratio_rows, notes, render_rows = [], [], [], []
+    for entry in scale["sizes"]:
+        size = "%d × %d" % (entry["services"], scale["real_servers_per_service"])
+        for run in ("first", "noop"):
+            if run in entry.get("lbkit", {}):
+                rows.append(_run_row(size, "lbkit", run, entry["lbkit"][run]))
+        base = entry.get("baseline", {})
+        for run in ("first", "noop"):
+            if run in base:
+                rows.append(_run_row(size, "baseline", run, base[run]))
+        if "projection" in base:
+            p = base["projection"]
+            rows.append([size, "baseline", "first", "projection: %s (not measured)" % seconds(p["first_s"], 0)] + [None] * 7)
+            rows.append([size, "baseline", "noop", "projection: %s (not measured)" % seconds(p["noop_s"], 0)] + [None] * 7)
+            notes.append("%s: the baseline was not run (%s). Projection basis: %s." % (size, base["not_run"], p["basis"]))
+        elif "not_run" in base:
+            notes.append("%s: the baseline was not run (%s)." % (size, base["not_run"]))
+        elif "same_config_as_lbkit" in base:
+            notes.append("%s: the baseline's %d task items per run built %s haproxy.cfg as lbkit%s." % (
+                size, base["task_items_per_run"], "the same" if base["same_config_as_lbkit"] else "a DIFFERENT",
+                "" if base.get("haproxy_running") else "; HAProxy was NOT running afterwards"))
+        r = entry.get("ratios", {})
+        ratio_rows.append([size] + [times(r.get(run, {}).get(k)) for run in ("first", "noop") for k in ("wall", "modules")])
+        l4 = entry.get("layer4_render")
+        if l4:
+            mod = l4["modules"]["modules"].get("appliance", {})
+            render_rows.append([size, seconds(l4["wall_s"]), seconds(mod.get("seconds")), megabytes(mod.get("peak_rss_mb")),
+                                megabytes(l4["controller_peak_rss_mb"])])
+    lines.append(table(["services × real servers", "tool", "run", "wall", "module processes", "time in modules", "appliance module",
+                        "its peak RSS", "largest module peak RSS", "controller peak RSS", "changed tasks"], rows))
+    lines += ["", "Baseline ÷ lbkit (how many times longer the per-object way takes):", ""]
+    lines.append(table(["services × real servers", "first: wall", "first: in modules", "no-op: wall", "no-op: in modules"], ratio_rows))
+    if notes:
+        lines += [""] + ["- " + n for n in notes]
+    if render_rows:
+        lines += ["", "Layer 4: `lbkit.loadbalancer.appliance` with `state: rendered` (keepalived.conf with IPVS virtual servers):", ""]
+        lines.append(table(["services × real servers", "wall (playbook)", "appliance module", "its peak RSS", "controller peak RSS"],
+                           render_rows))
+    lines.append("")
+    return lines
+
+
+def failover_section(failover):
+    lines = ["## Failover: the master's link cut under a new connection every %d ms" % round(failover.get("request_interval_s", 0) * 1000), ""]
+    rows, quiet_rows = [], []
+    for entry in failover.get("intervals", []):
+        if "summary" not in entry:
+            continue  # a run that stopped during this interval's trials
+        s = entry["summary"]
+        rows.append(["%d ms" % entry["advert_interval_ms"], s["failover_outage_s"]["n"], spread(s["failover_outage_s"]),
+                     spread(s["failover_failed_requests"], "", 0), spread(s["failback_outage_s"]), spread(s["failback_failed_requests"], "", 0),
+                     "yes" if s["all_recovered"] else "NO"])
+        q = entry["quiet"]
+        quiet_rows.append(["%d ms" % entry["advert_interval_ms"], "%d s" % q["seconds"], q["requests"], q["failed"], q["spurious_transitions"]])
+    lines.append(table(["advert interval", "trials", "failover outage (min / median / max)", "failed requests", "failback outage (min / median / max)",
+                        "failed requests", "always recovered"], rows))
+    lines += ["", "No failure, load only (VRRP state changes in keepalived's log on both nodes are spurious):", ""]
+    lines.append(table(["advert interval", "load", "requests", "failed", "spurious transitions"], quiet_rows))
+    lines.append("")
+    return lines
+
+
+def _step_rows(steps, servers, extra=()):
+    rows = []
+    for step in steps:
+        rows.append([step["step"]] + [step.get(k) for k in extra] + [step["requests"], step["failed"]]
+                    + [step["answered"].get(name, 0) for name in servers])
+    return rows
+
+
+def zero_loss_section(zero):
+    lines = ["## Zero loss: changes converged one after another under load", ""]
+    l7 = zero.get("layer7")
+    if l7:
+        servers = ("rs1", "rs2", "rs3")
+        rows = [[r[0], r[1], seconds(r[2], 1)] + r[3:] for r in _step_rows(l7["steps"], servers, ("how", "converge_s"))]
+        lines.append("Layer 7 (containers, HAProxy): a new connection every %d ms, %d requests, **%d failed**; the drained server answered %d "
+                     "requests after the drain." % (round(l7["interval_s"] * 1000), l7["total"], l7["failed"], l7["drained_server_answered_after_drain"]))
+        lines += ["", table(["step", "how", "took", "requests", "failed"] + ["answered by %s" % s for s in servers], rows), ""]
+    l4 = zero.get("layer4")
+    if l4 and l4.get("observations"):
+        o = l4["observations"]
+        servers = ("rs1", "rs2", "rs3")
+        lines.append("Layer 4 (keepalived and IPVS, `tests/ipvs/runner.py zero_loss`, %s mode: %s): a new connection every %d ms, %d requests, "
+                     "**%d failed**; the drained server answered %d requests after the drain." % (
+                         l4["how"]["mode"], l4["how"]["why"], round(o["interval"] * 1000), o["total"], o["failed"], o["drained_server_after_drain"]))
+        lines += ["", table(["step", "requests", "failed"] + ["answered by %s" % s for s in servers], _step_rows(o["steps"], servers)), ""]
+    elif l4:
+        lines += ["Layer 4: the IPVS tier's scenario did not run to its end: %s" % (l4.get("error") or "no observations"), ""]
+    return lines
+
+
+def markdown(results):
+    """The whole report: command, machine, then each benchmark that ran."""
+    lines = ["# lbkit benchmarks, %s%s" % (results.get("stamp"), " (--quick: not for quoting)" if results.get("quick") else ""), "",
+             "Command: `%s`" % results.get("command"), ""]
+    lines += machine_section(results)
+    benchmarks = results.get("benchmarks", {})
+    if benchmarks.get("scale", {}).get("sizes"):
+        lines += scale_section(benchmarks["scale"])
+    if "failover" in benchmarks:
+        lines += failover_section(benchmarks["failover"])
+    if "zero_loss" in benchmarks:
+        lines += zero_loss_section(benchmarks["zero_loss"])
+    for name, error in sorted(results.get("errors", {}).items()):
+        lines += ["## %s: FAILED" % name, "", "```", error.rstrip(), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,251 @@
+"""The benchmarks' pure parts: their specs, the per-object baseline cut from a rendered
+haproxy.cfg, the figures computed from what a run recorded, and the report.
+
+The benchmarks themselves (./benchmarks/run) are not part of the test command.
+"""
+
+import os
+import re
+
+import pytest
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec, load_spec
+from benchmarks import baseline, bench, figures, lab, machine, report, specs
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+
+
+def golden(name):
+    with open(os.path.join(GOLDEN, name)) as handle:
+        return handle.read()
+
+
+# --- specs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", [4, 7])
+def test_scale_specs_are_valid_and_have_the_size_asked_for(layer):
+    spec, errors = check_spec(specs.scale_spec(12, layer))
+    assert errors == []
+    assert len(spec.virtual_services) == 12
+    assert all(len(vs.real_servers) == specs.FARM_SIZE and vs.layer == layer for vs in spec.virtual_services)
+    assert len(set(vs.port for vs in spec.virtual_services)) == 12
+    # every real server line of the rendered file is unique: the baseline edits it line by line
+    names = [rs.name for vs in spec.virtual_services for rs in vs.real_servers]
+    assert len(names) == len(set(names)) == 12 * specs.FARM_SIZE
+
+
+def test_failover_specs_are_a_preempting_pair_with_the_advert_interval_asked_for():
+    for advert_ms in (200, 10):
+        spec, errors = check_spec(specs.failover_spec(advert_ms))
+        assert errors == []
+        assert spec.cluster.ha.mode == "pair" and spec.cluster.ha.preempt and spec.cluster.ha.advert_interval_ms == advert_ms
+        assert [n.host for n in spec.cluster.nodes] == ["lb1", "lb2"]
+
+
+def test_zero_loss_steps_change_one_thing_each_in_order():
+    steps = specs.zero_loss_specs()
+    assert [label for label, how, spec in steps] == ["start", "add a service", "change weights", "add a real server", "drain a server",
+                                                      "remove the drained server"]
+    models = []
+    for label, how, spec in steps:
+        model, errors = check_spec(spec)
+        assert errors == [], label
+        models.append(model)
+    web = [m.virtual_services[0] for m in models]
+    assert [len(m.virtual_services) for m in models] == [1, 2, 2, 2, 2, 2]
+    assert [rs.weight for rs in web[2].real_servers] == [50, 100]
+    assert [rs.name for rs in web[3].real_servers] == ["rs1", "rs2", "rs3"]
+    assert [rs.state for rs in web[4].real_servers] == ["drained", "enabled", "enabled"]
+    assert [rs.name for rs in web[5].real_servers] == ["rs2", "rs3"]
+    assert [how for label, how, spec in steps] == ["converge", "converge", "converge", "converge", "drain", "converge"]
+
+
+# --- the per-object baseline --------------------------------------------------------------------
+
+
+def rebuild(variables):
+    """The file the baseline's tasks build on an empty file, item after item, as the modules do."""
+    marker = variables["baseline_marker"]
+    lines = [marker.replace("{mark}", "BEGIN") % "head"] + variables["baseline_head"].splitlines() + [marker.replace("{mark}", "END") % "head"]
+    for section in variables["baseline_sections"]:
+        lines += [marker.replace("{mark}", "BEGIN") % section["name"]] + section["block"].splitlines()
+        lines.append(marker.replace("{mark}", "END") % section["name"])
+    for item in variables["baseline_servers"]:
+        assert item["line"] not in lines, "lineinfile would find this line already there: %s" % item["line"]
+        # lineinfile inserts after the last line the regular expression matches
+        at = max(i for i, line in enumerate(lines) if re.search(item["after"], line))
+        lines.insert(at + 1, item["line"])
+    return "\n".join(lines) + "\n"
+
+
+def test_the_baseline_builds_the_same_haproxy_cfg_as_lbkit():
+    text = haproxy.render(load_spec(specs.scale_spec(3, 7)))
+    variables = baseline.baseline_vars(text, "# why\nnet.ipv4.ip_nonlocal_bind = 1\n")
+    assert variables["baseline_sysctls"] == [{"name": "net.ipv4.ip_nonlocal_bind", "value": "1"}]
+    assert baseline.same_config(rebuild(variables), text)
+    sections = [s["name"] for s in variables["baseline_sections"]]
+    assert sections == ["vs_vs0001", "vs_vs0002", "vs_vs0003", haproxy.marker(text)]
+    assert not [line for s in variables["baseline_sections"] for line in s["block"].splitlines() if line.split()[0] == "server"]
+    assert len(variables["baseline_servers"]) == 3 * specs.FARM_SIZE
+    assert baseline.objects(variables) == 1 + 1 + 4 + 3 * specs.FARM_SIZE
+
+
+def test_the_baseline_refuses_a_server_line_it_could_not_place():
+    # the golden file repeats its servers in every service: lineinfile would find the line there
+    with pytest.raises(ValueError, match="appears twice: server a 10.0.1.21:80"):
+        baseline.baseline_vars(golden("layer7-all.haproxy.cfg"))
+
+
+def test_same_config_sees_a_missing_or_moved_line_but_not_comments():
+    text = golden("layer7-all.haproxy.cfg")
+    lines = text.splitlines()
+    server = next(i for i, line in enumerate(lines) if line.strip().startswith("server"))
+    assert not baseline.same_config(text, "\n".join(lines[:server] + lines[server + 1:]))
+    assert not baseline.same_config(text, "\n".join(lines[:server] + [lines[server + 1], lines[server]] + lines[server + 2:]))
+    assert baseline.same_config(text, "# a comment\n\n" + text.replace("\n\n", "\n\n# between\n"))
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def test_distribution_and_ratio():
+    assert figures.distribution([0.9, 0.7, 1.3, None]) == {"n": 3, "min": 0.7, "median": 0.9, "max": 1.3}
+    assert figures.distribution([4, 1, 2, 3])["median"] == 2.5
+    assert figures.distribution([]) == {"n": 0, "min": None, "median": None, "max": None}
+    assert figures.ratio(130.0, 25.0) == 5.2
+    assert figures.ratio(None, 3) is None and figures.ratio(3, 0) is None
+
+
+def requests(pattern, start=1000.0, step=0.02):
+    """One request every ``step`` s: '.' answered, 'x' failed."""
+    return [{"at": start + i * step, "ok": c == ".", "server": "rs1" if c == "." else None} for i, c in enumerate(pattern)]
+
+
+def test_the_client_outage_before_and_after_a_moment():
+    load = requests("....xxxxx......x.....")
+    over = figures.client_outage(load, until=1000.0 + 10 * 0.02)
+    assert over["failed"] == 5 and over["recovered"]
+    # from the last answered request (#3) to the first answered after (#9)
+    assert over["longest_outage_s"] == pytest.approx(0.12)
+    after = figures.client_outage(load, since=1000.0 + 10 * 0.02)
+    assert after["failed"] == 1 and after["longest_outage_s"] == pytest.approx(0.04)
+    assert figures.client_outage(load, since=2000.0)["requests"] == 0
+
+
+def test_step_counts_split_the_requests_at_the_marks():
+    load = requests("..x...x..")
+    load[4]["server"] = "rs2"
+    steps = figures.step_counts(load, [("before", 1000.0), ("one", 1000.05), ("two", 1000.11)], ("rs1", "rs2", "rs3"))
+    assert [(s["step"], s["requests"], s["failed"]) for s in steps] == [("before", 3, 1), ("one", 3, 0), ("two", 3, 1)]
+    assert steps[1]["answered"] == {"rs1": 2, "rs2": 1, "rs3": 0}
+
+
+def test_vrrp_transitions_are_read_from_keepalived_log_lines():
+    lines = [
+        "1764460000.123 lb1 Keepalived_vrrp[301]: (lbkit) Entering BACKUP STATE (init)",
+        "1764460001.456 lb1 Keepalived_vrrp[301]: (lbkit) received lower priority (100) advert from 172.30.90.12 - discarding",
+        "1764460004.012 lb1 Keepalived_vrrp[301]: (lbkit) Entering MASTER STATE",
+        "1764460009.000 lb1 Keepalived_vrrp[301]: (lbkit) Entering FAULT STATE",
+    ]
+    assert figures.transitions(lines) == [("lbkit", "BACKUP"), ("lbkit", "MASTER"), ("lbkit", "FAULT")]
+    assert figures.transitions(["Keepalived_vrrp[301]: Sending gratuitous ARP on eth0 for 172.30.90.100"]) == []
+
+
+def test_the_play_recap_of_the_last_play():
+    out = ("PLAY RECAP ***\nlb1 : ok=3 changed=3 unreachable=0 failed=0\n"
+           "PLAY RECAP ***\nlb1                        : ok=13   changed=0    unreachable=0    failed=0    skipped=2\n"
+           "base                       : ok=4    changed=3    unreachable=0    failed=1    skipped=0\n")
+    assert figures.recap(out) == {"lb1": {"ok": 13, "changed": 0, "unreachable": 0, "failed": 0},
+                                  "base": {"ok": 4, "changed": 3, "unreachable": 0, "failed": 1}}
+
+
+def test_module_totals_sum_time_and_keep_the_peak():
+    records = [{"module": "lineinfile", "seconds": 0.3, "maxrss_kb": 25000}, {"module": "lineinfile", "seconds": 0.5, "maxrss_kb": 26624},
+               {"module": "appliance", "seconds": 1.25, "maxrss_kb": 51200}]
+    total = figures.module_totals(records)
+    assert (total["processes"], total["seconds"], total["peak_rss_mb"]) == (3, 2.05, 50.0)
+    assert total["modules"]["lineinfile"] == {"processes": 2, "seconds": 0.8, "peak_rss_mb": 26.0}
+    assert figures.module_totals([])["peak_rss_mb"] == 0.0
+
+
+def test_a_projection_scales_the_per_item_time():
+    assert figures.projection(1103, 1200.0, 11003) == pytest.approx(11970.6, abs=0.1)
+    assert figures.projection(0, 10.0, 100) is None
+
+
+# --- waiting for a quiet machine, the inventory, the command line -------------------------------
+
+
+def test_waiting_for_a_quiet_machine_polls_until_the_load_falls():
+    loads = iter([[2.5, 2.0, 1.9], [1.4, 1.8, 1.9], [0.7, 1.5, 1.8]])
+    slept = []
+    seen = machine.wait_quiet(60, poll=60, say=lambda m: None, sleep=slept.append, loadavg=lambda: next(loads))
+    assert seen["quiet"] and seen["waited_s"] == 120 and slept == [60, 60] and len(seen["samples"]) == 3
+
+
+def test_waiting_for_a_quiet_machine_gives_up_and_says_what_it_saw():
+    seen = machine.wait_quiet(2, poll=60, say=lambda m: None, sleep=lambda s: None, loadavg=lambda: [3.0, 3.0, 3.0])
+    assert not seen["quiet"] and seen["waited_s"] == 120 and [s["load"][0] for s in seen["samples"]] == [3.0, 3.0, 3.0]
+
+
+def test_the_benchmark_lab_is_its_own():
+    inv = lab.inventory([("lb1", specs.LB1, "appliances"), ("client", specs.CLIENT, "clients")], "/tmp/x", timed=("lb1",))
+    top = inv["all"]["vars"]
+    assert top["lab_label"] == "lbkit-bench" and top["lab_docker_networks"] == [{"name": "lbkit-bench-net", "subnet": "172.30.90.0/24",
+                                                                                   "gateway": "172.30.90.1"}]
+    groups = inv["all"]["children"]["lab"]["children"]
+    lb1 = groups["appliances"]["hosts"]["lb1"]
+    assert lb1["ansible_host"] == "lbkit-bench-lb1" and lb1["lab_networks"] == [{"name": "lbkit-bench-net", "ipv4_address": "172.30.90.11"}]
+    assert "lbkit_bench_interpreter" in lb1["ansible_python_interpreter"]
+    assert "ansible_python_interpreter" not in groups["clients"]["hosts"]["client"]
+    # real servers are not in the lab's 'realservers' group: the benchmarks run their own web service
+    assert "realservers" not in groups
+
+
+def test_the_command_line_and_its_defaults():
+    args = bench.parse([])
+    assert (args.benchmark, args.sizes, args.trials, args.wait_quiet) == ("all", [10, 100, 1000], 10, 0)
+    args = bench.parse(["scale", "--quick"])
+    assert (args.benchmark, args.sizes, args.trials) == ("scale", [10], 2)
+    assert bench.command_line(["scale", "--sizes", "10,100"]) == "./benchmarks/run scale --sizes 10,100"
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def measured(wall, seconds, changed=0):
+    return {"wall_s": wall, "controller_peak_rss_mb": 60.0, "changed_tasks": changed,
+            "modules": {"processes": 3, "seconds": seconds, "peak_rss_mb": 30.0,
+                        "modules": {"appliance": {"processes": 1, "seconds": seconds / 2, "peak_rss_mb": 30.0}}}}
+
+
+def test_the_report_labels_a_projection_as_one():
+    entry = {"services": 1000, "lbkit": {"first": measured(60.0, 20.0, 8), "noop": measured(40.0, 10.0)},
+             "baseline": {"task_items_per_run": 11013, "not_run": "projected at 11970 s per run",
+                          "projection": {"first_s": 11970.0, "noop_s": 12000.0, "basis": "per-item time at 100 services"}}}
+    small = {"services": 10, "lbkit": {"first": measured(25.0, 10.0, 8), "noop": measured(22.0, 7.0)},
+             "baseline": {"task_items_per_run": 113, "first": measured(128.0, 40.0, 5), "noop": measured(132.0, 44.0),
+                          "same_config_as_lbkit": True, "haproxy_running": True}}
+    small["ratios"] = {"first": {"wall": 5.1, "modules": 4.0}, "noop": {"wall": 6.0, "modules": 6.3}}
+    entry["ratios"] = {}
+    text = report.markdown({"stamp": "S", "command": "./benchmarks/run scale", "machine": {},
+                            "benchmarks": {"scale": {"real_servers_per_service": 10, "sizes": [small, entry]}}})
+    assert "| 1000 × 10 | baseline | first | projection: 11970 s (not measured) |" in text
+    assert "1000 × 10: the baseline was not run (projected at 11970 s per run). Projection basis: per-item time at 100 services." in text
+    assert "| 10 × 10 | 5.1× | 4.0× | 6.0× | 6.3× |" in text
+    assert "built the same haproxy.cfg as lbkit" in text
+    assert "Command: `./benchmarks/run scale`" in text
+
+
+def test_the_report_shows_failover_spreads_and_a_failed_benchmark():
+    dist = figures.distribution
+    interval = {"advert_interval_ms": 200, "quiet": {"seconds": 60, "requests": 2900, "failed": 0, "spurious_transitions": 0},
+                "summary": {"failover_outage_s": dist([0.8, 0.9, 1.1]), "failover_failed_requests": dist([30, 35, 40]),
+                            "failback_outage_s": dist([0.0, 0.02, 0.04]), "failback_failed_requests": dist([0, 1, 1]), "all_recovered": True}}
+    text = report.markdown({"stamp": "S", "command": "c", "machine": {}, "errors": {"zero_loss": "Traceback: boom"},
+                            "benchmarks": {"failover": {"request_interval_s": 0.02, "intervals": [interval]}}})
+    assert "| 200 ms | 3 | 0.800 / 0.900 / 1.100 s | 30 / 35 / 40 | 0.000 / 0.020 / 0.040 s | 0 / 1 / 1 | yes |" in text
+    assert "| 200 ms | 60 s | 2900 | 0 | 0 |" in text
+    assert "## zero_loss: FAILED" in text and "Traceback: boom" in text
