@@ -171,25 +171,26 @@ def runtime_deviations(spec, runtime):
     Only layer 7 is read here: HAProxy reports its servers through the runtime API.
     """
     out = []
-    if not runtime.haproxy_available():
+    pairs = [(vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers]
+    if not pairs or not runtime.haproxy_available():
         return out
-    for vs in spec.virtual_services:
-        if vs.layer != 7:
-            continue
-        for rs in vs.real_servers:
-            try:
-                state, dummy = runtime.read(vs, rs)
-            except RuntimeError_:
-                continue  # not running yet: the apply adds it with the spec's state
-            if state != rs.state:
-                label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
-                out.append(
-                    (
-                        dict(action="change", kind="runtime", key=vs.name + "/" + rs.name, label=label, field="state", before=state, after=rs.state),
-                        vs,
-                        rs,
-                    )
+    try:
+        running = runtime.read_layer7(pairs)
+    except RuntimeError_:
+        return out  # not running yet: the apply starts it with the spec's states
+    for (vs, rs), found in zip(pairs, running):
+        if found is None:
+            continue  # not running yet: the apply adds it with the spec's state
+        state = found[0]
+        if state != rs.state:
+            label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
+            out.append(
+                (
+                    dict(action="change", kind="runtime", key=vs.name + "/" + rs.name, label=label, field="state", before=state, after=rs.state),
+                    vs,
+                    rs,
                 )
+            )
     return out
 
 

@@ -264,12 +264,14 @@ class FakeRuntime(object):
     def __init__(self, states):
         self.states = states
         self.calls = []
+        self.reads = 0
 
     def haproxy_available(self):
         return True
 
-    def read(self, vs, rs):
-        return self.states.get(rs.name, rs.state), 0
+    def read_layer7(self, pairs):
+        self.reads += 1
+        return [(self.states.get(rs.name, rs.state), 0) for vs, rs in pairs]
 
     def set(self, vs, rs, state, current):
         self.calls.append((vs.name, rs.name, state))
@@ -284,6 +286,8 @@ def test_runtime_drain_is_undone_by_the_next_converge(root):
     checker, predicted = converge(checker.params["spec"], root, host=checker, runtime=runtime)
     assert predicted["summary"] == ["~ runtime 10.0.1.31:8443 10.0.1.31:8443 in shop: state drained -> enabled"]
     assert runtime.calls == []
+    # one listing of HAProxy's servers for all of them, not one per server
+    assert runtime.reads == 1
     again = FakeHost(mutate({}))
     again.active = set(host.active)
     again, applied = converge(again.params["spec"], root, host=again, runtime=runtime)

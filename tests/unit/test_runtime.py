@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs, runtime
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 from ansible_collections.lbkit.loadbalancer.plugins.modules import real_server
 
@@ -58,6 +58,25 @@ def test_parse_stat():
     states = [haproxy_runtime.spec_state(stats[("vs_web", "rs%d" % i)]) for i in range(1, 6)]
     # rs2 drained at runtime, rs3 'disabled', rs4 'weight 0' (drained by the config), rs5 down but enabled
     assert states == ["enabled", "drained", "halted", "drained", "enabled"]
+
+
+def test_runtime_reads_every_layer7_server_from_one_show_stat(monkeypatch):
+    sent = []
+
+    def command(text, path):
+        sent.append(text)
+        return HAPROXY_STAT
+
+    monkeypatch.setattr(haproxy_runtime, "command", command)
+    spec = load_spec(mutate({"/virtual_services/2/name": "web", "/virtual_services/2/real_servers": [
+        {"name": "rs%d" % i, "address": "10.0.1.%d" % (30 + i), "port": 80} for i in (1, 2, 3, 9)]}))
+    vs = spec.virtual_services[2]
+    found = runtime.Runtime(None, "/nonexistent").read_layer7([(vs, rs) for rs in vs.real_servers])
+    assert found == [("enabled", 0), ("drained", 0), ("halted", 0), None]
+    assert sent == ["show stat"]
+    assert runtime.Runtime(None, "/nonexistent").read(vs, vs.real_servers[1]) == ("drained", 0)
+    with pytest.raises(haproxy_runtime.RuntimeError_, match="HAProxy runs no server vs_web/rs9"):
+        runtime.Runtime(None, "/nonexistent").read(vs, vs.real_servers[3])
 
 
 def test_haproxy_commands():

@@ -34,14 +34,27 @@ class Runtime(object):
             raise haproxy_runtime.RuntimeError_("ipvsadm %s failed: %s" % (" ".join(args), (err or out).strip()))
         return out
 
+    def read_layer7(self, pairs):
+        """(state, current connections) of each layer-7 (vs, rs) of ``pairs``, or None for a
+        server HAProxy does not run.
+
+        One ``show stat`` answers for all: it lists every server, so asking it once per server
+        would make reading N servers cost N times a listing of N servers.
+        """
+        stats = haproxy_runtime.parse_stat(haproxy_runtime.command("show stat", self.socket_path))
+        out = []
+        for vs, rs in pairs:
+            entry = stats.get((proxy_name(vs), rs.name))
+            out.append(None if entry is None else (haproxy_runtime.spec_state(entry), entry["current_sessions"]))
+        return out
+
     def read(self, vs, rs):
         """(state, current connections) of one real server as the engine runs it now."""
         if vs.layer == 7:
-            stats = haproxy_runtime.parse_stat(haproxy_runtime.command("show stat", self.socket_path))
-            entry = stats.get((proxy_name(vs), rs.name))
-            if entry is None:
+            found = self.read_layer7([(vs, rs)])[0]
+            if found is None:
                 raise haproxy_runtime.RuntimeError_("HAProxy runs no server %s/%s: converge the appliance first." % (proxy_name(vs), rs.name))
-            return haproxy_runtime.spec_state(entry), entry["current_sessions"]
+            return found
         for svc in ipvs.parse_services(self._ipvsadm(["-Ln"])):
             if (svc["protocol"], svc["address"], svc["port"]) == (vs.protocol, str(vs.address), vs.port):
                 for dest in svc["real_servers"]:
