@@ -33,10 +33,14 @@ class FakeHost(object):
         self.check_mode = check_mode
         self._diff = diff
         self.commands = []
+        self.sleeps = []
         self.active = set()
         self.fail = {}
         self.loaded = None
         self.refuse_load = 0
+        # how many times is-active answers "reloading" after a reload (HAProxy announces its own)
+        self.reloading = {}
+        self.reloading_left = {}
 
     def verify_haproxy(self, content):
         """HAProxy 'loads' the file unless told to refuse (a port taken, say)."""
@@ -61,7 +65,12 @@ class FakeHost(object):
         if name == "systemctl":
             action, service = argv[1], argv[2]
             if action == "is-active":
+                if self.reloading_left.get(service):
+                    self.reloading_left[service] -= 1
+                    return 0, "reloading\n", ""
                 return (0, "active\n", "") if service in self.active else (3, "inactive\n", "")
+            if action == "reload":
+                self.reloading_left[service] = self.reloading.get(service, 0)
             if action in ("start", "reload"):
                 self.active.add(service)
             if action == "stop":
@@ -87,7 +96,7 @@ class NoRuntime(object):
 
 def converge(spec, root, host=None, runtime=None, **kwargs):
     host = host or FakeHost(spec, **kwargs)
-    backend = linux.LinuxAppliance(host, root=root, verify={"haproxy": host.verify_haproxy})
+    backend = linux.LinuxAppliance(host, root=root, verify={"haproxy": host.verify_haproxy}, sleep=host.sleeps.append)
     return host, appliance.converge(host, backend, runtime or NoRuntime())
 
 
@@ -142,6 +151,29 @@ def test_check_mode_reports_the_same_plan_and_touches_nothing(root):
     ]
     assert runner.ran("systemctl", "reload", "keepalived")
     assert not runner.ran("systemctl", "restart")
+
+
+def test_a_service_still_reloading_after_the_reload_is_waited_for(root):
+    host, first = converge(mutate({}), root)
+    runner = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
+    runner.active = set(host.active)
+    # systemctl reload has returned, HAProxy's master says RELOADING=1 a moment later
+    runner.reloading["haproxy"] = 3
+    runner, applied = converge(runner.params["spec"], root, host=runner)
+    assert applied["changed"] and runner.ran("systemctl", "reload", "haproxy")
+    assert runner.sleeps == [0.1, 0.1, 0.1]
+    assert not runner.ran("systemctl", "restart") and runner.loaded == read(root, linux.HAPROXY_CFG)
+
+
+def test_a_service_that_stays_reloading_is_not_running(root):
+    host, first = converge(mutate({}), root)
+    stuck = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
+    stuck.active = set(host.active)
+    stuck.reloading["haproxy"] = 1000
+    with pytest.raises(linux.ApplyError) as info:
+        converge(stuck.params["spec"], root, host=stuck)
+    assert "haproxy is not running after the change" in str(info.value)
+    assert len(stuck.sleeps) >= 100
 
 
 def test_invalid_config_changes_nothing(root):

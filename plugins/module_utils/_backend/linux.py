@@ -167,9 +167,11 @@ def foreign_listeners(binds, listeners, own="haproxy"):
 class LinuxAppliance(object):
     """Applies rendered files to a Linux appliance through ``runner``."""
 
-    def __init__(self, runner, root="", verify=None):
+    def __init__(self, runner, root="", verify=None, sleep=time.sleep, settle=10.0):
         self.runner = runner
         self.root = root
+        self.sleep = sleep
+        self.settle = settle
         # service name -> callable(content) raising unless the running daemon loaded it
         self.verify = {"haproxy": haproxy_runs} if verify is None else verify
         self.touched = set()
@@ -185,7 +187,18 @@ class LinuxAppliance(object):
             raise RuntimeError("systemctl %s %s failed: %s" % (action, name, (err or out).strip()))
 
     def is_active(self, name):
-        rc, out, err = self._run(["systemctl", "is-active", name])
+        """True when systemd says ``name`` is active.
+
+        A Type=notify service that announces its own reloads, as HAProxy's master does, can
+        still say "reloading" after ``systemctl reload`` returned: the master tells systemd
+        once it has begun. That state is waited out (at most ``settle`` seconds, in steps of
+        0.1 s); taken for "not running", it failed converges and rolled them back.
+        """
+        for dummy in range(int(self.settle / 0.1) + 1):
+            rc, out, err = self._run(["systemctl", "is-active", name])
+            if out.strip() != "reloading":
+                break
+            self.sleep(0.1)
         return rc == 0 and out.strip() == "active"
 
     def validate(self, managed, candidate):
