@@ -43,7 +43,7 @@ def _transitions(lab, since, until):
     return dict((host, figures.transitions(lab.journal(host, "keepalived", since, until))) for host in ("lb1", "lb2"))
 
 
-def _trial(lab, number, say):
+def _trial(lab, advert_ms, number, say):
     if not wait_for(lambda: _healthy(lab), 60):
         raise BenchError("trial %d: lb1 did not hold the VIP alone before the trial" % number)
     started = time.time()
@@ -61,17 +61,18 @@ def _trial(lab, number, say):
     time.sleep(TAIL)
     requests = load.stop()
     ended = time.time()
+    (lab.workdir / ("requests-%dms-%d.json" % (advert_ms, number))).write_text(json.dumps(requests) + "\n")
     over = figures.client_outage(requests, until=restored)
     again = figures.client_outage(requests, since=restored)
-    say("  trial %d: failover outage %.3f s (%d failed), failback outage %.3f s (%d failed)"
-        % (number, over["longest_outage_s"], over["failed"], again["longest_outage_s"], again["failed"]))
+    say("  trial %d: failover outage %.3f s (%d failed, longest wait for an answer %.3f s), failback outage %.3f s (%d failed)"
+        % (number, over["longest_outage_s"], over["failed"], figures.answer_gap(requests, until=restored), again["longest_outage_s"], again["failed"]))
     return {
         "trial": number,
         "requests": len(requests),
-        "failover": {"outage_s": over["longest_outage_s"], "failed": over["failed"], "recovered": over["recovered"],
-                     "vip_on_backup": moved, "vip_on_backup_polled_s": round(moved_s, 2)},
-        "failback": {"outage_s": again["longest_outage_s"], "failed": again["failed"], "recovered": again["recovered"],
-                     "vip_back": back, "vip_back_polled_s": round(back_s, 2)},
+        "failover": {"outage_s": over["longest_outage_s"], "failed": over["failed"], "recovered": over["recovered"], "windows": over["windows"],
+                     "answer_gap_s": figures.answer_gap(requests, until=restored), "vip_on_backup": moved, "vip_on_backup_polled_s": round(moved_s, 2)},
+        "failback": {"outage_s": again["longest_outage_s"], "failed": again["failed"], "recovered": again["recovered"], "windows": again["windows"],
+                     "answer_gap_s": figures.answer_gap(requests, since=restored), "vip_back": back, "vip_back_polled_s": round(back_s, 2)},
         "transitions": _transitions(lab, started, ended),
     }
 
@@ -83,7 +84,7 @@ def _quiet(lab, seconds):
     ended = time.time()
     found = _transitions(lab, started, ended)
     return {"seconds": seconds, "requests": len(requests), "failed": len([r for r in requests if not r["ok"]]),
-            "transitions": found, "spurious_transitions": sum(len(t) for t in found.values())}
+            "answer_gap_s": figures.answer_gap(requests), "transitions": found, "spurious_transitions": sum(len(t) for t in found.values())}
 
 
 def _interval(lab, advert_ms, trials, quiet_seconds, say):
@@ -97,11 +98,13 @@ def _interval(lab, advert_ms, trials, quiet_seconds, say):
     say("failover %d ms: %d s of load with no failure" % (advert_ms, quiet_seconds))
     out = {"advert_interval_ms": advert_ms, "quiet": _quiet(lab, quiet_seconds), "trials": []}
     for number in range(1, trials + 1):
-        out["trials"].append(_trial(lab, number, say))
+        out["trials"].append(_trial(lab, advert_ms, number, say))
     done = out["trials"]
     out["summary"] = {
         "failover_outage_s": figures.distribution([t["failover"]["outage_s"] for t in done]),
         "failover_failed_requests": figures.distribution([t["failover"]["failed"] for t in done]),
+        "failover_answer_gap_s": figures.distribution([t["failover"]["answer_gap_s"] for t in done]),
+        "failback_answer_gap_s": figures.distribution([t["failback"]["answer_gap_s"] for t in done]),
         "failback_outage_s": figures.distribution([t["failback"]["outage_s"] for t in done]),
         "failback_failed_requests": figures.distribution([t["failback"]["failed"] for t in done]),
         "all_recovered": all(t["failover"]["recovered"] and t["failback"]["recovered"] for t in done),

@@ -44,6 +44,17 @@ def client_outage(requests, since=None, until=None):
     return outage([(int(round((r["at"] - origin) * 1000)), r["ok"], r.get("server")) for r in chosen])
 
 
+def answer_gap(requests, since=None, until=None):
+    """The longest time between two answers arriving, for the requests started in [since, until).
+
+    A request started during an outage may still be answered late (its packets waited for the
+    address to move); the outage counts it as answered, this gap shows the wait.
+    """
+    arrived = sorted(r["at"] + r["took"] for r in requests
+                     if r["ok"] and (since is None or r["at"] >= since) and (until is None or r["at"] < until))
+    return round(max([b - a for a, b in zip(arrived, arrived[1:])] or [0.0]), 3)
+
+
 def step_counts(requests, marks, servers=()):
     """Requests and failures between consecutive ``marks`` [(label, time)], per step.
 
@@ -58,6 +69,7 @@ def step_counts(requests, marks, servers=()):
             "step": label,
             "requests": len(window),
             "failed": len([r for r in window if not r["ok"]]),
+            "failures": [{"after_s": round(r["at"] - start, 3), "error": r.get("error")} for r in window if not r["ok"]],
             "answered": dict((name, len([r for r in window if r.get("server") == name])) for name in servers),
         })
     return steps

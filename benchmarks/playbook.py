@@ -52,5 +52,5 @@ def run(inventory, book, args, log, timeout=3600):
         "seconds": round(seconds, 2),
         "controller_peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
         "recap": figures.recap(text),
-        "log": str(log),
+        "log": str(log.relative_to(ROOT)) if log.is_relative_to(ROOT) else str(log),
     }

@@ -1,9 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The benchmarks' results as Markdown tables, for people. Pure: results in, text out."""
+"""The benchmarks' results as Markdown tables, for people (results in, text out), and the
+figures block of docs/benchmarks.md."""
 
 from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
 
 
 def table(headers, rows):
@@ -121,14 +127,18 @@ def failover_section(failover):
             continue  # a run that stopped during this interval's trials
         s = entry["summary"]
         rows.append(["%d ms" % entry["advert_interval_ms"], s["failover_outage_s"]["n"], spread(s["failover_outage_s"]),
-                     spread(s["failover_failed_requests"], "", 0), spread(s["failback_outage_s"]), spread(s["failback_failed_requests"], "", 0),
-                     "yes" if s["all_recovered"] else "NO"])
+                     spread(s["failover_failed_requests"], "", 0), spread(s.get("failover_answer_gap_s")), spread(s["failback_outage_s"]),
+                     spread(s["failback_failed_requests"], "", 0), spread(s.get("failback_answer_gap_s")), "yes" if s["all_recovered"] else "NO"])
         q = entry["quiet"]
-        quiet_rows.append(["%d ms" % entry["advert_interval_ms"], "%d s" % q["seconds"], q["requests"], q["failed"], q["spurious_transitions"]])
-    lines.append(table(["advert interval", "trials", "failover outage (min / median / max)", "failed requests", "failback outage (min / median / max)",
-                        "failed requests", "always recovered"], rows))
+        quiet_rows.append(["%d ms" % entry["advert_interval_ms"], "%d s" % q["seconds"], q["requests"], q["failed"], seconds(q.get("answer_gap_s"), 3),
+                           q["spurious_transitions"]])
+    lines.append(table(["advert interval", "trials", "failover outage", "failed requests", "longest wait for an answer",
+                        "failback outage", "failed requests", "longest wait for an answer", "always recovered"], rows))
+    lines += ["", "Each cell: min / median / max over the trials. Outage: from the last request answered before the failure to the first "
+              "request answered after it, by the time requests started (as the failover drill measures it). Longest wait for an "
+              "answer: the longest time between two answers arriving, which also counts requests answered late.", ""]
     lines += ["", "No failure, load only (VRRP state changes in keepalived's log on both nodes are spurious):", ""]
-    lines.append(table(["advert interval", "load", "requests", "failed", "spurious transitions"], quiet_rows))
+    lines.append(table(["advert interval", "load", "requests", "failed", "longest wait for an answer", "spurious transitions"], quiet_rows))
     lines.append("")
     return lines
 
@@ -141,6 +151,11 @@ def _step_rows(steps, servers, extra=()):
     return rows
 
 
+def _failures(steps):
+    """One line per failed request: its step, when in the step it started, what the client saw."""
+    return ["- %s, %.2f s into the step: %s" % (step["step"], f["after_s"], f["error"]) for step in steps for f in step.get("failures", [])]
+
+
 def zero_loss_section(zero):
     lines = ["## Zero loss: changes converged one after another under load", ""]
     l7 = zero.get("layer7")
@@ -150,6 +165,7 @@ def zero_loss_section(zero):
         lines.append("Layer 7 (containers, HAProxy): a new connection every %d ms, %d requests, **%d failed**; the drained server answered %d "
                      "requests after the drain." % (round(l7["interval_s"] * 1000), l7["total"], l7["failed"], l7["drained_server_answered_after_drain"]))
         lines += ["", table(["step", "how", "took", "requests", "failed"] + ["answered by %s" % s for s in servers], rows), ""]
+        lines += _failures(l7["steps"]) + ([""] if _failures(l7["steps"]) else [])
     l4 = zero.get("layer4")
     if l4 and l4.get("observations"):
         o = l4["observations"]
@@ -158,13 +174,20 @@ def zero_loss_section(zero):
                      "**%d failed**; the drained server answered %d requests after the drain." % (
                          l4["how"]["mode"], l4["how"]["why"], round(o["interval"] * 1000), o["total"], o["failed"], o["drained_server_after_drain"]))
         lines += ["", table(["step", "requests", "failed"] + ["answered by %s" % s for s in servers], _step_rows(o["steps"], servers)), ""]
+        lines += _failures(o["steps"]) + ([""] if _failures(o["steps"]) else [])
     elif l4:
         lines += ["Layer 4: the IPVS tier's scenario did not run to its end: %s" % (l4.get("error") or "no observations"), ""]
     return lines
 
 
-def markdown(results):
-    """The whole report: command, machine, then each benchmark that ran."""
+def _shift(lines, depth):
+    """Headings one level per ``depth`` deeper (for a report inside another document)."""
+    return [("#" * depth + line) if line.startswith("#") else line for line in lines]
+
+
+def markdown(results, depth=0):
+    """The whole report: command, machine, then each benchmark that ran; ``depth`` lowers
+    every heading by that many levels."""
     lines = ["# lbkit benchmarks, %s%s" % (results.get("stamp"), " (--quick: not for quoting)" if results.get("quick") else ""), "",
              "Command: `%s`" % results.get("command"), ""]
     lines += machine_section(results)
@@ -177,4 +200,38 @@ def markdown(results):
         lines += zero_loss_section(benchmarks["zero_loss"])
     for name, error in sorted(results.get("errors", {}).items()):
         lines += ["## %s: FAILED" % name, "", "```", error.rstrip(), "```", ""]
-    return "\n".join(lines)
+    return "\n".join(_shift(lines, depth))
+
+
+DOC_BEGIN = "<!-- BEGIN figures of %s: generated by python -m benchmarks.report, do not edit by hand -->"
+DOC_END = "<!-- END figures -->"
+DOC_BLOCK = re.compile(r"<!-- BEGIN figures of (\S+): .*?-->\n.*?<!-- END figures -->", re.S)
+
+
+def doc_block(results_path, results):
+    """The figures block of docs/benchmarks.md for one results file."""
+    return "%s\n%s\n%s" % (DOC_BEGIN % results_path, markdown(results, depth=2).rstrip(), DOC_END)
+
+
+def quoted_results(doc_text):
+    """The results file docs/benchmarks.md quotes, or None."""
+    found = DOC_BLOCK.search(doc_text)
+    return found.group(1) if found else None
+
+
+def main(argv):
+    """python -m benchmarks.report RESULTS_JSON: put its figures into docs/benchmarks.md."""
+    root = Path(__file__).resolve().parents[1]
+    results_path = Path(argv[0]).resolve().relative_to(root)
+    results = json.loads((root / results_path).read_text())
+    doc = root / "docs" / "benchmarks.md"
+    text = doc.read_text()
+    if not DOC_BLOCK.search(text):
+        raise SystemExit("docs/benchmarks.md has no figures block (%s ... %s)" % (DOC_BEGIN % "FILE", DOC_END))
+    doc.write_text(DOC_BLOCK.sub(lambda m: doc_block(str(results_path), results), text, count=1))
+    sys.stdout.write("docs/benchmarks.md now quotes %s\n" % results_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -4,8 +4,8 @@ import pytest
 
 from .tools import REPO_ROOT, expect_success, run, tool, tool_env
 
-# What users run: the roles, the playbooks and the main entry point.
-LINTED = ["roles", "playbooks", "site.yml"]
+# What users run: the roles, the playbooks and the main entry point; and the benchmarks' playbooks.
+LINTED = ["roles", "playbooks", "site.yml", "benchmarks/playbooks"]
 
 
 @pytest.mark.lint

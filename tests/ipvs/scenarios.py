@@ -613,6 +613,7 @@ def scenario_zero_loss(ctx):
             "step": label,
             "requests": len(window),
             "failed": len([r for r in window if not r["ok"]]),
+            "failures": [{"after_s": round(r["at"] - at, 3), "error": r["error"]} for r in window if not r["ok"]],
             "answered": dict((name, len([r for r in window if r["server"] == name])) for name in ("rs1", "rs2", "rs3")),
         })
     return {"steps": steps, "total": len(results), "failed": len([r for r in results if not r["ok"]]), "interval": LOAD_INTERVAL,

@@ -134,12 +134,27 @@ def test_the_client_outage_before_and_after_a_moment():
     assert figures.client_outage(load, since=2000.0)["requests"] == 0
 
 
+def test_the_longest_wait_for_an_answer_counts_late_answers():
+    load = requests("....xx.....")
+    for r in load:
+        r["took"] = 0.005
+    # the requests after the outage were answered together, at 0.6 s
+    for i in range(6, 11):
+        load[i]["took"] = 0.6 - 0.02 * i
+    assert figures.client_outage(load)["longest_outage_s"] == pytest.approx(0.06)
+    assert figures.answer_gap(load) == pytest.approx(0.6 - 0.065)
+    assert figures.answer_gap(load, until=1000.07) == pytest.approx(0.02)
+
+
 def test_step_counts_split_the_requests_at_the_marks():
     load = requests("..x...x..")
     load[4]["server"] = "rs2"
     steps = figures.step_counts(load, [("before", 1000.0), ("one", 1000.05), ("two", 1000.11)], ("rs1", "rs2", "rs3"))
     assert [(s["step"], s["requests"], s["failed"]) for s in steps] == [("before", 3, 1), ("one", 3, 0), ("two", 3, 1)]
     assert steps[1]["answered"] == {"rs1": 2, "rs2": 1, "rs3": 0}
+    load[2]["error"] = "TimeoutError: timed out"
+    failures = figures.step_counts(load, [("before", 1000.0), ("one", 1000.05)])[0]["failures"]
+    assert failures == [{"after_s": 0.04, "error": "TimeoutError: timed out"}]
 
 
 def test_vrrp_transitions_are_read_from_keepalived_log_lines():
@@ -241,11 +256,25 @@ def test_the_report_labels_a_projection_as_one():
 
 def test_the_report_shows_failover_spreads_and_a_failed_benchmark():
     dist = figures.distribution
-    interval = {"advert_interval_ms": 200, "quiet": {"seconds": 60, "requests": 2900, "failed": 0, "spurious_transitions": 0},
+    interval = {"advert_interval_ms": 200, "quiet": {"seconds": 60, "requests": 2900, "failed": 0, "answer_gap_s": 0.031, "spurious_transitions": 0},
                 "summary": {"failover_outage_s": dist([0.8, 0.9, 1.1]), "failover_failed_requests": dist([30, 35, 40]),
+                            "failover_answer_gap_s": dist([0.9, 1.0, 1.2]), "failback_answer_gap_s": dist([0.02, 0.03, 0.05]),
                             "failback_outage_s": dist([0.0, 0.02, 0.04]), "failback_failed_requests": dist([0, 1, 1]), "all_recovered": True}}
     text = report.markdown({"stamp": "S", "command": "c", "machine": {}, "errors": {"zero_loss": "Traceback: boom"},
                             "benchmarks": {"failover": {"request_interval_s": 0.02, "intervals": [interval]}}})
-    assert "| 200 ms | 3 | 0.800 / 0.900 / 1.100 s | 30 / 35 / 40 | 0.000 / 0.020 / 0.040 s | 0 / 1 / 1 | yes |" in text
-    assert "| 200 ms | 60 s | 2900 | 0 | 0 |" in text
+    assert ("| 200 ms | 3 | 0.800 / 0.900 / 1.100 s | 30 / 35 / 40 | 0.900 / 1.000 / 1.200 s | 0.000 / 0.020 / 0.040 s | 0 / 1 / 1 "
+            "| 0.020 / 0.030 / 0.050 s | yes |") in text
+    assert "| 200 ms | 60 s | 2900 | 0 | 0.031 s | 0 |" in text
     assert "## zero_loss: FAILED" in text and "Traceback: boom" in text
+
+
+def test_the_report_names_each_failed_request_of_a_zero_loss_step():
+    steps = [{"step": "before any change", "requests": 100, "failed": 0, "failures": [], "answered": {"rs1": 50, "rs2": 50}},
+             {"step": "remove the drained server", "requests": 109, "failed": 1, "answered": {"rs2": 54, "rs3": 54},
+              "failures": [{"after_s": 1.234, "error": "TimeoutError: timed out"}]}]
+    layer4 = {"how": {"mode": "guest", "why": "no IPVS here"},
+              "observations": {"interval": 0.05, "total": 209, "failed": 1, "drained_server_after_drain": 0, "steps": steps}}
+    text = report.markdown({"stamp": "S", "command": "c", "machine": {}, "benchmarks": {"zero_loss": {"layer4": layer4}}})
+    assert "a new connection every 50 ms, 209 requests, **1 failed**" in text
+    assert "| remove the drained server | 109 | 1 | 0 | 54 | 54 |" in text
+    assert "- remove the drained server, 1.23 s into the step: TimeoutError: timed out" in text
