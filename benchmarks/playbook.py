@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -20,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(inventory, book, args, log, timeout=3600):
     """Run ansible-playbook; return {rc, seconds, controller_peak_rss_mb, recap, log}.
 
-    The peak memory is ``wait4``'s ru_maxrss for ansible-playbook: the largest of the process
-    and its workers (it reaps them all before it exits).
+    The peak memory is ``wait4``'s ru_maxrss: the largest of ansible-playbook and its workers
+    (it reaps them all before it exits). coreutils' ``timeout`` ends a run that hangs (rc 124).
     """
-    argv = ["ansible-playbook", "-i", str(inventory), str(book)] + [str(a) for a in args]
+    argv = ["timeout", "--kill-after=30", str(timeout), "ansible-playbook", "-i", str(inventory), str(book)] + [str(a) for a in args]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_FORCE_COLOR="0")
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -31,24 +29,13 @@ def run(inventory, book, args, log, timeout=3600):
         out.write("$ %s\n" % " ".join(argv))
         out.flush()
         started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        expired = threading.Event()
-
-        def kill():
-            expired.set()
-            os.killpg(proc.pid, signal.SIGKILL)
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            dummy, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        dummy, status, usage = os.wait4(proc.pid, 0)
         seconds = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace")
     return {
-        "rc": -1 if expired.is_set() else proc.returncode,
+        "rc": proc.returncode,
         "seconds": round(seconds, 2),
         "controller_peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
         "recap": figures.recap(text),

@@ -46,8 +46,8 @@ def test_failover_specs_are_a_preempting_pair_with_the_advert_interval_asked_for
 
 def test_zero_loss_steps_change_one_thing_each_in_order():
     steps = specs.zero_loss_specs()
-    assert [label for label, how, spec in steps] == ["start", "add a service", "change weights", "add a real server", "drain a server",
-                                                      "remove the drained server"]
+    labels = ["start", "add a service", "change weights", "add a real server", "drain a server", "remove the drained server"]
+    assert [label for label, how, spec in steps] == labels
     models = []
     for label, how, spec in steps:
         model, errors = check_spec(spec)
@@ -208,8 +208,8 @@ def test_waiting_for_a_quiet_machine_gives_up_and_says_what_it_saw():
 def test_the_benchmark_lab_is_its_own():
     inv = lab.inventory([("lb1", specs.LB1, "appliances"), ("client", specs.CLIENT, "clients")], "/tmp/x", timed=("lb1",))
     top = inv["all"]["vars"]
-    assert top["lab_label"] == "lbkit-bench" and top["lab_docker_networks"] == [{"name": "lbkit-bench-net", "subnet": "172.30.90.0/24",
-                                                                                   "gateway": "172.30.90.1"}]
+    network = {"name": "lbkit-bench-net", "subnet": "172.30.90.0/24", "gateway": "172.30.90.1"}
+    assert top["lab_label"] == "lbkit-bench" and top["lab_docker_networks"] == [network]
     groups = inv["all"]["children"]["lab"]["children"]
     lb1 = groups["appliances"]["hosts"]["lb1"]
     assert lb1["ansible_host"] == "lbkit-bench-lb1" and lb1["lab_networks"] == [{"name": "lbkit-bench-net", "ipv4_address": "172.30.90.11"}]
