@@ -16,6 +16,7 @@ import time
 import traceback
 
 from benchmarks import failover, machine, report, scale, zero_loss
+from benchmarks.figures import distribution as dist
 from benchmarks.lab import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -76,15 +77,17 @@ def main(argv):
         started = time.monotonic()
         figures = {"load_before": machine.load_average()}
         say("%s: start (load %s)" % (name, figures["load_before"]))
-        try:
-            runners[name](figures)
-        except Exception:  # pylint: disable=broad-exception-caught
-            # One benchmark failing must not lose the others' figures, nor its own so far:
-            # both are kept, the error is recorded and the run fails.
-            results["errors"][name] = traceback.format_exc()[-4000:]
-            say("%s: FAILED\n%s" % (name, results["errors"][name]))
-        else:
-            say("%s: done in %.0f s" % (name, time.monotonic() - started))
+        with machine.LoadSampler() as load:
+            try:
+                runners[name](figures)
+            except Exception:  # pylint: disable=broad-exception-caught
+                # One benchmark failing must not lose the others' figures, nor its own so far:
+                # both are kept, the error is recorded and the run fails.
+                results["errors"][name] = traceback.format_exc()[-4000:]
+                say("%s: FAILED\n%s" % (name, results["errors"][name]))
+            else:
+                say("%s: done in %.0f s" % (name, time.monotonic() - started))
+        figures["load_during"] = dist(load.samples)
         figures["seconds"] = round(time.monotonic() - started, 1)
         figures["load_after"] = machine.load_average()
         results["benchmarks"][name] = figures

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import threading
 import time
 
 from benchmarks.lab import ROOT
@@ -93,3 +94,28 @@ def wait_quiet(limit_minutes, threshold=1.0, poll=60, say=print, sleep=time.slee
         say("load %.2f (1 min) is not under %.1f yet; waiting %d s (%d of %d min)" % (load[0], threshold, poll, waited // 60, limit_minutes))
         sleep(poll)
         waited += poll
+
+
+class LoadSampler(object):
+    """Samples the 1-minute load average every ``every`` seconds while a benchmark runs."""
+
+    def __init__(self, every=30):
+        self.every = every
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while True:
+            self.samples.append(load_average()[0])
+            if self._stop.wait(self.every):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False

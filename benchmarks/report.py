@@ -56,10 +56,11 @@ def machine_section(results):
         else:
             lines.append("The load never fell under %.1f within %d s of waiting (last 1-minute load average %.2f): the run went ahead on a busy machine." % (
                 wait["threshold"], wait["waited_s"], last[0]))
-    loads = [[name, "%.2f" % b["load_before"][0], "%.2f" % b["load_after"][0], seconds(b.get("seconds"), 0)]
-             for name, b in sorted(results.get("benchmarks", {}).items()) if "load_before" in b]
+    loads = [[name, "%.2f" % b["load_before"][0], spread(b.get("load_during"), "", 2), "%.2f" % b["load_after"][0], seconds(b.get("seconds"), 0)]
+             for name, b in results.get("benchmarks", {}).items() if "load_before" in b]
     if loads:
-        lines += ["", table(["benchmark", "load before (1 min)", "load after (1 min)", "took"], loads)]
+        lines += ["", "The 1-minute load average (%s cores), sampled every 30 s while each benchmark ran:" % m.get("cores"), "",
+                  table(["benchmark", "before", "during (min / median / max)", "after", "took"], loads)]
     lines.append("")
     return lines
 

@@ -6,6 +6,7 @@ The benchmarks themselves (./benchmarks/run) are not part of the test command.
 
 import os
 import re
+import time
 
 import pytest
 
@@ -278,3 +279,21 @@ def test_the_report_names_each_failed_request_of_a_zero_loss_step():
     assert "a new connection every 50 ms, 209 requests, **1 failed**" in text
     assert "| remove the drained server | 109 | 1 | 0 | 54 | 54 |" in text
     assert "- remove the drained server, 1.23 s into the step: TimeoutError: timed out" in text
+
+
+def test_the_report_shows_the_load_around_and_during_each_benchmark():
+    scale = {"load_before": [0.6, 1.2, 1.9], "load_during": figures.distribution([0.9, 1.4, 2.2]), "load_after": [1.1, 1.3, 1.8], "seconds": 3000.0}
+    text = report.markdown({"stamp": "S", "command": "c", "machine": {"cores": 2}, "benchmarks": {"scale": scale},
+                            "quiet_wait": {"quiet": True, "waited_s": 120, "threshold": 1.0, "samples": [{"load": [0.6, 1.2, 1.9]}]}})
+    assert "| scale | 0.60 | 0.90 / 1.40 / 2.20 | 1.10 | 3000 s |" in text
+    assert "1-minute load average 0.60 (under 1.0) after 120 s of waiting" in text
+    assert "(2 cores)" in text
+
+
+def test_the_load_sampler_samples_until_it_is_left():
+    with machine.LoadSampler(every=0.01) as sampler:
+        time.sleep(0.05)
+    count = len(sampler.samples)
+    assert count >= 2 and all(isinstance(x, float) for x in sampler.samples)
+    time.sleep(0.03)
+    assert len(sampler.samples) == count
