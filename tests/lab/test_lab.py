@@ -109,6 +109,7 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     assert len(sticky) == 3 and len(set(sticky)) == 1
     assert ha["ok"] and sorted(n["state"] for n in ha["nodes"]) == ["BACKUP", "MASTER"]
     master = ha["master"]
+    assert master == "lb1", "a fresh pair converges its preferred master (lb1, priority 150) first, so it is the master: %s" % ha
     assert set(next(n for n in ha["nodes"] if n["node"] == master)["holds"]) == {"172.30.77.100", "172.30.78.254"} | (
         {"172.30.77.101", "172.30.77.102"} if IPVS else set())
     note = verify["notes"][0]
