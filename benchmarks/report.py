@@ -127,17 +127,19 @@ def failover_section(failover):
         if "summary" not in entry:
             continue  # a run that stopped during this interval's trials
         s = entry["summary"]
-        rows.append(["%d ms" % entry["advert_interval_ms"], s["failover_outage_s"]["n"], spread(s["failover_outage_s"]),
-                     spread(s["failover_failed_requests"], "", 0), spread(s.get("failover_answer_gap_s")), spread(s["failback_outage_s"]),
-                     spread(s["failback_failed_requests"], "", 0), spread(s.get("failback_answer_gap_s")), "yes" if s["all_recovered"] else "NO"])
+        rows.append(["%d ms" % entry["advert_interval_ms"], s["failover_outage_s"]["n"], spread(s.get("failover_answer_gap_s")),
+                     spread(s["failover_outage_s"]), spread(s["failover_failed_requests"], "", 0), spread(s.get("failback_answer_gap_s")),
+                     spread(s["failback_outage_s"]), spread(s["failback_failed_requests"], "", 0), "yes" if s["all_recovered"] else "NO"])
         q = entry["quiet"]
         quiet_rows.append(["%d ms" % entry["advert_interval_ms"], "%d s" % q["seconds"], q["requests"], q["failed"], seconds(q.get("answer_gap_s"), 3),
                            q["spurious_transitions"]])
-    lines.append(table(["advert interval", "trials", "failover outage", "failed requests", "longest wait for an answer",
-                        "failback outage", "failed requests", "longest wait for an answer", "always recovered"], rows))
-    lines += ["", "Each cell: min / median / max over the trials. Outage: from the last request answered before the failure to the first "
-              "request answered after it, by the time requests started (as the failover drill measures it). Longest wait for an "
-              "answer: the longest time between two answers arriving, which also counts requests answered late.", ""]
+    lines.append(table(["advert interval", "trials", "failover: longest wait for an answer", "outage by request start", "failed requests",
+                        "failback: longest wait for an answer", "outage by request start", "failed requests", "always recovered"], rows))
+    lines += ["", "Each cell: min / median / max over the trials. Longest wait for an answer: the longest time the client went "
+              "without any answer arriving, the outage it felt. Outage by request start: from the last request answered before the "
+              "failure to the first request answered after it, by the time requests started, as the failover drill measures it; it "
+              "can be shorter, because a request whose first SYN was lost is answered by the SYN's retransmission 1 s later, just "
+              "past the client's 1 s timeout, and counts as answered, splitting the window.", ""]
     lines += ["", "No failure, load only (VRRP state changes in keepalived's log on both nodes are spurious):", ""]
     lines.append(table(["advert interval", "load", "requests", "failed", "longest wait for an answer", "spurious transitions"], quiet_rows))
     lines.append("")

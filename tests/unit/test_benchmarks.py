@@ -263,8 +263,8 @@ def test_the_report_shows_failover_spreads_and_a_failed_benchmark():
                             "failback_outage_s": dist([0.0, 0.02, 0.04]), "failback_failed_requests": dist([0, 1, 1]), "all_recovered": True}}
     text = report.markdown({"stamp": "S", "command": "c", "machine": {}, "errors": {"zero_loss": "Traceback: boom"},
                             "benchmarks": {"failover": {"request_interval_s": 0.02, "intervals": [interval]}}})
-    assert ("| 200 ms | 3 | 0.800 / 0.900 / 1.100 s | 30 / 35 / 40 | 0.900 / 1.000 / 1.200 s | 0.000 / 0.020 / 0.040 s | 0 / 1 / 1 "
-            "| 0.020 / 0.030 / 0.050 s | yes |") in text
+    assert ("| 200 ms | 3 | 0.900 / 1.000 / 1.200 s | 0.800 / 0.900 / 1.100 s | 30 / 35 / 40 | 0.020 / 0.030 / 0.050 s "
+            "| 0.000 / 0.020 / 0.040 s | 0 / 1 / 1 | yes |") in text
     assert "| 200 ms | 60 s | 2900 | 0 | 0.031 s | 0 |" in text
     assert "## zero_loss: FAILED" in text and "Traceback: boom" in text
 
