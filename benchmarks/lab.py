@@ -68,6 +68,11 @@ def docker(*argv, check=True, timeout=120, **kwargs):
     return result
 
 
+def leftover_containers():
+    """The ids of the benchmarks' containers (label ``org.lbkit.lab=lbkit-bench``) that exist now."""
+    return docker("ps", "--all", "--quiet", "--filter", "label=org.lbkit.lab=" + LABEL).stdout.split()
+
+
 class Lab(object):
     """One benchmark's containers; ``with Lab(...)`` creates them and removes them after."""
 
@@ -98,6 +103,11 @@ class Lab(object):
         return result
 
     def up(self):
+        # A lab starts from fresh containers: one left by an interrupted or --keep run would be
+        # restarted as it is by the lab role, with lbkit's files, packages and config already on it.
+        left = leftover_containers()
+        if left:
+            docker("rm", "--force", *left)
         self.run(ROOT / "playbooks" / "lab.yml", "-e", "lab_state=present", log=self.workdir / "lab-up.log", timeout=1800)
 
     def down(self):

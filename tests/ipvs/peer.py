@@ -52,13 +52,22 @@ def serve(name, port):
 
 
 def request(url, timeout, source=None):
-    """One HTTP/1.0 GET on a new connection: {ok, server, seen, error, took}."""
+    """One HTTP/1.0 GET on a new connection: {ok, server, seen, error, took, port}."""
     parts = urlsplit(url)
     started = time.monotonic()
     out = {"ok": False, "server": None, "seen": None, "error": None}
     try:
-        sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout, source_address=(source, 0) if source else None)
+        family, kind, proto, dummy, address = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
         try:
+            sock.settimeout(timeout)
+            if source:
+                sock.bind((source, 0))
+            try:
+                sock.connect(address)
+            finally:
+                # the client's port, also of a connection that failed (the appliance keys its connections on it)
+                out["port"] = sock.getsockname()[1]
             sock.settimeout(max(0.1, timeout - (time.monotonic() - started)) if "/slow" not in url else None)
             path = parts.path + ("?" + parts.query if parts.query else "")
             sock.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path or "/", parts.hostname)).encode())

@@ -613,10 +613,13 @@ def scenario_zero_loss(ctx):
             "step": label,
             "requests": len(window),
             "failed": len([r for r in window if not r["ok"]]),
-            "failures": [{"after_s": round(r["at"] - at, 3), "error": r["error"]} for r in window if not r["ok"]],
+            "failures": [{"after_s": round(r["at"] - at, 3), "error": r["error"], "port": r.get("port"),
+                          "port_before": [(round(e["at"] - r["at"], 1), e["server"]) for e in results if e.get("port") == r.get("port") and e["at"] < r["at"]]}
+                         for r in window if not r["ok"]],
             "answered": dict((name, len([r for r in window if r["server"] == name])) for name in ("rs1", "rs2", "rs3")),
         })
     return {"steps": steps, "total": len(results), "failed": len([r for r in results if not r["ok"]]), "interval": LOAD_INTERVAL,
+            "client_ports_used_again": len(results) - len(set(r.get("port") for r in results)),
             "drained_server_after_drain": len([r for r in results if r["at"] >= drained_at and r["server"] == "rs1"]),
             "table": lb.run(["ipvsadm", "-Ln"]).stdout}
 

@@ -4,6 +4,7 @@ haproxy.cfg, the figures computed from what a run recorded, and the report.
 The benchmarks themselves (./benchmarks/run) are not part of the test command.
 """
 
+import json
 import os
 import re
 import time
@@ -297,3 +298,36 @@ def test_the_load_sampler_samples_until_it_is_left():
     assert count >= 2 and all(isinstance(x, float) for x in sampler.samples)
     time.sleep(0.03)
     assert len(sampler.samples) == count
+
+
+def test_docs_quote_a_committed_run_of_every_benchmark_as_it_was_measured():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "docs", "benchmarks.md")) as handle:
+        doc = handle.read()
+    quoted = report.quoted_results(doc)
+    assert quoted and quoted.startswith("benchmarks/results/") and quoted.endswith(".json"), "docs/benchmarks.md quotes no results file"
+    with open(os.path.join(root, quoted)) as handle:
+        results = json.load(handle)
+    # the tables are the file's, as benchmarks/report.py writes them: regenerate with python -m benchmarks.report FILE
+    assert report.doc_block(quoted, results) in doc
+    assert not results["quick"] and set(results["benchmarks"]) == {"scale", "failover", "zero_loss"}
+    assert results["command"] in doc
+
+
+def test_a_lab_comes_up_on_fresh_containers_only(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_docker(*argv, **kwargs):
+        calls.append(argv)
+
+        class Done(object):
+            stdout = "0a1b2c\n3d4e5f\n" if argv[0] == "ps" else ""
+        return Done()
+
+    monkeypatch.setattr(lab, "docker", fake_docker)
+    monkeypatch.setattr(lab.Lab, "run", lambda self, book, *args, **kwargs: calls.append(("playbook", os.path.basename(str(book))) + args))
+    lab.Lab("scale-10", [("lb1", specs.LB1, "appliances")], tmp_path).up()
+    # the benchmarks' leftovers (their label) go before the lab role brings the lab up
+    assert calls[0] == ("ps", "--all", "--quiet", "--filter", "label=org.lbkit.lab=lbkit-bench")
+    assert calls[1] == ("rm", "--force", "0a1b2c", "3d4e5f")
+    assert calls[2] == ("playbook", "lab.yml", "-e", "lab_state=present")
