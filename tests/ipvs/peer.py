@@ -51,7 +51,7 @@ def serve(name, port):
     server.serve_forever()
 
 
-def request(url, timeout, source=None):
+def request(url, timeout, source=None, port=None):
     """One HTTP/1.0 GET on a new connection: {ok, server, seen, error, took, port}."""
     parts = urlsplit(url)
     started = time.monotonic()
@@ -61,8 +61,10 @@ def request(url, timeout, source=None):
         sock = socket.socket(family, kind, proto)
         try:
             sock.settimeout(timeout)
-            if source:
-                sock.bind((source, 0))
+            if source or port:
+                # a given client port: the one an earlier connection used (its own socket is closed)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((source or "", port or 0))
             try:
                 sock.connect(address)
             finally:
@@ -91,13 +93,13 @@ def request(url, timeout, source=None):
     return out
 
 
-def get(url, count, interval, timeout, parallel, source):
+def get(url, count, interval, timeout, parallel, source, ports=None):
     results = [None] * count
     origin = time.monotonic()
 
     def one(i):
         start = time.monotonic() - origin
-        result = request(url, timeout, source)
+        result = request(url, timeout, source, ports[i] if ports else None)
         result["start"] = round(start, 4)
         results[i] = result
 
@@ -163,6 +165,7 @@ def main(argv):
     p.add_argument("--timeout", type=float, default=3.0)
     p.add_argument("--parallel", action="store_true")
     p.add_argument("--source")
+    p.add_argument("--ports", help="the client port of each request, comma-separated (count is their number)")
     p = sub.add_parser("load")
     p.add_argument("url")
     p.add_argument("seconds", type=float)
@@ -175,7 +178,10 @@ def main(argv):
         serve(args.name, args.port)
         return 0
     if args.command == "get":
-        out = get(args.url, args.count, args.interval, args.timeout, args.parallel, args.source)
+        ports = [int(p) for p in args.ports.split(",")] if args.ports else None
+        if ports and len(ports) != args.count:
+            parser.error("--ports names %d ports for %d requests" % (len(ports), args.count))
+        out = get(args.url, args.count, args.interval, args.timeout, args.parallel, args.source, ports)
     elif args.command == "load":
         out = load(args.url, args.seconds, args.interval, args.timeout)
     else:

@@ -100,9 +100,18 @@ def render(host, spec):
 
 
 def install(host, rendered):
-    """Put rendered files where the appliance module writes them; apply the rendered sysctls."""
+    """Put rendered files where the appliance module writes them; apply the rendered sysctls.
+
+    A modules-load.d file is not written (that directory is the machine's, not the lab host's):
+    its modules are loaded, as the appliance module loads them before it writes the sysctls
+    that need them (sorted paths put /etc/modules-load.d before /etc/sysctl.d).
+    """
     for path, content in sorted(rendered.items()):
         if content is None:
+            continue
+        if path.startswith("/etc/modules-load.d/"):
+            for name in [line.strip() for line in content.splitlines() if line.strip() and not line.startswith("#")]:
+                host.run(["modprobe", name])
             continue
         host.write(path, content, 0o600 if path == KEEPALIVED_CONF else 0o644)
         if path.startswith("/etc/sysctl.d/"):
@@ -147,12 +156,14 @@ def fix_real_server(host, vips=(), ports=(), tunnel=False, gateway_from=None):
 # --- observing -------------------------------------------------------------------------------
 
 
-def client_get(client, count, url="http://%s/" % VIP, interval=0.0, timeout=3.0, parallel=False, source=None):
+def client_get(client, count, url="http://%s/" % VIP, interval=0.0, timeout=3.0, parallel=False, source=None, ports=None):
     argv = [PEER, "get", url, str(count), "--interval", str(interval), "--timeout", str(timeout)]
     if parallel:
         argv.append("--parallel")
     if source:
         argv += ["--source", source]
+    if ports:
+        argv += ["--ports", ",".join(str(p) for p in ports)]
     return json.loads(client.python(argv, timeout=count * (timeout + interval) + 60).stdout)
 
 
@@ -329,11 +340,25 @@ FLAT_SPEC = spec_for("dr", extra=[("web-sticky", STICKY_VIP, {"persistence": {"m
 FLAT_VIPS = [VIP, STICKY_VIP]
 
 
+def without_rs1(spec):
+    """The spec with rs1 removed from the "web" service."""
+    out = json.loads(json.dumps(spec))
+    web = [vs for vs in out["virtual_services"] if vs["name"] == "web"][0]
+    web["real_servers"] = [rs for rs in web["real_servers"] if rs["name"] != "rs1"]
+    return out
+
+
 def setup_flat(ctx):
-    """One appliance, two Direct Routing real servers (not yet fixed), two clients."""
+    """One appliance, two Direct Routing real servers (not yet fixed), two clients.
+
+    The files of the flat spec without rs1 (the remove scenario) are rendered before keepalived
+    holds the VIPs (see setup_zero_loss).
+    """
     flat_lab(ctx, ("client", "client2", "lb1", "rs1", "rs2"))
     ctx.serve(("rs1", "rs2"), 80)
-    ctx.appliances(FLAT_SPEC, ("lb1",))
+    ctx.flat_files = render(ctx["lb1"], FLAT_SPEC)
+    ctx.removed_files = render(ctx["lb1"], without_rs1(FLAT_SPEC))
+    ctx.appliances(FLAT_SPEC, ("lb1",), ctx.flat_files)
 
 
 def scenario_dr(ctx):
@@ -439,6 +464,38 @@ def scenario_persistence(ctx):
     for name in ("client", "client2"):
         obs[name] = summary(client_get(ctx[name], 12, url="http://%s/" % STICKY_VIP))
         obs[name + "_without"] = summary(client_get(ctx[name], 6))
+    return obs
+
+
+def scenario_remove(ctx):
+    """A real server removed by a converge: a client whose port last went to it is served at once.
+
+    IPVS keeps a connection's entry for minutes after it closed; a client that reuses the port
+    meets it. With net.ipv4.vs.expire_nodest_conn at 0 (the kernel's default) IPVS drops its SYNs
+    silently once that entry's real server is gone; the appliance renders it as 1. Both are run:
+    first with the kernel's default put back by hand, then as rendered.
+    """
+    client, lb = ctx["client"], ctx["lb1"]
+    ensure_fixed(ctx)
+    key = "net.ipv4.vs.expire_nodest_conn"
+    obs = {"rendered": lb.run(["sysctl", "-n", key]).stdout.strip()}
+
+    def converge(files, present, value):
+        install(lb, files)  # applies the rendered sysctls: the value under test goes back after it
+        lb.run(["sysctl", "-q", "-w", "%s=%s" % (key, value)])
+        os.kill(keepalived_pid(lb), signal.SIGHUP)
+        wait_for(lambda: (RS1 in ipvs_real_servers(lb)) == present, 30, what="rs1 %s the IPVS table" % ("in" if present else "out of"))
+
+    for label, value, base in (("kernel_default", "0", 41000), ("as_rendered", obs["rendered"], 42000)):
+        ctx.log("remove: %s=%s" % (key, value))
+        first = client_get(client, 10, ports=range(base, base + 10))
+        reused = [r["port"] for r in first if r["server"] == "rs1"]
+        converge(ctx.removed_files, False, value)
+        entries = len([line for line in lb.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if RS1 in line])
+        again = client_get(client, len(reused), ports=reused, timeout=2) if reused else []
+        obs[label] = {"first": summary(first), "reused_ports": reused, "entries_of_removed": entries, "again": summary(again),
+                      "again_took": [r["took"] for r in again]}
+        converge(ctx.flat_files, True, obs["rendered"])
     return obs
 
 
@@ -625,7 +682,7 @@ def scenario_zero_loss(ctx):
 
 
 GROUPS = {
-    "flat": (setup_flat, ("dr", "health", "drain", "persistence")),
+    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove")),
     "nat": (setup_nat, ("nat",)),
     "tun": (setup_tun, ("tun",)),
     "pair": (setup_pair, ("ha_pair",)),

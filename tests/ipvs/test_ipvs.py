@@ -185,6 +185,21 @@ def test_source_ip_persistence_keeps_each_client_on_one_real_server(results):
         assert obs[client + "_without"]["answered"] == {"rs1": 3, "rs2": 3}, "the other service still spreads"
 
 
+def test_a_removed_real_server_does_not_swallow_a_reused_client_port(results):
+    obs = observed(results, "remove")
+    assert obs["rendered"] == "1", "the appliance renders net.ipv4.vs.expire_nodest_conn = 1 for layer-4 services"
+    for label in ("kernel_default", "as_rendered"):
+        case = obs[label]
+        assert case["first"]["failed"] == 0 and case["reused_ports"], "round robin sent some of ten ports to rs1: %s" % case
+    # the kernel's default: the SYNs of a port whose last connection went to rs1 are dropped
+    naive = obs["kernel_default"]
+    assert naive["entries_of_removed"] > 0, "IPVS still holds entries of the removed server: %s" % naive
+    assert naive["again"]["failed"] == len(naive["reused_ports"]), naive
+    # as rendered: the same ports are served by the remaining server
+    fixed = obs["as_rendered"]
+    assert fixed["again"]["failed"] == 0 and fixed["again"]["answered"] == {"rs2": len(fixed["reused_ports"])}, fixed
+
+
 # --- HA pair -------------------------------------------------------------------------------
 
 

@@ -407,3 +407,39 @@ def test_sysctl_failure_after_install_restores_files_and_kernel(root):
     assert "ip_forward" not in read(root, "/etc/sysctl.d/60-lbkit.conf")
     # nothing was reloaded: the failure came before the engines
     assert not bad.ran("systemctl", "reload")
+
+
+def test_layer4_loads_ip_vs_before_its_sysctl_and_at_boot(root):
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import sysctl
+
+    host, result = converge(mutate({}), root)
+    modprobe = [i for i, c in enumerate(host.commands) if c[1:] == ["ip_vs"] and c[0].endswith("modprobe")]
+    write = [i for i, c in enumerate(host.commands) if c[1:] == ["-w", "net.ipv4.vs.expire_nodest_conn=1"]]
+    assert modprobe and write and modprobe[0] < write[0]
+    assert read(root, sysctl.MODULES_PATH).splitlines()[-1] == "ip_vs"
+    assert oct(os.stat(root + sysctl.MODULES_PATH).st_mode & 0o777) == "0o644"
+    assert "net.ipv4.vs.expire_nodest_conn = 1" in read(root, sysctl.PATH)
+
+
+def test_ip_vs_already_loaded_is_not_loaded_again(root):
+    os.makedirs(os.path.join(root, "proc/sys/net/ipv4/vs"))
+    host, result = converge(mutate({}), root)
+    assert not host.ran("modprobe") and host.ran("sysctl", "-w", "net.ipv4.vs.expire_nodest_conn=1")
+
+
+def test_ip_vs_that_cannot_load_fails_the_apply_and_restores(root):
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import sysctl
+
+    only_l7 = mutate({})
+    only_l7["virtual_services"] = [only_l7["virtual_services"][2]]
+    host, first = converge(only_l7, root)
+    good = read(root, linux.KEEPALIVED_CONF)
+    bad = FakeHost(mutate({}))
+    bad.active = set(host.active)
+    bad.fail[("modprobe", "ip_vs")] = (1, "", "modprobe: FATAL: Module ip_vs not found in directory /lib/modules/6.1.0")
+    with pytest.raises(linux.ApplyError) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert info.value.restored
+    assert "net.ipv4.vs.expire_nodest_conn needs the ip_vs kernel module" in str(info.value) and "Module ip_vs not found" in str(info.value)
+    assert read(root, linux.KEEPALIVED_CONF) == good and not os.path.exists(root + sysctl.MODULES_PATH)
+    assert not bad.ran("systemctl", "reload")

@@ -106,10 +106,16 @@ def test_sysctls_follow_the_spec():
     from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import sysctl
 
     keys = [k for k, v, w in sysctl.settings(load_spec(mutate({})))]
-    assert keys == ["net.ipv4.ip_nonlocal_bind", "net.ipv4.ip_forward"]
+    assert keys == ["net.ipv4.ip_nonlocal_bind", "net.ipv4.vs.expire_nodest_conn", "net.ipv4.ip_forward"]
     only_dr = mutate({})
     only_dr["virtual_services"] = only_dr["virtual_services"][:1]
-    assert sysctl.render(load_spec(only_dr)) is None
+    # layer 4: IPVS expires a removed real server's connections, and ip_vs is loaded at boot before sysctl.d
+    assert sysctl.parse(sysctl.render(load_spec(only_dr))) == {"net.ipv4.vs.expire_nodest_conn": "1"}
+    assert sysctl.modules(load_spec(only_dr)).splitlines()[-1] == "ip_vs"
+    only_l7 = mutate({})
+    only_l7["virtual_services"] = only_l7["virtual_services"][2:]
+    assert sysctl.parse(sysctl.render(load_spec(only_l7))) == {"net.ipv4.ip_nonlocal_bind": "1"}
+    assert sysctl.modules(load_spec(only_l7)) is None
     v6 = mutate({"/virtual_services/2/address": "2001:db8::12"})
     assert "net.ipv6.ip_nonlocal_bind = 1" in sysctl.render(load_spec(v6))
 

@@ -54,6 +54,7 @@ def desired_files(spec, host, interfaces, root=""):
         # keepalived.conf may hold the VRRP secret: 0600.
         ManagedFile(root + KEEPALIVED_CONF, keepalived.render(spec, host, interfaces), 0o600, "keepalived", ["keepalived", "--config-test", "-f"]),
         ManagedFile(root + HAPROXY_CFG, haproxy.render(spec), 0o640, "haproxy", ["haproxy", "-c", "-q", "-f"]),
+        ManagedFile(root + sysctl.MODULES_PATH, sysctl.modules(spec), 0o644),
         ManagedFile(root + sysctl.PATH, sysctl.render(spec), 0o644),
     ]
     return files
@@ -274,6 +275,11 @@ class LinuxAppliance(object):
         for key, value in sorted(values.items()):
             if value is None or (read_text(self._sysctl_path(key)) or "").strip() == str(value):
                 continue
+            if key.startswith(sysctl.IPVS_PREFIX) and not os.path.isdir(self.root + "/proc/sys/net/ipv4/vs"):
+                rc, out, err = self._run(["modprobe", sysctl.IPVS_MODULE])
+                if rc != 0:
+                    raise RuntimeError("%s needs the %s kernel module (layer-4 services), and modprobe %s failed: %s"
+                                       % (key, sysctl.IPVS_MODULE, sysctl.IPVS_MODULE, (err or out).strip()))
             rc, out, err = self._run(["sysctl", "-w", "%s=%s" % (key, value)])
             if rc != 0:
                 raise RuntimeError("sysctl -w %s=%s failed: %s" % (key, value, (err or out).strip()))

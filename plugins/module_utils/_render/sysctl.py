@@ -6,6 +6,11 @@
 from __future__ import annotations
 
 PATH = "/etc/sysctl.d/60-lbkit.conf"
+# The IPVS keys (net.ipv4.vs.*) exist only once the ip_vs module is loaded: it is loaded at boot
+# (systemd-modules-load runs before systemd-sysctl) and before the keys are written.
+MODULES_PATH = "/etc/modules-load.d/lbkit.conf"
+IPVS_MODULE = "ip_vs"
+IPVS_PREFIX = "net.ipv4.vs."
 
 
 def settings(spec):
@@ -18,6 +23,11 @@ def settings(spec):
         out.append(("net.ipv4.ip_nonlocal_bind", 1, "HAProxy binds VIPs this node may not hold"))
         if any(vs.address.version == 6 for vs in layer7):
             out.append(("net.ipv6.ip_nonlocal_bind", 1, "HAProxy binds IPv6 VIPs this node may not hold"))
+    if any(vs.layer == 4 for vs in spec.virtual_services):
+        # Without it IPVS silently drops a new connection whose client port matches an entry of
+        # a real server that was removed (entries stay up to minutes): the client's SYNs time out.
+        out.append(("net.ipv4.vs.expire_nodest_conn", 1, "IPVS expires the connections of a removed real server at once, "
+                    "so a client reusing a port is scheduled afresh"))
     if nat:
         if any(vs.address.version == 4 for vs in nat):
             out.append(("net.ipv4.ip_forward", 1, "NAT forwards the real servers' replies"))
@@ -36,6 +46,14 @@ def render(spec):
         lines.append("# %s" % why)
         lines.append("%s = %s" % (key, value))
     return "\n".join(lines) + "\n"
+
+
+def modules(spec):
+    """The modules-load.d file: ip_vs where the spec has layer-4 services (its sysctls need it), else None."""
+    if not any(key.startswith(IPVS_PREFIX) for key, value, why in settings(spec)):
+        return None
+    return ("# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
+            "# IPVS, loaded before %s is applied at boot\n%s\n" % (spec.cluster.name, PATH, IPVS_MODULE))
 
 
 def parse(text):
