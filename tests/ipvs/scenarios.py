@@ -428,8 +428,13 @@ def scenario_drain(ctx):
     spec = ctx.spec
     obs = {}
     ctx.log("drain: a long request opens a connection")
+    # The real server whose active connections rise is the one holding the long connection (an
+    # earlier scenario's connection may still count as active on either server).
+    before = ipvs_active(lb)
     hold = client.spawn_python([PEER, "hold", "http://%s/slow?s=%d" % (VIP, HOLD_SECONDS)], "hold")
-    (held,), dummy = wait_for(lambda: [a for a, n in ipvs_active(lb).items() if n > 0][:1], 30, what="the long connection in the IPVS table")
+    (held,), dummy = wait_for(lambda: [a for a, n in ipvs_active(lb).items() if n > before.get(a, 0)][:1], 30,
+                              what="the long connection in the IPVS table")
+    obs["active_before_hold"] = before
     name = {RS1: "rs1", RS2: "rs2"}[held]
     other = "rs2" if name == "rs1" else "rs1"
     obs["held_by"] = name

@@ -17,6 +17,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model imp
 from ansible_collections.lbkit.loadbalancer.plugins.modules import real_server
 
 from .specs import mutate
+from .test_render import host_interfaces
 
 with open(os.path.join(os.path.dirname(__file__), "fixtures", "haproxy-show-stat.csv")) as _handle:
     HAPROXY_STAT = _handle.read()
@@ -123,6 +124,19 @@ def test_ipvsadm_argv():
     assert ipvs.set_state_argv(vs, rs, "halted", False) == []
     assert ipvs.set_state_argv(vs, rs, "enabled", False)[0][:2] == ["ipvsadm", "-a"]
     assert "100" in ipvs.set_state_argv(vs, rs, "enabled", False)[0]
+
+
+def test_an_enable_at_runtime_sets_the_weight_keepalived_conf_has():
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import keepalived
+
+    for scheduling, weight in (("round_robin", "1"), ("least_connection", "1"), ("weighted_round_robin", "100")):
+        spec = load_spec(mutate({"/virtual_services/0/scheduling": scheduling}))
+        vs = spec.service("web-dr")
+        argv = ipvs.set_state_argv(vs, vs.real_servers[0], "enabled", True)[0]
+        assert argv[argv.index("-w") + 1] == weight, scheduling
+        conf = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+        block = conf[conf.index("real_server 192.168.10.21 80"):]
+        assert block.splitlines()[1].split() == ["weight", weight], scheduling
 
 
 class FakeModule(object):

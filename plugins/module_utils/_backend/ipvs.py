@@ -7,6 +7,8 @@ argv lists that drain, halt or enable one real server at runtime (no keepalived 
 
 from __future__ import annotations
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepalived import ipvs_weight
+
 FORWARD_FLAG = {"dr": "-g", "nat": "-m", "tun": "-i"}
 FORWARD_NAME = {"Route": "dr", "Masq": "nat", "Tunnel": "tun", "Local": "local"}
 PROTOCOL_FLAG = {"tcp": "-t", "udp": "-u"}
@@ -108,7 +110,7 @@ def set_state_argv(vs, rs, state, present):
     target = ["-r", endpoint(rs.address, rs.port)]
     if state == "halted":
         return [["ipvsadm", "-d"] + _vs_args(vs) + target] if present else []
-    weight = 0 if state == "drained" else rs.weight
+    weight = ipvs_weight(vs, rs, state)
     extra = [FORWARD_FLAG[vs.forwarding], "-w", str(weight)]
     if rs.max_connections:
         extra += ["-x", str(rs.max_connections)]

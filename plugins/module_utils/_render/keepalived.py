@@ -37,6 +37,19 @@ class RenderError(Exception):
         super(RenderError, self).__init__("; ".join(str(e) for e in errors))
 
 
+
+def ipvs_weight(vs, rs, state=None):
+    """The IPVS weight of real server ``rs`` of ``vs`` in ``state`` (default: the spec's).
+
+    Drained is 0; schedulers that ignore weights (round robin, least connection) get 1 for every
+    server; the others get the spec's weight. keepalived.conf and the runtime edits of
+    real_server use this one rule, so an enable at runtime leaves what a converge would.
+    """
+    if (state or rs.state) == "drained":
+        return 0
+    return 1 if vs.scheduling in ("round_robin", "least_connection") else rs.weight
+
+
 def _interface_of(address, interfaces):
     for name, addrs in sorted(interfaces.items()):
         if any(a.ip == address for a in addrs):
@@ -224,8 +237,7 @@ def _virtual_server(vs, lines):
         if rs.state == "halted":
             continue  # a halted server gets nothing: it is not in the IPVS table at all
         lines.append("    real_server %s %d {" % (rs.address, rs.port))
-        weight = 0 if rs.state == "drained" else (1 if vs.scheduling in ("round_robin", "least_connection") else rs.weight)
-        lines.append("        weight %d" % weight)
+        lines.append("        weight %d" % ipvs_weight(vs, rs))
         if rs.max_connections:
             lines.append("        uthreshold %d" % rs.max_connections)
         if rs.min_connections:
