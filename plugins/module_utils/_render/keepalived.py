@@ -37,7 +37,6 @@ class RenderError(Exception):
         super(RenderError, self).__init__("; ".join(str(e) for e in errors))
 
 
-
 def ipvs_weight(vs, rs, state=None):
     """The IPVS weight of real server ``rs`` of ``vs`` in ``state`` (default: the spec's).
 
