@@ -23,6 +23,17 @@ MARKER = "# {mark} lbkit-baseline %s"
 HEAD = "head"
 
 
+def sysctl_settings(text):
+    """{key: value} of a sysctl.d file as a vendor-style task list would read it off the appliance."""
+    out = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")) and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
 def _is_section(line):
     words = line.split()
     return bool(words) and not line[0].isspace() and words[0] in SECTIONS
@@ -68,7 +79,7 @@ def baseline_vars(text, sysctl_text=None):
         for line in server_lines:
             servers.append({"line": line, "after": after})
             after = "^" + re.escape(line) + "$"
-    settings = [{"name": key, "value": value} for key, value in sorted(sysctl.parse(sysctl_text).items())]
+    settings = [{"name": key, "value": value} for key, value in sorted(sysctl_settings(sysctl_text).items())]
     return {"baseline_marker": MARKER, "baseline_sysctl_file": sysctl.PATH, "baseline_sysctls": settings, "baseline_head": head,
             "baseline_sections": blocks, "baseline_servers": servers}
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.schema import SCHEMA
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import secret_values
 
 try:
     import jsonschema
@@ -22,17 +25,22 @@ ARGUMENT_SPEC = dict(spec=dict(type="dict", required=True, no_log=True))
 
 
 def schema_errors(data):
-    """Errors from the jsonschema library over the same schema (a cross-check of the model)."""
+    """Errors from the jsonschema library over the same schema (a cross-check of the model).
+
+    The library's own messages repeat the value (a secret, a 100 kB string): only the rule's
+    name is kept.
+    """
     if jsonschema is None:
         return []
     validator = jsonschema.Draft202012Validator(SCHEMA)
     out = []
-    for err in validator.iter_errors(data):
-        path = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in err.absolute_path) if err.absolute_path else "/"
-        if err.validator == "required" or err.validator == "additionalProperties":
-            out.append(SpecError(path, err.message))
-        else:
-            out.append(SpecError(path, "violates the schema (%s)." % err.validator))
+    try:
+        for err in validator.iter_errors(data):
+            path = "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in err.absolute_path) if err.absolute_path else "/"
+            out.append(SpecError(path, "violates the schema's '%s' rule." % err.validator, "see the field in docs/spec-reference.md."))
+    except (RecursionError, ValueError):
+        # a document deeper than the library walks, or a number too long to print: the model reported it
+        return out
     return out
 
 
@@ -55,6 +63,8 @@ class ActionModule(ActionBase):
             if not any(err.path == p or err.path.startswith(p.rstrip("/") + "/") or p.startswith(err.path.rstrip("/") + "/") for p in reported):
                 errors.append(err)
         result["changed"] = False
+        # The modules mask the spec's secrets wherever they appear (mask_only_secrets); so does this action.
+        secrets = secret_values(data)
         result["valid"] = not errors
         result["errors"] = [e.as_dict() for e in errors]
         result["summary"] = [str(e) for e in errors]
@@ -70,4 +80,4 @@ class ActionModule(ActionBase):
                 result["services"]["virtual_services"],
                 result["services"]["real_servers"],
             )
-        return result
+        return remove_values(result, secrets)

@@ -28,3 +28,13 @@ options:
     type: dict
     required: true
 """
+
+    STATE_DIR = r"""
+options:
+  state_dir:
+    description:
+      - Where lbkit keeps its state on the appliance (C(state.json), the last applied state, and
+        C(tls/), the TLS files HAProxy reads). Created 0700.
+    type: path
+    default: /etc/lbkit
+"""

@@ -18,13 +18,20 @@ description:
     (C(/etc/lbkit/state.json)) and the spec, plus any managed file edited by hand. It decides
     C(changed), the diff and what is applied, so check mode reports exactly what a run does.
   - Applying writes each file beside its target, validates it (C(keepalived --config-test),
-    C(haproxy -c)), moves it into place, reloads the engines (never a restart for a config
-    change) and verifies they run. On any failure the previous files are put back and
-    reloaded, so the last good configuration keeps serving.
+    C(haproxy -c), with the TLS files in place so HAProxy's check loads them), moves it into
+    place, reloads the engines (never a restart for a config change) and verifies they run the
+    new files. On any failure the previous files (TLS files included) and kernel settings are put
+    back and reloaded, so the last good configuration keeps serving, and the module says so
+    (C(restored)). An engine's refusal quotes its own reason.
+  - The TLS certificate and key of each layer-7 service are written by the same apply
+    (C(<state_dir>/tls/<service>.pem), mode 0600). The module's action plugin reads them on the
+    controller from the paths the spec names (C(layer7.tls.certificate), C(layer7.tls.key),
+    searched like M(ansible.builtin.copy) searches C(src), Vault-encrypted files decrypted).
   - Services not in the spec are removed.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
   - lbkit.loadbalancer.attributes.SPEC
+  - lbkit.loadbalancer.attributes.STATE_DIR
 attributes:
   check_mode:
     support: full
@@ -46,8 +53,20 @@ options:
     type: str
     choices: [present, rendered]
     default: present
+  tls:
+    description:
+      - The TLS material of the layer-7 services with C(layer7.tls), by service name, each a mapping
+        with C(certificate) and C(key) (PEM text).
+      - Filled in by the module's action plugin from the files the spec names; give it only to run the
+        module without the action plugin. Never logged, never shown.
+    type: dict
+  interfaces:
+    description:
+      - With O(state=rendered), render for these interfaces (C({eth0: [192.0.2.11/24]})) instead of
+        reading the appliance's own, to review an appliance's files elsewhere (in CI, say).
+    type: dict
 notes:
-  - TLS certificates and keys are placed by the C(appliance) role (C(/etc/lbkit/tls/<service>.pem), mode 0600) before this module runs.
+  - The result's C(operations) lists the steps the apply takes (files written, daemons reloaded), the same in check mode.
 author:
   - lbkit developers (@lbkit)
 """
@@ -97,131 +116,45 @@ summary:
   type: list
   elements: str
   sample: ["~ real server web1 10.0.0.11:80 in web: weight 100 -> 50"]
+operations:
+  description: The steps the apply takes, in order (the same in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/haproxy/haproxy.cfg", "reload haproxy", "record the applied state"]
+restored:
+  description: After a failed apply, whether the last good configuration was put back and is serving.
+  returned: when the apply failed
+  type: bool
 rendered:
   description: The rendered files by path (C(null) for a file that must not exist), secrets masked.
   returned: when O(state=rendered)
   type: dict
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import linux
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.haproxy_runtime import RuntimeError_
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.runtime import Runtime
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses, real_server_key
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepalived import RenderError
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import appliance
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument, state_dir_argument
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
-
-SYMBOL = {"add": "+", "remove": "-", "change": "~", "rewrite": "!", "start": ">"}
-
-
-def mask(text):
-    return None if text is None else re.sub(r"(auth_pass )\S+", r"\1********", text)
-
-
-def converge(module, backend, runtime):
-    params = module.params
-    spec, errors = check_spec(params["spec"])
-    if errors:
-        raise SpecInvalid(errors)
-    ip = module.get_bin_path("ip", required=True)
-    rc, out, err = module.run_command([ip, "-json", "address", "show"])
-    if rc != 0:
-        raise RuntimeError("'ip -json address show' failed: %s" % err.strip())
-    interfaces = parse_ip_json(out)
-    before = linux.read_state(backend.root)
-    errors = check_host(spec, params["host"], interfaces, held_addresses(before))
-    if errors:
-        raise SpecInvalid(errors)
-    files = linux.desired_files(spec, params["host"], interfaces, backend.root)
-    if params["state"] == "rendered":
-        return dict(changed=False, changes=[], summary=[], rendered=dict((f.path, mask(f.content)) for f in files))
-    state = desired_state(spec, params["host"])
-    changes = [c.as_dict() for c in plan(before, state)]
-    if not changes:
-        # Nothing changed in the spec, yet a managed file differs: it was edited by hand.
-        for managed in linux.file_drift(files):
-            changes.append(dict(action="rewrite", kind="file", key=managed.path, label="%s (edited outside lbkit)" % managed.path))
-    for managed in files:
-        if managed.service and managed.content is not None and not backend.is_active(managed.service):
-            changes.append(dict(action="start", kind="service", key=managed.service, label=managed.service))
-    deviations = runtime_deviations(spec, runtime) if before is not None else []
-    changes.extend(d[0] for d in deviations)
-    summary = ["%s %s" % (SYMBOL[c["action"]], _line(c)) for c in changes]
-    result = dict(changed=bool(changes), changes=changes, summary=summary)
-    if module._diff:
-        result["diff"] = dict(prepared="\n".join(summary) + ("\n" if summary else ""))
-    if changes and not module.check_mode:
-        backend.apply(files, state)
-        # A reload already reset HAProxy's servers to the config; set what still deviates.
-        for change, vs, rs in runtime_deviations(spec, runtime):
-            runtime.set(vs, rs, rs.state, change["before"])
-    return result
-
-
-def runtime_deviations(spec, runtime):
-    """Real servers whose state on the running engine is not the spec's (a runtime drain, say).
-
-    Only layer 7 is read here: HAProxy reports its servers through the runtime API.
-    """
-    out = []
-    pairs = [(vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers]
-    if not pairs or not runtime.haproxy_available():
-        return out
-    try:
-        running = runtime.read_layer7(pairs)
-    except RuntimeError_:
-        return out  # not running yet: the apply starts it with the spec's states
-    for (vs, rs), found in zip(pairs, running):
-        if found is None:
-            continue  # not running yet: the apply adds it with the spec's state
-        state = found[0]
-        if state != rs.state:
-            label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
-            out.append(
-                (
-                    dict(action="change", kind="runtime", key=vs.name + "/" + rs.name, label=label, field="state", before=state, after=rs.state),
-                    vs,
-                    rs,
-                )
-            )
-    return out
-
-
-def _line(change):
-    if change["action"] == "change":
-        return "%s %s: %s %s -> %s" % (change["kind"], change["label"], change["field"], change["before"], change["after"])
-    return "%s %s" % (change["kind"], change["label"])
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            spec=dict(type="dict", required=True, no_log=True),
-            host=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "rendered"]),
-        ),
-        supports_check_mode=True,
+    argument_spec = dict(
+        host=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "rendered"]),
+        tls=dict(type="dict", no_log=True),
+        interfaces=dict(type="dict"),
     )
+    argument_spec.update(spec_argument())
+    argument_spec.update(state_dir_argument())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     mask_only_secrets(module)
     try:
-        result = converge(module, linux.LinuxAppliance(module), Runtime(module))
-    except SpecInvalid as exc:
-        result = dict(failed=True, msg=exc.summary(), errors=[e.as_dict() for e in exc.errors])
-    except RenderError as exc:
-        result = dict(failed=True, msg=str(exc), errors=[e.as_dict() for e in exc.errors])
-    except linux.ApplyError as exc:
-        result = dict(failed=True, msg=str(exc), restored=exc.restored)
-    except RuntimeError_ as exc:
-        result = dict(failed=True, msg=str(exc))
-    if result.get("failed"):
-        module.fail_json(**result)
+        result = appliance.converge(module)
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

@@ -21,6 +21,7 @@ description:
   - B(HAProxy) - each layer-7 server's state, weight, check status and session counters.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
+  - lbkit.loadbalancer.attributes.STATE_DIR
 attributes:
   check_mode:
     support: full
@@ -121,133 +122,25 @@ diagnosis:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs, linux
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, SpecInvalid
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import parse_ip_json
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import appliance_info
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument, state_dir_argument
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
-
-VRRP_STATE = "/run/lbkit/vrrp-lbkit.state"
-
-
-def _active(module, name):
-    systemctl = module.get_bin_path("systemctl")
-    if systemctl is None:
-        return False
-    rc, out, dummy = module.run_command([systemctl, "is-active", name])
-    return rc == 0 and out.strip() == "active"
-
-
-def vrrp_info(module, state):
-    expected = held_addresses(state)
-    rc, out, err = module.run_command([module.get_bin_path("ip", required=True), "-json", "address", "show"])
-    addresses = set()
-    if rc == 0:
-        for addrs in parse_ip_json(out).values():
-            addresses.update(str(a.ip) for a in addrs)
-    recorded = linux.read_text(VRRP_STATE)
-    single = bool(state) and state.get("cluster", {}).get("mode") == "single"
-    vrrp_state = recorded.split()[0] if recorded else ("MASTER" if single and expected and set(expected) <= addresses else "unknown")
-    return dict(
-        running=_active(module, "keepalived"),
-        state=vrrp_state,
-        held=sorted(a for a in expected if a in addresses),
-        expected=sorted(expected),
-    )
-
-
-def ipvs_info(module, state):
-    out = dict(available=os.path.exists("/proc/net/ip_vs"), services=[], connection_states={})
-    binary = module.get_bin_path("ipvsadm")
-    if not out["available"] or binary is None:
-        return out, []
-    rc, listing, err = module.run_command([binary, "-Ln"])
-    rc2, conns, err2 = module.run_command([binary, "-Lnc"])
-    rc3, stats, err3 = module.run_command([binary, "-Ln", "--stats", "--exact"])
-    if rc != 0 or rc2 != 0 or rc3 != 0:
-        return out, ["ipvsadm could not read the IPVS table: %s" % (err or err2 or err3).strip()]
-    services = ipvs.parse_services(listing)
-    connections = ipvs.parse_connections(conns)
-    totals = ipvs.parse_stats(stats)
-    out["services"] = services
-    for svc in services:
-        total = totals.get((svc["protocol"], svc["address"], svc["port"]), dict(connections=0, real_servers={}))
-        svc["connections"] = total["connections"]
-        for rs in svc["real_servers"]:
-            rs["connections"] = total["real_servers"].get((rs["address"], rs["port"]), 0)
-        key = "%s/%s/%d" % (svc["protocol"], svc["address"], svc["port"])
-        counts = {}
-        for c in connections:
-            if (c["protocol"], c["virtual"][0], c["virtual"][1]) == (svc["protocol"], svc["address"], svc["port"]):
-                counts[c["state"]] = counts.get(c["state"], 0) + 1
-        out["connection_states"][key] = counts
-    forwarding = {}
-    for svc in (state or {}).get("virtual_services", {}).values():
-        forwarding[(svc["protocol"], svc["address"], svc["port"])] = svc["forwarding"]
-    return out, ipvs_diagnosis(services, connections, forwarding)
-
-
-def haproxy_info(module, state):
-    out = dict(running=_active(module, "haproxy"), services={})
-    diagnosis = []
-    if not out["running"] or not os.path.exists(haproxy_runtime.RUNTIME_SOCKET):
-        return out, diagnosis
-    try:
-        stats = haproxy_runtime.parse_stat(haproxy_runtime.command("show stat"))
-    except haproxy_runtime.RuntimeError_ as exc:
-        return out, [str(exc)]
-    for (proxy, server), entry in sorted(stats.items()):
-        if not proxy.startswith("vs_"):
-            continue
-        out["services"].setdefault(proxy[3:], {})[server] = entry
-        if entry["status"].upper().startswith("DOWN"):
-            diagnosis.append("HAProxy: real server %s of %s is down (%s)." % (server, proxy[3:], entry["check_status"] or "no check detail"))
-    return out, diagnosis
-
-
-def spec_state(module):
-    """The state the given spec means for this host (raises SpecInvalid)."""
-    spec, errors = check_spec(module.params["spec"])
-    if errors:
-        raise SpecInvalid(errors)
-    host = module.params["host"]
-    if spec.cluster.node(host) is None:
-        nodes = ", ".join(n.host for n in spec.cluster.nodes)
-        message = "host '%s' is not a node of cluster '%s' (nodes: %s)." % (host, spec.cluster.name, nodes)
-        raise SpecInvalid([SpecError("/cluster/nodes", message, "give host the appliance's inventory hostname.")])
-    return desired_state(spec, host)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            spec=dict(type="dict", no_log=True),
-            host=dict(type="str"),
-        ),
-        required_by=dict(spec="host"),
-        supports_check_mode=True,
-    )
+    argument_spec = dict(host=dict(type="str"))
+    argument_spec.update(spec_argument(required=False))
+    argument_spec.update(state_dir_argument())
+    module = AnsibleModule(argument_spec=argument_spec, required_by=dict(spec="host"), supports_check_mode=True)
     mask_only_secrets(module)
-    if module.params["spec"] is None:
-        state = linux.read_state()
-    else:
-        try:
-            state = spec_state(module)
-        except SpecInvalid as exc:
-            module.fail_json(msg=exc.summary(), errors=[e.as_dict() for e in exc.errors])
-    vrrp = vrrp_info(module, state)
-    ipvs_result, ipvs_diag = ipvs_info(module, state)
-    haproxy_result, haproxy_diag = haproxy_info(module, state)
-    diagnosis = ipvs_diag + haproxy_diag
-    if state is None:
-        diagnosis.insert(0, "lbkit has not converged this appliance yet (no /etc/lbkit/state.json).")
-    module.exit_json(changed=False, vrrp=vrrp, ipvs=ipvs_result, haproxy=haproxy_result, diagnosis=diagnosis)
+    try:
+        result = appliance_info.info(module)
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ description:
     the appliance's own interface addresses.
   - Addresses lbkit itself placed on the host (the VIPs and floating IPs of the state it last
     applied, held while this node is master) are not counted as the appliance's own.
-  - Reports the interfaces and whether the kernel has IPVS (layer-4 services need it).
+  - Reports the interfaces and whether the kernel has IPVS; a layer-4 service on a kernel without
+    IPVS is an error at its C(layer).
+  - Reports which services are layer 4 and which layer 7, for the role's decisions (keepalived's mode, HAProxy at boot).
   - It never changes the host.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
+  - lbkit.loadbalancer.attributes.STATE_DIR
   - lbkit.loadbalancer.attributes.SPEC
 attributes:
   check_mode:
@@ -70,6 +73,11 @@ ipvs:
       description: IPVS is loaded or C(modprobe) can load it.
       type: bool
       returned: always
+services:
+  description: The names of the spec's layer-4 and layer-7 virtual services.
+  returned: always
+  type: dict
+  sample: {"layer4": ["web-dr"], "layer7": ["shop"]}
 errors:
   description: Every problem found, each with its JSON-pointer path into the spec and a fix.
   returned: always
@@ -81,54 +89,24 @@ errors:
       fix: choose an unused address for the VIP.
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import read_state
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import preflight
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument, state_dir_argument
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 
 
-def _ipvs(module):
-    loaded = os.path.exists("/proc/net/ip_vs")
-    available = loaded
-    if not loaded:
-        modprobe = module.get_bin_path("modprobe")
-        if modprobe:
-            rc, dummy, dummy = module.run_command([modprobe, "--dry-run", "ip_vs"])
-            available = rc == 0
-    return {"loaded": loaded, "available": available}
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            spec=dict(type="dict", required=True, no_log=True),
-            host=dict(type="str", required=True),
-        ),
-        supports_check_mode=True,
-    )
+    argument_spec = dict(host=dict(type="str", required=True))
+    argument_spec.update(spec_argument())
+    argument_spec.update(state_dir_argument())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     mask_only_secrets(module)
-    ip = module.get_bin_path("ip", required=True)
-    rc, out, err = module.run_command([ip, "-json", "address", "show"])
-    if rc != 0:
-        module.fail_json(msg="'ip -json address show' failed: %s" % err.strip(), errors=[])
-    interfaces = parse_ip_json(out)
-    result = dict(
-        changed=False,
-        interfaces=dict((name, [str(a) for a in addrs]) for name, addrs in interfaces.items()),
-        ipvs=_ipvs(module),
-    )
-    spec, errors = check_spec(module.params["spec"])
-    if spec is not None:
-        errors = check_host(spec, module.params["host"], interfaces, held_addresses(read_state()))
-    result["errors"] = [e.as_dict() for e in errors]
-    if errors:
-        module.fail_json(msg=SpecInvalid(errors).summary(), **result)
+    try:
+        result = preflight.preflight(module)
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

@@ -96,79 +96,29 @@ waited:
   sample: 4.5
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.haproxy_runtime import RuntimeError_
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.runtime import Runtime
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import real_server
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 
 
-def find(spec, service, name):
-    vs = spec.service(service)
-    if vs is None:
-        raise ValueError("no virtual service named %r in the spec (services: %s)." % (service, ", ".join(v.name for v in spec.virtual_services)))
-    for rs in vs.real_servers:
-        if name in (rs.name, "%s:%d" % (rs.address, rs.port), "[%s]:%d" % (rs.address, rs.port)):
-            return vs, rs
-    raise ValueError("virtual service %r has no real server %r (real servers: %s)." % (service, name, ", ".join(r.name for r in vs.real_servers)))
-
-
-def run(module, runtime, clock=time.monotonic, sleep=time.sleep):
-    params = module.params
-    spec, errors = check_spec(params["spec"])
-    if errors:
-        raise SpecInvalid(errors)
-    vs, rs = find(spec, params["service"], params["real_server"])
-    before, connections = runtime.read(vs, rs)
-    wanted = params["state"]
-    result = dict(changed=before != wanted, before=before, after=wanted, connections=connections, waited=0.0)
-    if module._diff:
-        result["diff"] = dict(before="state: %s\n" % before, after="state: %s\n" % wanted)
-    if module.check_mode:
-        return result
-    if result["changed"]:
-        runtime.set(vs, rs, wanted, before)
-    if params["wait"] and wanted != "enabled":
-        started = clock()
-        while True:
-            state, connections = runtime.read(vs, rs)
-            if connections == 0 or clock() - started >= params["wait_timeout"]:
-                break
-            sleep(0.5)
-        result["waited"] = round(clock() - started, 1)
-        result["connections"] = connections
-        if connections:
-            raise TimeoutError("%s still has %d connections after %ds." % (rs.name, connections, params["wait_timeout"]))
-    else:
-        result["connections"] = runtime.read(vs, rs)[1]
-    return result
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            spec=dict(type="dict", required=True, no_log=True),
-            service=dict(type="str", required=True),
-            real_server=dict(type="str", required=True),
-            state=dict(type="str", required=True, choices=["enabled", "drained", "halted"]),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=300),
-        ),
-        supports_check_mode=True,
+    argument_spec = dict(
+        service=dict(type="str", required=True),
+        real_server=dict(type="str", required=True),
+        state=dict(type="str", required=True, choices=["enabled", "drained", "halted"]),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
     )
+    argument_spec.update(spec_argument())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     mask_only_secrets(module)
     try:
-        result = run(module, Runtime(module))
-    except SpecInvalid as exc:
-        result = dict(failed=True, msg=exc.summary(), errors=[e.as_dict() for e in exc.errors])
-    except (ValueError, RuntimeError_, TimeoutError) as exc:
-        result = dict(failed=True, msg=str(exc))
-    if result.get("failed"):
-        module.fail_json(**result)
+        result = real_server.run(module)
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

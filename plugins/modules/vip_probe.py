@@ -53,6 +53,13 @@ options:
     description: Seconds one request may take.
     type: float
     default: 2.0
+  connect_to:
+    description:
+      - Send the requests for a VIP to another address, as C(curl --connect-to) does - for a client that
+        reaches the appliances through a NAT or a port forward. A mapping of VIP to address; the report
+        still names the VIP.
+    type: dict
+    default: {}
   validate_certs:
     description:
       - Check the TLS certificate of HTTPS and TLS services.
@@ -118,23 +125,37 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import probe
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.outage import outage
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import STICKY_REQUESTS, targets
+
+
+def _address(target, params):
+    return params["connect_to"].get(target.address, target.address)
+
+
+def _host(target, address):
+    """The Host header: the spec's, else the VIP's own when the request goes to another address (as curl --connect-to)."""
+    if target.host_header or address == target.address:
+        return target.host_header
+    vip = "[%s]" % target.address if ":" in target.address else target.address
+    default = {"http": 80, "https": 443}.get(target.scheme)
+    return vip if target.port == default else "%s:%d" % (vip, target.port)
 
 
 def probe_service(target, params):
     count = params["requests"] if params["requests"] is not None else target.requests
     sent = []
     cookies = {}
+    address = _address(target, params)
     for n in range(1, count + 1):
-        answer = probe.request(target.scheme, target.address, target.port, target.host_header, params["timeout"], params["validate_certs"])
+        answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"], params["validate_certs"])
         cookies = cookies or (answer["cookies"] if answer["ok"] else {})
         sent.append(dict(answer, n=n, cookie=False))
     if target.sticky and cookies:
         for n in range(count + 1, count + 1 + STICKY_REQUESTS):
-            answer = probe.request(target.scheme, target.address, target.port, target.host_header, params["timeout"],
+            answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"],
                                    params["validate_certs"], cookies=cookies)
             sent.append(dict(answer, n=n, cookie=True))
     for item in sent:
@@ -149,7 +170,8 @@ def load(target, params):
     deadline = started + params["duration"]
     while time.monotonic() < deadline:
         tick = time.monotonic()
-        answer = probe.request(target.scheme, target.address, target.port, target.host_header, params["timeout"], params["validate_certs"])
+        address = _address(target, params)
+        answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"], params["validate_certs"])
         samples.append((int((tick - started) * 1000), answer["ok"], answer["answer"]))
         time.sleep(max(0.0, interval - (time.monotonic() - tick)))
     return dict(service=target.service, vip=target.vip, address=target.address, interval_ms=params["interval_ms"],
@@ -158,11 +180,14 @@ def load(target, params):
 
 def run(params):
     chosen = targets(params["spec"], params["services"])
+    for vip, address in params["connect_to"].items():
+        if not isinstance(address, str) or not address:
+            raise LbkitError("connect_to: the address for %s must be a host name or address, not %r." % (vip, address))
     if params["duration"] is None:
         return dict(changed=False, probes=[probe_service(t, params) for t in chosen])
     probed = [t for t in chosen if t.scheme and t.requests]
     if len(params["services"]) > 1 or not probed:
-        raise ValueError("duration: load mode sends to exactly one probed service; give one in services (probed: %s)."
+        raise LbkitError("duration: load mode sends to exactly one probed service; give one in services (probed: %s)."
                          % (", ".join(t.service for t in probed) or "none"))
     return dict(changed=False, load=load(probed[0], params))
 
@@ -177,6 +202,7 @@ def main():
             interval_ms=dict(type="int", default=20),
             timeout=dict(type="float", default=2.0),
             validate_certs=dict(type="bool", default=False),
+            connect_to=dict(type="dict", default={}),
         ),
         mutually_exclusive=[("requests", "duration")],
         supports_check_mode=True,
@@ -185,12 +211,8 @@ def main():
     mask_only_secrets(module)
     try:
         result = run(module.params)
-    except SpecInvalid as exc:
-        result = dict(failed=True, msg=exc.summary(), errors=[e.as_dict() for e in exc.errors])
-    except ValueError as exc:
-        result = dict(failed=True, msg=str(exc))
-    if result.get("failed"):
-        module.fail_json(**result)
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

@@ -9,7 +9,7 @@ import functools
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
 
 
 def spec_filter(function):

@@ -10,9 +10,10 @@ import os
 
 import pytest
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import linux
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
-from ansible_collections.lbkit.loadbalancer.plugins.modules import appliance
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, linux
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import linux as engine
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import ApplyFailed, EngineRejected, SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import appliance
 
 from .specs import mutate
 
@@ -25,11 +26,20 @@ IP_JSON = json.dumps(
 )
 
 
+# The PEM material the appliance action plugin reads on the controller for the shop service.
+TLS = {"shop": {"certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}}
+KEEPALIVED_CONF = engine.KEEPALIVED_CONF
+HAPROXY_CFG = engine.HAPROXY_CFG
+STATE_FILE = engine.STATE_DIR + "/state.json"
+SHOP_PEM = engine.STATE_DIR + "/tls/shop.pem"
+
+
 class FakeHost(object):
     """What the module and the backend use of AnsibleModule, backed by a temporary root."""
 
     def __init__(self, spec, check_mode=False, diff=True, state="present"):
-        self.params = {"spec": spec, "host": "lb1", "state": state}
+        self.params = {"spec": spec, "host": "lb1", "state": state, "tls": None, "interfaces": None, "state_dir": engine.STATE_DIR}
         self.check_mode = check_mode
         self._diff = diff
         self.commands = []
@@ -42,14 +52,14 @@ class FakeHost(object):
         self.reloading = {}
         self.reloading_left = {}
 
-    def verify_haproxy(self, content):
+    def verify_haproxy(self, fingerprint):
         """HAProxy 'loads' the file unless told to refuse (a port taken, say)."""
         if self.refuse_load:
             self.refuse_load -= 1
-            raise RuntimeError("HAProxy does not run the new configuration 10 s after the reload")
-        self.loaded = content
+            raise ApplyFailed("HAProxy does not run the new configuration 10 s after the reload", restored=False)
+        self.loaded = fingerprint
 
-    def get_bin_path(self, name, required=False):
+    def get_bin_path(self, name, required=False, opt_dirs=None):
         return "/usr/bin/" + name
 
     def run_command(self, argv):
@@ -87,17 +97,14 @@ def root(tmp_path, monkeypatch):
     return str(tmp_path)
 
 
-class NoRuntime(object):
-    """No HAProxy runtime socket on the fake host."""
-
-    def haproxy_available(self):
-        return False
-
-
-def converge(spec, root, host=None, runtime=None, **kwargs):
+def converge(spec, root, host=None, servers=None, tls=TLS, **kwargs):
+    """Run the appliance module's runner on the fake host; ``servers``: HAProxy's server states as read."""
     host = host or FakeHost(spec, **kwargs)
-    backend = linux.LinuxAppliance(host, root=root, verify={"haproxy": host.verify_haproxy}, sleep=host.sleeps.append)
-    return host, appliance.converge(host, backend, runtime or NoRuntime())
+    rendering = host.params["state"] == "rendered"
+    backend = linux.LinuxAppliance(host, paths=engine.Paths(root=root), tls_material=tls, require_tls=not rendering,
+                                   verify={"haproxy": host.verify_haproxy}, sleep=host.sleeps.append)
+    backend._servers = lambda: servers
+    return host, appliance.converge(host, backend)
 
 
 def read(root, path):
@@ -109,11 +116,11 @@ def test_first_apply_writes_validates_starts_and_records(root):
     host, result = converge(mutate({}), root)
     assert result["changed"]
     assert "+ virtual service web-dr (192.0.2.10:80/tcp)" in result["summary"]
-    assert "virtual_router_id 51" in read(root, linux.KEEPALIVED_CONF)
-    assert "listen vs_shop" in read(root, linux.HAPROXY_CFG)
-    assert oct(os.stat(root + linux.KEEPALIVED_CONF).st_mode & 0o777) == "0o600"
-    assert oct(os.stat(root + linux.STATE_FILE).st_mode & 0o777) == "0o600"
-    assert host.ran("keepalived", "--config-test", "-f") and host.ran("haproxy", "-c", "-q", "-f")
+    assert "virtual_router_id 51" in read(root, KEEPALIVED_CONF)
+    assert "listen vs_shop" in read(root, HAPROXY_CFG)
+    assert oct(os.stat(root + KEEPALIVED_CONF).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(root + STATE_FILE).st_mode & 0o777) == "0o600"
+    assert host.ran("keepalived", "--config-test", "-f") and host.ran("haproxy", "-c", "-f")
     assert host.ran("systemctl", "start", "keepalived") and host.ran("systemctl", "start", "haproxy")
     assert host.ran("sysctl", "-w", "net.ipv4.ip_nonlocal_bind=1") and host.ran("sysctl", "-w", "net.ipv4.ip_forward=1")
     # Nothing left behind but the managed files.
@@ -126,7 +133,7 @@ def test_second_run_changes_nothing(root):
     host2 = FakeHost(mutate({}))
     host2.active = set(host.active)
     host2, second = converge(mutate({}), root, host=host2)
-    assert second == {"changed": False, "changes": [], "summary": [], "diff": {"prepared": ""}}
+    assert second == {"changed": False, "changes": [], "summary": [], "operations": [], "diff": {"prepared": ""}}
     assert not host2.ran("systemctl", "reload")
 
 
@@ -136,9 +143,9 @@ def test_check_mode_reports_the_same_plan_and_touches_nothing(root):
     changed_spec["virtual_services"].pop(1)
     checker = FakeHost(changed_spec, check_mode=True)
     checker.active = set(host.active)
-    before = read(root, linux.KEEPALIVED_CONF)
+    before = read(root, KEEPALIVED_CONF)
     checker, predicted = converge(changed_spec, root, host=checker)
-    assert read(root, linux.KEEPALIVED_CONF) == before
+    assert read(root, KEEPALIVED_CONF) == before
     assert not checker.ran("systemctl", "reload")
     runner = FakeHost(changed_spec)
     runner.active = set(host.active)
@@ -162,7 +169,7 @@ def test_a_service_still_reloading_after_the_reload_is_waited_for(root):
     runner, applied = converge(runner.params["spec"], root, host=runner)
     assert applied["changed"] and runner.ran("systemctl", "reload", "haproxy")
     assert runner.sleeps == [0.1, 0.1, 0.1]
-    assert not runner.ran("systemctl", "restart") and runner.loaded == read(root, linux.HAPROXY_CFG)
+    assert not runner.ran("systemctl", "restart") and runner.loaded in read(root, HAPROXY_CFG)
 
 
 def test_a_service_that_stays_reloading_is_not_running(root):
@@ -170,38 +177,41 @@ def test_a_service_that_stays_reloading_is_not_running(root):
     stuck = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
     stuck.active = set(host.active)
     stuck.reloading["haproxy"] = 1000
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(ApplyFailed) as info:
         converge(stuck.params["spec"], root, host=stuck)
-    assert "haproxy is not running after the change" in str(info.value)
+    assert "haproxy is not running after 'systemctl reload haproxy'" in str(info.value)
     assert len(stuck.sleeps) >= 100
 
 
 def test_invalid_config_changes_nothing(root):
     host, first = converge(mutate({}), root)
-    before = read(root, linux.HAPROXY_CFG)
+    before = read(root, HAPROXY_CFG)
     bad = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
     bad.active = set(host.active)
-    bad.fail[("haproxy", "-c")] = (1, "", "[ALERT] parsing error")
-    with pytest.raises(linux.ApplyError) as info:
+    bad.fail[("haproxy", "-c")] = (1, "", "[ALERT]    (42) : config : parsing [%s.tmp:12] : unknown keyword 'weigth'" % (root + HAPROXY_CFG))
+    with pytest.raises(EngineRejected) as info:
         converge(bad.params["spec"], root, host=bad)
-    assert "haproxy rejected the new" in str(info.value) and "nothing was changed" in str(info.value)
-    assert read(root, linux.HAPROXY_CFG) == before
+    # the engine's own reason is quoted
+    assert "haproxy rejected the new %s%s: [ALERT]" % (root, HAPROXY_CFG) in str(info.value)
+    assert "unknown keyword 'weigth'" in str(info.value) and "nothing was changed" in str(info.value)
+    assert info.value.result()["restored"] is True
+    assert read(root, HAPROXY_CFG) == before
     assert not bad.ran("systemctl", "reload")
 
 
 def test_failed_reload_restores_the_last_good_config(root):
     host, first = converge(mutate({}), root)
-    good = read(root, linux.KEEPALIVED_CONF)
-    state = read(root, linux.STATE_FILE)
+    good = read(root, KEEPALIVED_CONF)
+    state = read(root, STATE_FILE)
     bad = FakeHost(mutate({"/virtual_services/0/real_servers/0/weight": 5}))
     bad.active = set(host.active)
     bad.fail[("systemctl", "reload", "keepalived")] = (1, "", "Job failed")
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(ApplyFailed) as info:
         converge(bad.params["spec"], root, host=bad)
     assert info.value.restored
     assert "the previous configuration was restored and is serving" in str(info.value)
-    assert read(root, linux.KEEPALIVED_CONF) == good
-    assert read(root, linux.STATE_FILE) == state
+    assert read(root, KEEPALIVED_CONF) == good
+    assert read(root, STATE_FILE) == state
     # The restored file was reloaded again, so the running keepalived has the last good config.
     assert len(bad.ran("systemctl", "reload", "keepalived")) == 2
 
@@ -220,20 +230,20 @@ def test_failing_rollback_says_so(root):
         return original(argv)
 
     bad.run_command = run
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(ApplyFailed) as info:
         converge(bad.params["spec"], root, host=bad)
     assert not info.value.restored
-    assert "restoring the previous configuration failed too: systemctl reload keepalived failed: still failing" in str(info.value)
+    assert "restoring the previous configuration failed too: 'systemctl reload keepalived' failed (exit 1): still failing" in str(info.value)
 
 
 def test_hand_edit_is_detected_and_rewritten(root):
     host, first = converge(mutate({}), root)
-    with open(root + linux.HAPROXY_CFG, "a") as handle:
+    with open(root + HAPROXY_CFG, "a") as handle:
         handle.write("# edited by hand\n")
     again = FakeHost(mutate({}), check_mode=True)
     again.active = set(host.active)
     again, result = converge(again.params["spec"], root, host=again)
-    assert result["summary"] == ["! file %s%s (edited outside lbkit)" % (root, linux.HAPROXY_CFG)]
+    assert result["summary"] == ["! file %s%s (edited outside lbkit)" % (root, HAPROXY_CFG)]
 
 
 def test_stopped_engine_is_a_change(root):
@@ -249,9 +259,9 @@ def test_rendered_touches_nothing_and_masks_secrets(root):
     spec = mutate({"/cluster/ha/vrrp_version": 2, "/cluster/ha/advert_interval_ms": 1000, "/cluster/ha/auth_secret": "pw123"})
     host, result = converge(spec, root, state="rendered")
     assert result["changed"] is False
-    conf = result["rendered"][root + linux.KEEPALIVED_CONF]
+    conf = result["rendered"][root + KEEPALIVED_CONF]
     assert "auth_pass ********" in conf and "pw123" not in json.dumps(result)
-    assert not os.path.exists(root + linux.KEEPALIVED_CONF)
+    assert not os.path.exists(root + KEEPALIVED_CONF)
 
 
 def test_secret_change_shows_hidden(root):
@@ -268,7 +278,7 @@ def test_vip_on_the_hosts_own_address_is_refused_before_anything(root):
     with pytest.raises(SpecInvalid) as info:
         converge(mutate({"/virtual_services/1/address": "10.0.1.11", "/virtual_services/1/real_servers/0/address": "10.0.1.21"}), root)
     assert info.value.errors[0].path == "/virtual_services/1/address"
-    assert not os.path.exists(root + linux.STATE_FILE)
+    assert not os.path.exists(root + STATE_FILE)
 
 
 def test_vips_lbkit_placed_are_not_the_hosts_own(root):
@@ -290,55 +300,49 @@ def test_vips_lbkit_placed_are_not_the_hosts_own(root):
     assert result["changed"] is False
 
 
-class FakeRuntime(object):
-    """HAProxy's runtime API as a dict of server states."""
-
-    def __init__(self, states):
-        self.states = states
-        self.calls = []
-        self.reads = 0
-
-    def haproxy_available(self):
-        return True
-
-    def read_layer7(self, pairs):
-        self.reads += 1
-        return [(self.states.get(rs.name, rs.state), 0) for vs, rs in pairs]
-
-    def set(self, vs, rs, state, current):
-        self.calls.append((vs.name, rs.name, state))
-        self.states[rs.name] = state
-
-
-def test_runtime_drain_is_undone_by_the_next_converge(root):
+def test_runtime_drain_is_undone_by_the_next_converge(root, monkeypatch):
     host, first = converge(mutate({}), root)
-    runtime = FakeRuntime({"10.0.1.31:8443": "drained"})
+    sent = []
+    monkeypatch.setattr(haproxy_runtime, "run_commands", lambda cmds, path: sent.extend(cmds))
+    servers = {("vs_shop", "10.0.1.31:8443"): "drained"}
     checker = FakeHost(mutate({}), check_mode=True)
     checker.active = set(host.active)
-    checker, predicted = converge(checker.params["spec"], root, host=checker, runtime=runtime)
+    checker, predicted = converge(checker.params["spec"], root, host=checker, servers=servers)
     assert predicted["summary"] == ["~ runtime 10.0.1.31:8443 10.0.1.31:8443 in shop: state drained -> enabled"]
-    assert runtime.calls == []
-    # one listing of HAProxy's servers for all of them, not one per server
-    assert runtime.reads == 1
+    assert predicted["operations"] == ["set HAProxy server vs_shop/10.0.1.31:8443 enabled"]
+    assert sent == []
     again = FakeHost(mutate({}))
     again.active = set(host.active)
-    again, applied = converge(again.params["spec"], root, host=again, runtime=runtime)
+    again, applied = converge(again.params["spec"], root, host=again, servers=servers)
     assert applied["changes"] == predicted["changes"]
-    assert runtime.calls == [("shop", "10.0.1.31:8443", "enabled")]
+    assert sent == ["set server vs_shop/10.0.1.31:8443 state ready"]
     assert not again.ran("systemctl", "reload")
+
+
+def test_one_show_stat_reads_every_layer7_server(root, monkeypatch):
+    host, first = converge(mutate({}), root)
+    sent = []
+    monkeypatch.setattr(haproxy_runtime, "command", lambda text, path: sent.append(text) or "# pxname,svname,status,weight,scur,stot\n")
+    socket = os.path.join(root, "admin.sock")
+    open(socket, "w").close()
+    again = FakeHost(mutate({}), check_mode=True)
+    again.active = set(host.active)
+    backend = linux.LinuxAppliance(again, paths=engine.Paths(root=root), tls_material=TLS, socket_path=socket)
+    assert backend.read().servers == {}
+    assert sent == ["show stat"]
 
 
 def test_new_config_not_live_after_reload_rolls_back(root):
     host, first = converge(mutate({}), root)
-    good = read(root, linux.HAPROXY_CFG)
+    good = read(root, HAPROXY_CFG)
     bad = FakeHost(mutate({"/virtual_services/2/port": 8443}))
     bad.active = set(host.active)
     bad.refuse_load = 1
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(ApplyFailed) as info:
         converge(bad.params["spec"], root, host=bad)
     assert info.value.restored and "does not run the new configuration" in str(info.value)
-    assert read(root, linux.HAPROXY_CFG) == good
-    assert bad.loaded == good  # the restored file was reloaded and verified live
+    assert read(root, HAPROXY_CFG) == good
+    assert bad.loaded in good  # the restored file was reloaded and its fingerprint verified live
 
 
 def test_marker_tracks_the_file():
@@ -347,7 +351,11 @@ def test_marker_tracks_the_file():
 
     one = haproxy.render(load_spec(mutate({})))
     two = haproxy.render(load_spec(mutate({"/virtual_services/2/real_servers/0/weight": 7})))
-    assert haproxy.marker(one).startswith("lbkit_config_") and haproxy.marker(one) != haproxy.marker(two)
+    assert one.fingerprint.startswith("lbkit_config_") and one.fingerprint != two.fingerprint
+    assert one.content.endswith("backend %s\n" % one.fingerprint)
+    # a new certificate is a new file: its digest enters the fingerprint
+    rotated = haproxy.render(load_spec(mutate({})), tls_digests={"shop": "0123456789abcdef"})
+    assert rotated.fingerprint != one.fingerprint
 
 
 SS_OUTPUT = """LISTEN 0      4096   192.0.2.12:443        0.0.0.0:*    users:(("haproxy",pid=985,fd=7))
@@ -358,12 +366,11 @@ LISTEN 0      128    [::]:22               [::]:*       users:(("sshd",pid=90,fd
 
 
 def test_binds_and_listeners():
-    assert linux.haproxy_binds("    bind 192.0.2.12:443,192.0.2.12:8443-8444 ssl crt x\n    bind [2001:db8::1]:80\n") == [
-        ("192.0.2.12", 443),
-        ("192.0.2.12", 8443),
-        ("192.0.2.12", 8444),
-        ("2001:db8::1", 80),
-    ]
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+
+    cfg = haproxy.render(load_spec(mutate({"/virtual_services/2/extra_ports": "8443-8444"})))
+    assert cfg.binds == (("192.0.2.12", 443), ("192.0.2.12", 8443), ("192.0.2.12", 8444))
     listeners = linux.parse_listeners(SS_OUTPUT)
     assert ("192.0.2.12", 8443, "python3") in listeners and ("::", 22, "sshd") in listeners
     assert linux.foreign_listeners([("192.0.2.12", 443), ("192.0.2.12", 8443), ("192.0.2.99", 22)], listeners) == [
@@ -374,15 +381,15 @@ def test_binds_and_listeners():
 
 def test_port_taken_by_another_program_is_refused_before_anything(root):
     host, first = converge(mutate({}), root)
-    before = read(root, linux.HAPROXY_CFG)
+    before = read(root, HAPROXY_CFG)
     bad = FakeHost(mutate({"/virtual_services/2/extra_ports": "8443"}))
     bad.active = set(host.active)
     bad.fail[("ss", "-ltnpH")] = (0, SS_OUTPUT, "")
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(EngineRejected) as info:
         converge(bad.params["spec"], root, host=bad)
     assert "HAProxy could not listen where the new" in str(info.value) and "192.0.2.12:8443 is in use by python3" in str(info.value)
     assert "nothing was changed" in str(info.value)
-    assert read(root, linux.HAPROXY_CFG) == before
+    assert read(root, HAPROXY_CFG) == before
 
 
 def test_sysctl_failure_after_install_restores_files_and_kernel(root):
@@ -395,15 +402,15 @@ def test_sysctl_failure_after_install_restores_files_and_kernel(root):
     only_l7["virtual_services"] = [only_l7["virtual_services"][2]]
     host, first = converge(only_l7, root)
     assert not host.ran("sysctl", "-w", "net.ipv4.ip_nonlocal_bind=1")  # already 1: not written
-    good = read(root, linux.KEEPALIVED_CONF)
+    good = read(root, KEEPALIVED_CONF)
     bad = FakeHost(mutate({}))
     bad.active = set(host.active)
     bad.fail[("sysctl", "-w", "net.ipv4.ip_forward=1")] = (255, "", 'sysctl: permission denied on key "net.ipv4.ip_forward"')
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(ApplyFailed) as info:
         converge(bad.params["spec"], root, host=bad)
     assert info.value.restored
-    assert "sysctl -w net.ipv4.ip_forward=1 failed" in str(info.value)
-    assert read(root, linux.KEEPALIVED_CONF) == good
+    assert "'sysctl -w net.ipv4.ip_forward=1' failed (exit 255)" in str(info.value)
+    assert read(root, KEEPALIVED_CONF) == good
     assert "ip_forward" not in read(root, "/etc/sysctl.d/60-lbkit.conf")
     # nothing was reloaded: the failure came before the engines
     assert not bad.ran("systemctl", "reload")
@@ -433,13 +440,100 @@ def test_ip_vs_that_cannot_load_fails_the_apply_and_restores(root):
     only_l7 = mutate({})
     only_l7["virtual_services"] = [only_l7["virtual_services"][2]]
     host, first = converge(only_l7, root)
-    good = read(root, linux.KEEPALIVED_CONF)
+    good = read(root, KEEPALIVED_CONF)
     bad = FakeHost(mutate({}))
     bad.active = set(host.active)
     bad.fail[("modprobe", "ip_vs")] = (1, "", "modprobe: FATAL: Module ip_vs not found in directory /lib/modules/6.1.0")
-    with pytest.raises(linux.ApplyError) as info:
+    with pytest.raises(ApplyFailed) as info:
         converge(bad.params["spec"], root, host=bad)
     assert info.value.restored
     assert "net.ipv4.vs.expire_nodest_conn needs the ip_vs kernel module" in str(info.value) and "Module ip_vs not found" in str(info.value)
-    assert read(root, linux.KEEPALIVED_CONF) == good and not os.path.exists(root + sysctl.MODULES_PATH)
+    assert read(root, KEEPALIVED_CONF) == good and not os.path.exists(root + sysctl.MODULES_PATH)
     assert not bad.ran("systemctl", "reload")
+
+
+def test_tls_material_is_written_by_the_apply_0600_and_goes_with_its_service(root):
+    host, first = converge(mutate({}), root)
+    assert read(root, SHOP_PEM) == TLS["shop"]["certificate"] + TLS["shop"]["key"]
+    assert oct(os.stat(root + SHOP_PEM).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(root + engine.STATE_DIR + "/tls").st_mode & 0o777) == "0o700"
+    assert "ssl crt /etc/lbkit/tls/shop.pem" in read(root, HAPROXY_CFG)
+    without = mutate({})
+    without["virtual_services"].pop(2)
+    again = FakeHost(without)
+    again.active = set(host.active)
+    again, result = converge(without, root, host=again)
+    assert "remove %s%s" % (root, SHOP_PEM) in result["operations"]
+    assert not os.path.exists(root + SHOP_PEM)
+
+
+def test_a_broken_key_is_refused_by_haproxy_and_the_last_good_one_stays(root):
+    host, first = converge(mutate({}), root)
+    good_pem, good_cfg = read(root, SHOP_PEM), read(root, HAPROXY_CFG)
+    broken = {"shop": dict(TLS["shop"], key="garbage")}
+    bad = FakeHost(mutate({}))
+    bad.active = set(host.active)
+    bad.fail[("haproxy", "-c")] = (1, "", "[ALERT]    (7) : config : parsing [%s:31] : 'bind 192.0.2.12:443' : unable to load SSL private key "
+                                          "from PEM file '/etc/lbkit/tls/shop.pem'." % (root + HAPROXY_CFG))
+    with pytest.raises(EngineRejected) as info:
+        converge(bad.params["spec"], root, host=bad, tls=broken)
+    assert "unable to load SSL private key" in str(info.value) and "nothing was changed" in str(info.value)
+    assert read(root, SHOP_PEM) == good_pem and read(root, HAPROXY_CFG) == good_cfg
+    assert not bad.ran("systemctl", "reload")
+
+
+def test_a_new_certificate_is_a_new_haproxy_cfg_reloaded_and_proven(root):
+    host, first = converge(mutate({}), root)
+    rotated = {"shop": dict(TLS["shop"], certificate="-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----")}
+    again = FakeHost(mutate({}))
+    again.active = set(host.active)
+    again, result = converge(again.params["spec"], root, host=again, tls=rotated)
+    assert result["changed"] and "reload haproxy" in result["operations"]
+    assert result["summary"] == ["! file %s%s (this lbkit version renders it differently)" % (root, HAPROXY_CFG),
+                                 "! file %s%s (this lbkit version renders it differently)" % (root, SHOP_PEM)]
+    assert again.loaded in read(root, HAPROXY_CFG) and "MIIC" in read(root, SHOP_PEM)
+
+
+def test_state_dir_moves_the_tls_files_and_haproxy_cfg_follows(root):
+    host = FakeHost(mutate({}))
+    host.params["state_dir"] = "/srv/lbkit"
+    backend = linux.LinuxAppliance(host, paths=engine.Paths(root=root, state_dir="/srv/lbkit"), tls_material=TLS,
+                                   verify={"haproxy": host.verify_haproxy}, sleep=host.sleeps.append)
+    backend._servers = lambda: None
+    appliance.converge(host, backend)
+    assert "ssl crt /srv/lbkit/tls/shop.pem" in read(root, HAPROXY_CFG)
+    assert os.path.exists(root + "/srv/lbkit/tls/shop.pem") and os.path.exists(root + "/srv/lbkit/state.json")
+
+
+def test_tls_service_without_material_is_a_spec_error_with_its_path(root):
+    with pytest.raises(SpecInvalid) as info:
+        converge(mutate({}), root, tls={})
+    assert [e.path for e in info.value.errors] == ["/virtual_services/2/layer7/tls"]
+    assert not os.path.exists(root + STATE_FILE)
+
+
+def test_a_failing_host_command_is_an_error_not_a_traceback(root):
+    host = FakeHost(mutate({}))
+    host.fail[("ip", "-json")] = (1, "", "Cannot open netlink socket: Permission denied")
+    with pytest.raises(linux.HostCommandFailed) as info:
+        converge(mutate({}), root, host=host)
+    assert info.value.result()["msg"] == "'ip -json address show' failed (exit 1): Cannot open netlink socket: Permission denied"
+
+
+def test_lbkit_rendering_anew_is_told_apart_from_a_hand_edit(root):
+    host, first = converge(mutate({}), root)
+    stored = json.loads(read(root, STATE_FILE))
+    # as if an older lbkit had written the files: the recorded digests are of other contents
+    stored["engine"]["files"][root + HAPROXY_CFG] = engine.digest("older rendering")
+    with open(root + HAPROXY_CFG, "w") as handle:
+        handle.write("older rendering")
+    with open(root + STATE_FILE, "w") as handle:
+        json.dump(stored, handle)
+    again = FakeHost(mutate({}), check_mode=True)
+    again.active = set(host.active)
+    again, result = converge(again.params["spec"], root, host=again)
+    assert result["summary"] == ["! file %s%s (this lbkit version renders it differently)" % (root, HAPROXY_CFG)]
+    with open(root + HAPROXY_CFG, "a") as handle:
+        handle.write("# by hand\n")
+    again, result = converge(again.params["spec"], root, host=again)
+    assert result["summary"] == ["! file %s%s (edited outside lbkit)" % (root, HAPROXY_CFG)]

@@ -82,8 +82,8 @@ def _spec(layer, field, value, extra):
 
 def _render(layer, spec):
     if layer == 4:
-        return keepalived.render(spec, "lb1", INTERFACES)
-    return haproxy.render(spec)
+        return keepalived.render(spec, "lb1", INTERFACES).content
+    return haproxy.render(spec).content
 
 
 def _check_cell(cell, layer, data):

@@ -7,7 +7,11 @@ documentation ones the tests use; 192.168.10.100/32 on eth0 is a VIP keepalived 
 
 import os
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host, parse_ip_json
+import pytest
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import HostOutputUnreadable
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
 from .specs import mutate
@@ -18,14 +22,14 @@ VS0 = "/virtual_services/0"
 
 def interfaces():
     with open(FIXTURE) as handle:
-        return parse_ip_json(handle.read())
+        return ip.by_name(ip.parse_links(handle.read()))
 
 
 def paths(errors):
     return [e.path for e in errors]
 
 
-def test_parse_ip_json():
+def test_parse_links():
     found = interfaces()
     assert sorted(found) == ["eth0", "eth1", "lo"]
     assert [str(a) for a in found["eth0"]] == ["192.168.10.11/24", "192.168.10.100/32"]
@@ -80,4 +84,18 @@ def test_named_interfaces_must_exist():
 
 
 def test_empty_listing():
-    assert parse_ip_json("") == {}
+    assert ip.by_name(ip.parse_links("")) == {}
+
+
+@pytest.mark.parametrize("text", ["not json", "{}", "[1, 2]", '{"ifname": "eth0"}'])
+def test_output_that_is_not_a_listing_is_an_error_not_a_traceback(text):
+    with pytest.raises(HostOutputUnreadable, match="cannot read the output of 'ip -json address show'"):
+        ip.parse_links(text)
+
+
+def test_links_carry_flags_and_skip_what_does_not_parse():
+    links = ip.parse_links('[{"ifname": "tunl0", "flags": ["NOARP", "UP"], "link_type": "ipip", "addr_info": ['
+                           '{"family": "inet", "local": "not-an-address", "prefixlen": 24}, {"family": "link", "local": "x"},'
+                           ' {"family": "inet6", "local": "2001:db8::1"}]}, {"addr_info": []}]')
+    assert [(link.name, link.up, link.loopback) for link in links] == [("tunl0", True, False)]
+    assert [str(a) for a in links[0].addresses] == ["2001:db8::1/128"]

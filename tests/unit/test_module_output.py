@@ -22,13 +22,15 @@ from .specs import mutate
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MASK = "********"
 
-# The heartbeat is on loopback, so the appliance's host checks pass on any machine.
+# The rendering is asked for these interfaces (the module's interfaces option), so it needs
+# nothing of the machine the test runs on.
+INTERFACES = {"eth0": ["192.0.2.1/24"]}
 SPEC = {
     "cluster": {
         "name": "t",
         "nodes": [
-            {"host": "lb1", "heartbeat_address": "127.0.0.1", "priority": 150},
-            {"host": "lb2", "heartbeat_address": "127.0.0.2", "priority": 100},
+            {"host": "lb1", "heartbeat_address": "192.0.2.1", "priority": 150},
+            {"host": "lb2", "heartbeat_address": "192.0.2.2", "priority": 100},
         ],
         "ha": {"mode": "pair", "virtual_router_id": 51, "vrrp_version": 2, "advert_interval_ms": 1000, "auth_secret": "s3cr3t"},
     },
@@ -55,7 +57,7 @@ def run_module(name, args):
 
 
 def test_rendered_config_reads_as_written_with_the_secret_masked():
-    result = run_module("appliance", {"spec": SPEC, "host": "lb1", "state": "rendered"})
+    result = run_module("appliance", {"spec": SPEC, "host": "lb1", "state": "rendered", "interfaces": INTERFACES})
     assert not result.get("failed"), result
     conf = result["rendered"]["/etc/keepalived/keepalived.conf"]
     assert "# Managed by lbkit.loadbalancer (cluster t, node lb1)" in conf
@@ -63,6 +65,11 @@ def test_rendered_config_reads_as_written_with_the_secret_masked():
     assert "real_server 10.77.0.21 80 {" in conf
     assert "auth_pass ********" in conf
     assert "s3cr3t" not in json.dumps(result)
+
+
+def test_interfaces_are_for_rendering_only():
+    result = run_module("appliance", {"spec": SPEC, "host": "lb1", "interfaces": INTERFACES})
+    assert result["failed"] and result["msg"].startswith("interfaces: only state=rendered takes the interfaces as an option")
 
 
 def test_errors_name_the_spec_values():

@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import plan
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import diff as plan
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
@@ -30,26 +30,26 @@ def test_state_is_plain_json():
 
 def test_first_apply_adds_everything():
     out = lines(None, state())
-    assert "add virtual service web-dr (192.0.2.10:80/tcp)" in out
-    assert "add real server web1 192.168.10.21:80 in web-dr" in out
-    assert sum(1 for line in out if line.startswith("add real server")) == 4
+    assert "+ virtual service web-dr (192.0.2.10:80/tcp)" in out
+    assert "+ real server web1 192.168.10.21:80 in web-dr" in out
+    assert sum(1 for line in out if line.startswith("+ real server")) == 4
 
 
 def test_weight_change():
-    assert lines(state(), state({VS0 + "/real_servers/0/weight": 50})) == ["real server web1 192.168.10.21:80 in web-dr: weight 100 -> 50"]
+    assert lines(state(), state({VS0 + "/real_servers/0/weight": 50})) == ["~ real server web1 192.168.10.21:80 in web-dr: weight 100 -> 50"]
 
 
 def test_real_server_added_and_removed():
     after = state({VS0 + "/real_servers/1": DELETE, VS0 + "/real_servers": Append({"name": "web3", "address": "192.168.10.23"})})
     assert lines(state(), after) == [
-        "remove real server web2 192.168.10.22:80 in web-dr",
-        "add real server web3 192.168.10.23:80 in web-dr",
+        "- real server web2 192.168.10.22:80 in web-dr",
+        "+ real server web3 192.168.10.23:80 in web-dr",
     ]
 
 
 def test_renaming_a_real_server_is_a_change_not_a_replacement():
     assert lines(state(), state({VS0 + "/real_servers/0/name": "web-one"})) == [
-        "real server web-one 192.168.10.21:80 in web-dr: name web1 -> web-one"
+        "~ real server web-one 192.168.10.21:80 in web-dr: name web1 -> web-one"
     ]
 
 
@@ -58,10 +58,10 @@ def test_service_removed_and_fields_changed():
         {"/virtual_services/1": DELETE, VS0 + "/scheduling": "least_connection", VS0 + "/persistence": {"mode": "source_ip", "timeout": "10m"}}
     )
     assert lines(state(), after) == [
-        "remove virtual service app-nat (192.0.2.11:8080/tcp)",
-        "virtual service web-dr (192.0.2.10:80/tcp): persistence.mode none -> source_ip",
-        "virtual service web-dr (192.0.2.10:80/tcp): persistence.timeout (unset) -> 600",
-        "virtual service web-dr (192.0.2.10:80/tcp): scheduling weighted_round_robin -> least_connection",
+        "- virtual service app-nat (192.0.2.11:8080/tcp)",
+        "~ virtual service web-dr (192.0.2.10:80/tcp): persistence.mode none -> source_ip",
+        "~ virtual service web-dr (192.0.2.10:80/tcp): persistence.timeout (unset) -> 600",
+        "~ virtual service web-dr (192.0.2.10:80/tcp): scheduling weighted_round_robin -> least_connection",
     ]
 
 
@@ -70,7 +70,7 @@ def test_secret_change_is_detected_but_hidden():
     before = state(dict(v2, **{"/cluster/ha/auth_secret": "old-pw"}))
     after = state(dict(v2, **{"/cluster/ha/auth_secret": "new-pw"}))
     changes = plan(before, after)
-    assert [str(c) for c in changes] == ["cluster lb-prod: auth_secret (hidden) -> (hidden)"]
+    assert [str(c) for c in changes] == ["~ cluster lb-prod: auth_secret (hidden) -> (hidden)"]
     dumped = json.dumps([c.as_dict() for c in changes]) + json.dumps(after)
     assert "old-pw" not in dumped and "new-pw" not in dumped
 
@@ -104,7 +104,7 @@ def test_held_addresses_lists_a_shared_vip_once():
 
 def test_first_apply_names_the_cluster_once():
     out = lines(None, state())
-    assert out[0] == "add cluster lb-prod (HA pair: lb1 with priority 150, peer 192.168.10.12, VRRP router 51)"
-    assert not [line for line in out if line.startswith("cluster ")]
+    assert out[0] == "+ cluster lb-prod (HA pair: lb1 with priority 150, peer 192.168.10.12, VRRP router 51)"
+    assert not [line for line in out if line.startswith("~ cluster ")]
     single = desired_state(load_spec(mutate({"/cluster/ha": {"mode": "single"}, "/cluster/nodes/1": DELETE})), "lb1")
-    assert lines(None, single)[0] == "add cluster lb-prod (single appliance lb1)"
+    assert lines(None, single)[0] == "+ cluster lb-prod (single appliance lb1)"

@@ -13,7 +13,8 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid, UnsafeValue
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, words
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
 from .specs import mutate
@@ -40,11 +41,11 @@ def rendered(path):
         spec = load_spec(yaml.safe_load(handle))
     base = os.path.basename(path)[: -len(".spec.yml")]
     out = {}
-    text = haproxy.render(spec)
-    if text is not None:
-        out[base + ".haproxy.cfg"] = text
+    cfg = haproxy.render(spec)
+    if cfg is not None:
+        out[base + ".haproxy.cfg"] = cfg.content
     for node in spec.cluster.nodes:
-        out["%s.%s.keepalived.conf" % (base, node.host)] = keepalived.render(spec, node.host, host_interfaces(spec, node.host))
+        out["%s.%s.keepalived.conf" % (base, node.host)] = keepalived.render(spec, node.host, host_interfaces(spec, node.host)).content
     return out
 
 
@@ -73,7 +74,10 @@ def test_every_golden_file_has_a_spec():
 def test_secret_only_in_the_keepalived_config():
     with open(os.path.join(GOLDEN, "vrrp2-auth.spec.yml")) as handle:
         spec = load_spec(yaml.safe_load(handle))
-    assert "auth_pass s3cr3t" in keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+    conf = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+    assert "auth_pass s3cr3t" in conf.content
+    assert "auth_pass ********" in conf.masked and "s3cr3t" not in conf.masked
+    assert conf.masked == conf.content.replace("auth_pass s3cr3t", "auth_pass ********")
     assert "s3cr3t" not in repr(spec)
 
 
@@ -87,7 +91,7 @@ def test_no_layer7_service_no_haproxy_config():
 def test_unknown_heartbeat_interface_is_a_render_error():
     spec = load_spec(mutate({}))
     interfaces = {"lo": [ipaddress.ip_interface("127.0.0.1/8")], "eth0": [ipaddress.ip_interface("192.168.10.99/24")]}
-    with pytest.raises(keepalived.RenderError) as info:
+    with pytest.raises(SpecInvalid) as info:
         keepalived.render(spec, "lb1", interfaces)
     assert info.value.errors[0].path == "/cluster/nodes/0/heartbeat_address"
 
@@ -97,7 +101,7 @@ def test_pair_without_floating_addresses_has_no_vrrp_instance():
     data["virtual_services"] = []
     data["cluster"]["floating_ips"] = []
     spec = load_spec(data)
-    text = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+    text = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1")).content
     assert "vrrp_instance" not in text
     assert "No floating address yet" in text
 
@@ -110,19 +114,19 @@ def test_sysctls_follow_the_spec():
     only_dr = mutate({})
     only_dr["virtual_services"] = only_dr["virtual_services"][:1]
     # layer 4: IPVS expires a removed real server's connections, and ip_vs is loaded at boot before sysctl.d
-    assert sysctl.parse(sysctl.render(load_spec(only_dr))) == {"net.ipv4.vs.expire_nodest_conn": "1"}
+    assert sysctl.render(load_spec(only_dr)).settings == {"net.ipv4.vs.expire_nodest_conn": "1"}
     assert sysctl.modules(load_spec(only_dr)).splitlines()[-1] == "ip_vs"
     only_l7 = mutate({})
     only_l7["virtual_services"] = only_l7["virtual_services"][2:]
-    assert sysctl.parse(sysctl.render(load_spec(only_l7))) == {"net.ipv4.ip_nonlocal_bind": "1"}
+    assert sysctl.render(load_spec(only_l7)).settings == {"net.ipv4.ip_nonlocal_bind": "1"}
     assert sysctl.modules(load_spec(only_l7)) is None
     v6 = mutate({"/virtual_services/2/address": "2001:db8::12"})
-    assert "net.ipv6.ip_nonlocal_bind = 1" in sysctl.render(load_spec(v6))
+    assert "net.ipv6.ip_nonlocal_bind = 1" in sysctl.render(load_spec(v6)).content
 
 
 def _preempt_line(data):
     spec = load_spec(data)
-    lines = [line.strip() for line in keepalived.render(spec, "lb1", host_interfaces(spec, "lb1")).splitlines()]
+    lines = [line.strip() for line in keepalived.render(spec, "lb1", host_interfaces(spec, "lb1")).content.splitlines()]
     return [line for line in lines if "preempt" in line]
 
 
@@ -140,3 +144,45 @@ def test_preempt_without_health_checks_needs_no_delay_and_the_delay_is_capped():
     assert _preempt_line(data) == []
     slow = mutate({"/cluster/ha/preempt": True, "/virtual_services/0/health_check": {"type": "tcp", "interval": "1h", "timeout": 30, "retries": 10}})
     assert _preempt_line(slow) == ["preempt_delay 1000"]
+
+
+@pytest.mark.parametrize("value", ["a b", "a\nb", "a\"b", "{", "}", "$_PWD", "a\\b", "", "caf\u00e9"])
+def test_keepalived_refuses_what_is_not_one_word(value):
+    with pytest.raises(UnsafeValue) as info:
+        words.keepalived_word(value, "/cluster/ha/auth_secret")
+    assert info.value.result()["msg"].startswith("/cluster/ha/auth_secret: ")
+
+
+def test_keepalived_escapes_its_comment_characters():
+    assert words.keepalived_word("a#b!c", "/x") == "a\\#b\\!c"
+    assert words.keepalived_quoted("/usr/bin/check 192.0.2.1 80", "/x") == "/usr/bin/check 192.0.2.1 80"
+
+
+@pytest.mark.parametrize("value,written", [("/health#x", "/health\\#x"), ("it's", "it\\'s"), ('a"b', 'a\\"b'), ("a\\b", "a\\\\b")])
+def test_haproxy_escapes_quotes_backslashes_and_comments(value, written):
+    assert words.haproxy_word(value, "/x") == written
+
+
+@pytest.mark.parametrize("value", ["a b", "a\tb", "a\nb", "x\u2028y", ""])
+def test_haproxy_refuses_blanks_and_line_breaks(value):
+    with pytest.raises(UnsafeValue):
+        words.haproxy_word(value, "/x")
+
+
+@pytest.mark.parametrize("value", ["a,b", "a)b", "a'b", "a#b"])
+def test_sample_fetch_arguments_take_token_characters_only(value):
+    with pytest.raises(UnsafeValue):
+        words.haproxy_sample_arg(value, "/virtual_services/0/persistence/cookie")
+
+
+def test_the_renderer_refuses_a_value_the_model_let_through():
+    """Defence in depth: a model built by other code than the spec's checks cannot inject a line."""
+    import dataclasses
+
+    spec = load_spec(mutate({}))
+    shop = spec.service("shop")
+    bad = dataclasses.replace(shop, health_check=dataclasses.replace(shop.health_check, type="http", url="/ok\n    option injected"))
+    evil = dataclasses.replace(spec, virtual_services=(bad,))
+    with pytest.raises(UnsafeValue) as info:
+        haproxy.render(evil)
+    assert "/virtual_services/2/health_check/url" in str(info.value)

@@ -12,9 +12,11 @@ import os
 
 import pytest
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs, runtime
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import LinuxAppliance
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotFound, RuntimeApiError, WaitTimedOut
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import real_server
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
-from ansible_collections.lbkit.loadbalancer.plugins.modules import real_server
 
 from .specs import mutate
 from .test_render import host_interfaces
@@ -61,7 +63,7 @@ def test_parse_stat():
     assert states == ["enabled", "drained", "halted", "drained", "enabled"]
 
 
-def test_runtime_reads_every_layer7_server_from_one_show_stat(monkeypatch):
+def test_layer7_server_states_come_from_show_stat(monkeypatch):
     sent = []
 
     def command(text, path):
@@ -72,12 +74,11 @@ def test_runtime_reads_every_layer7_server_from_one_show_stat(monkeypatch):
     spec = load_spec(mutate({"/virtual_services/2/name": "web", "/virtual_services/2/real_servers": [
         {"name": "rs%d" % i, "address": "10.0.1.%d" % (30 + i), "port": 80} for i in (1, 2, 3, 9)]}))
     vs = spec.virtual_services[2]
-    found = runtime.Runtime(None, "/nonexistent").read_layer7([(vs, rs) for rs in vs.real_servers])
-    assert found == [("enabled", 0), ("drained", 0), ("halted", 0), None]
-    assert sent == ["show stat"]
-    assert runtime.Runtime(None, "/nonexistent").read(vs, vs.real_servers[1]) == ("drained", 0)
-    with pytest.raises(haproxy_runtime.RuntimeError_, match="HAProxy runs no server vs_web/rs9"):
-        runtime.Runtime(None, "/nonexistent").read(vs, vs.real_servers[3])
+    engine = LinuxAppliance(None, socket_path="/nonexistent")
+    assert [engine.server_state(vs, rs) for rs in vs.real_servers[:3]] == [("enabled", 0), ("drained", 0), ("halted", 0)]
+    assert sent == ["show stat"] * 3
+    with pytest.raises(RuntimeApiError, match="HAProxy runs no server vs_web/rs9"):
+        engine.server_state(vs, vs.real_servers[3])
 
 
 def test_haproxy_commands():
@@ -90,7 +91,7 @@ def test_haproxy_commands():
 
 
 def test_unreachable_socket_is_a_clear_error(tmp_path):
-    with pytest.raises(haproxy_runtime.RuntimeError_) as info:
+    with pytest.raises(RuntimeApiError) as info:
         haproxy_runtime.command("show stat", str(tmp_path / "none.sock"))
     assert "did not answer 'show stat'" in str(info.value)
 
@@ -134,7 +135,7 @@ def test_an_enable_at_runtime_sets_the_weight_keepalived_conf_has():
         vs = spec.service("web-dr")
         argv = ipvs.set_state_argv(vs, vs.real_servers[0], "enabled", True)[0]
         assert argv[argv.index("-w") + 1] == weight, scheduling
-        conf = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1"))
+        conf = keepalived.render(spec, "lb1", host_interfaces(spec, "lb1")).content
         block = conf[conf.index("real_server 192.168.10.21 80"):]
         assert block.splitlines()[1].split() == ["weight", weight], scheduling
 
@@ -146,16 +147,18 @@ class FakeModule(object):
         self._diff = True
 
 
-class FakeRuntime(object):
+class FakeEngine(object):
+    """The runtime half of an engine: a server's state and connections, and the state changes made."""
+
     def __init__(self, state, connections):
         self.state = state
         self.connections = list(connections)
         self.calls = []
 
-    def read(self, vs, rs):
+    def server_state(self, vs, rs):
         return self.state, self.connections.pop(0) if len(self.connections) > 1 else self.connections[0]
 
-    def set(self, vs, rs, state, current):
+    def set_server_state(self, vs, rs, state, current):
         self.calls.append((vs.name, rs.name, state, current))
         self.state = state
 
@@ -165,7 +168,7 @@ def params(**extra):
 
 
 def test_real_server_check_mode_predicts_and_changes_nothing():
-    runtime = FakeRuntime("enabled", [2])
+    runtime = FakeEngine("enabled", [2])
     result = real_server.run(FakeModule(params(state="drained"), check_mode=True), runtime)
     assert result["changed"] and result["before"] == "enabled" and result["after"] == "drained"
     assert result["diff"] == {"before": "state: enabled\n", "after": "state: drained\n"}
@@ -173,7 +176,7 @@ def test_real_server_check_mode_predicts_and_changes_nothing():
 
 
 def test_real_server_drains_and_waits():
-    runtime = FakeRuntime("enabled", [2, 2, 1, 0])
+    runtime = FakeEngine("enabled", [2, 2, 1, 0])
     clock = iter(range(100)).__next__
     result = real_server.run(FakeModule(params(state="drained", wait=True)), runtime, clock=clock, sleep=lambda s: None)
     assert runtime.calls == [("shop", "10.0.1.31:8443", "drained", "enabled")]
@@ -181,23 +184,23 @@ def test_real_server_drains_and_waits():
 
 
 def test_real_server_wait_times_out():
-    runtime = FakeRuntime("enabled", [5])
+    runtime = FakeEngine("enabled", [5])
     ticks = iter([0, 0, 400, 400])
-    with pytest.raises(TimeoutError) as info:
+    with pytest.raises(WaitTimedOut) as info:
         real_server.run(FakeModule(params(state="halted", wait=True, wait_timeout=300)), runtime, clock=lambda: next(ticks), sleep=lambda s: None)
     assert "still has 5 connections after 300s" in str(info.value)
 
 
 def test_real_server_idempotent():
-    runtime = FakeRuntime("drained", [0])
+    runtime = FakeEngine("drained", [0])
     assert real_server.run(FakeModule(params(state="drained")), runtime)["changed"] is False
     assert runtime.calls == []
 
 
 def test_real_server_unknown_names():
-    with pytest.raises(ValueError) as info:
-        real_server.run(FakeModule(dict(params(state="drained"), service="nope")), FakeRuntime("enabled", [0]))
+    with pytest.raises(NotFound) as info:
+        real_server.run(FakeModule(dict(params(state="drained"), service="nope")), FakeEngine("enabled", [0]))
     assert "no virtual service named 'nope'" in str(info.value) and "web-dr" in str(info.value)
-    with pytest.raises(ValueError) as info:
-        real_server.run(FakeModule(dict(params(state="drained"), real_server="web9")), FakeRuntime("enabled", [0]))
+    with pytest.raises(NotFound) as info:
+        real_server.run(FakeModule(dict(params(state="drained"), real_server="web9")), FakeEngine("enabled", [0]))
     assert "has no real server 'web9'" in str(info.value)

@@ -7,7 +7,7 @@ total_sessions per server, IPVS connections per real server, VRRP state and held
 
 import pytest
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotFound, SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.changes import changes_table
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.drill import drill_report
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
@@ -122,7 +122,7 @@ def test_layer4_scheme_follows_the_health_check():
 
 
 def test_unknown_service_and_invalid_spec_are_errors():
-    with pytest.raises(ValueError, match="services: nope is not a virtual service of the spec"):
+    with pytest.raises(NotFound, match="services: nope is not a virtual service of the spec"):
         targets(spec(), ["nope"])
     with pytest.raises(SpecInvalid):
         targets(spec(**{"/virtual_services/0/port": 0}))

@@ -58,10 +58,14 @@ def fixture_balancer():
     server.server_close()
 
 
+# The VIP of the test spec; the requests go to the balancer on the loopback (connect_to).
+VIP = "192.0.2.80"
+
+
 def spec_for(port, **service):
     data = json.loads(json.dumps(BASE))
     data["virtual_services"] = [dict({
-        "name": "web", "address": "127.0.0.1", "port": port, "layer": 7, "scheduling": "round_robin",
+        "name": "web", "address": VIP, "port": port, "layer": 7, "scheduling": "round_robin",
         "persistence": {"mode": "active_cookie", "cookie": "LB"},
         "real_servers": [{"name": n, "address": "10.0.1.2%d" % i, "port": 8080} for i, n in enumerate(Balancer.names, 1)],
     }, **service)]
@@ -69,6 +73,7 @@ def spec_for(port, **service):
 
 
 def run_module(args, capsys):
+    args = dict({"connect_to": {VIP: "127.0.0.1"}}, **args)
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             vip_probe.main()
@@ -79,11 +84,12 @@ def test_probe_reaches_every_server_and_replays_the_cookie(balancer, capsys):
     result = run_module({"spec": spec_for(balancer.server_port)}, capsys)
     assert result["changed"] is False
     (web,) = result["probes"]
-    assert (web["service"], web["vip"], web["scheme"]) == ("web", "127.0.0.1:%d/tcp" % balancer.server_port, "http")
+    assert (web["service"], web["vip"], web["scheme"]) == ("web", "%s:%d/tcp" % (VIP, balancer.server_port), "http")
     plain = [(r["n"], r["result"], r["answer"]) for r in web["requests"] if not r["cookie"]]
     assert plain == [(1, "200", "rs1"), (2, "200", "rs2"), (3, "200", "rs3"), (4, "200", "rs1"), (5, "200", "rs2"), (6, "200", "rs3")]
     assert [r["answer"] for r in web["requests"] if r["cookie"]] == ["rs1", "rs1", "rs1"]
-    assert balancer.hosts == ["127.0.0.1:%d" % balancer.server_port] * 9
+    # the requests went to the loopback, and said the VIP in their Host header, as curl --connect-to does
+    assert balancer.hosts == ["%s:%d" % (VIP, balancer.server_port)] * 9
 
 
 def test_health_check_host_is_sent(balancer, capsys):
@@ -103,7 +109,7 @@ def test_load_mode_measures_an_outage(balancer, capsys):
     threading.Thread(target=outage_window, daemon=True).start()
     result = run_module({"spec": spec_for(balancer.server_port), "duration": 1.2, "interval_ms": 20, "timeout": 0.5}, capsys)
     load = result["load"]
-    assert (load["service"], load["address"], load["interval_ms"]) == ("web", "127.0.0.1", 20)
+    assert (load["service"], load["address"], load["interval_ms"]) == ("web", VIP, 20)
     found = load["outage"]
     assert found["recovered"] and len(found["windows"]) == 1 and found["failed"] > 0
     # loose: the server refused for 0.4 s

@@ -12,14 +12,11 @@ import csv
 import io
 import socket
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import RuntimeApiError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.haproxy import RUNTIME_SOCKET
 
 # HAProxy's word for each spec state.
 STATE_COMMAND = {"enabled": "ready", "drained": "drain", "halted": "maint"}
-
-
-class RuntimeError_(Exception):
-    """The runtime API refused a command or could not be reached."""
 
 
 def command(text, path=RUNTIME_SOCKET, timeout=5.0):
@@ -36,25 +33,36 @@ def command(text, path=RUNTIME_SOCKET, timeout=5.0):
                 break
             chunks.append(data)
     except (OSError, socket.error) as exc:
-        raise RuntimeError_("HAProxy's runtime API at %s did not answer %r: %s" % (path, text, exc))
+        raise RuntimeApiError("HAProxy's runtime API at %s did not answer %r: %s" % (path, text, exc))
     finally:
         sock.close()
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+def _rows(text):
+    lines = text.lstrip("# ").splitlines()
+    try:
+        return list(csv.DictReader(io.StringIO("\n".join(lines))))
+    except csv.Error as exc:
+        raise RuntimeApiError("HAProxy's 'show stat' answer is not the CSV lbkit reads: %s" % exc) from None
+
+
+def _count(text):
+    return int(text) if text and text.isascii() and text.isdigit() else 0
+
+
 def parse_stat(text):
     """``show stat`` CSV -> {(proxy, server): {status, weight, scur, ...}} for the servers."""
-    lines = text.lstrip("# ").splitlines()
     out = {}
-    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+    for row in _rows(text):
         name = row.get("svname")
         if not name or name in ("FRONTEND", "BACKEND"):
             continue
         out[(row["pxname"], name)] = {
             "status": row.get("status", ""),
-            "weight": int(row.get("weight") or 0),
-            "current_sessions": int(row.get("scur") or 0),
-            "total_sessions": int(row.get("stot") or 0),
+            "weight": _count(row.get("weight")),
+            "current_sessions": _count(row.get("scur")),
+            "total_sessions": _count(row.get("stot")),
             "check_status": row.get("check_status", ""),
         }
     return out
@@ -62,8 +70,7 @@ def parse_stat(text):
 
 def proxies(text):
     """The proxy names in ``show stat`` output (frontends, backends, listens)."""
-    lines = text.lstrip("# ").splitlines()
-    return set(row["pxname"] for row in csv.DictReader(io.StringIO("\n".join(lines))) if row.get("pxname"))
+    return set(row["pxname"] for row in _rows(text) if row.get("pxname"))
 
 
 def spec_state(entry):
@@ -92,4 +99,4 @@ def run_commands(cmds, path=RUNTIME_SOCKET):
         answer = command(cmd, path).strip()
         # Successful state changes answer with nothing; anything else is HAProxy's complaint.
         if answer:
-            raise RuntimeError_("HAProxy refused %r: %s" % (cmd, answer))
+            raise RuntimeApiError("HAProxy refused %r: %s" % (cmd, answer))

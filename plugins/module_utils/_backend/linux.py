@@ -1,143 +1,64 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Linux appliance backend: the only code that touches the host for the appliance module.
+"""The Linux appliance engine's I/O half: read the appliance, apply a plan, runtime operations.
 
-It reads what is applied (the managed files and the last applied state), and applies a plan:
-write every file next to its target, validate it with the engine's own checker, move it into
-place, reload (never restart) the engines, verify they run the new configuration, and on any
-failure put the previous files back and reload them, so the last good configuration keeps
-serving.
-
-The host is reached through a small ``runner`` (what it uses of AnsibleModule: ``run_command``
-and ``get_bin_path``), so the logic is tested with a fake host.
+``apply`` carries out exactly the plan's operations (``_engine/linux.py``): every file is
+written beside its target and checked by its engine's own checker (``keepalived --config-test``,
+``haproxy -c``, the TLS files in place first so HAProxy's check loads them), then moved into
+place; the kernel settings are set, the daemons started or reloaded (never restarted) and
+HAProxy proven to run the new file (its fingerprint in ``show stat``); state.json is written
+last. On any failure the previous files and kernel values are put back, the daemons the apply
+reached are reloaded, and the restore is proven by reading again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, sysctl
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.host import Host, read_text, replace_file, write_beside
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import linux as engine
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.interface import Engine
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import (
+    ApplyFailed,
+    EngineRejected,
+    HostCommandFailed,
+    LbkitError,
+    RuntimeApiError,
+)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, sysctl
 
-KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
-HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
-STATE_DIR = "/etc/lbkit"
-STATE_FILE = STATE_DIR + "/state.json"
-
-
-class ApplyError(Exception):
-    """Applying failed; ``restored`` tells whether the previous configuration was put back."""
-
-    def __init__(self, message, restored):
-        self.restored = restored
-        super(ApplyError, self).__init__(message)
-
-
-class ManagedFile(object):
-    """One file lbkit owns: where it goes, its content (None: must not exist), its mode."""
-
-    def __init__(self, path, content, mode, service=None, check=None):
-        self.path = path
-        self.content = content
-        self.mode = mode
-        self.service = service
-        self.check = check
+VRRP_STATE = "/run/lbkit/vrrp-lbkit.state"
+# Lines of an engine checker's output quoted in a rejection.
+REASON_LINES = 12
 
 
-def desired_files(spec, host, interfaces, root=""):
-    """The files this appliance should have, rendered from the spec."""
-    files = [
-        # keepalived.conf may hold the VRRP secret: 0600.
-        ManagedFile(root + KEEPALIVED_CONF, keepalived.render(spec, host, interfaces), 0o600, "keepalived", ["keepalived", "--config-test", "-f"]),
-        ManagedFile(root + HAPROXY_CFG, haproxy.render(spec), 0o640, "haproxy", ["haproxy", "-c", "-q", "-f"]),
-        ManagedFile(root + sysctl.MODULES_PATH, sysctl.modules(spec), 0o644),
-        ManagedFile(root + sysctl.PATH, sysctl.render(spec), 0o644),
-    ]
-    return files
-
-
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except IOError:
-        return None
-
-
-def read_state(root=""):
-    """The state lbkit last applied successfully, or None."""
-    text = read_text(root + STATE_FILE)
+def read_state(paths=engine.Paths()):
+    """(semantic state, engine record) lbkit last applied, or (None, {})."""
+    text = read_text(paths.state)
     if text is None:
-        return None
+        return None, {}
     try:
-        return json.loads(text)
+        stored = json.loads(text)
     except ValueError:
-        return None
+        return None, {}
+    if not isinstance(stored, dict):
+        return None, {}
+    record = stored.pop("engine", None)
+    return stored, record if isinstance(record, dict) else {}
 
 
-def file_drift(files):
-    """The managed files whose content on disk is not what the spec renders."""
-    return [f for f in files if read_text(f.path) != f.content]
-
-
-def _write_private(path, content, mode):
-    """Write content to a new file beside path (same filesystem, for an atomic rename)."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".lbkit", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except Exception:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
-def haproxy_runs(content, timeout=10.0, sleep=time.sleep):
-    """Raise unless the running HAProxy loaded ``content`` (its fingerprint backend is live).
-
-    A reload returns before the new workers start, and when they cannot (a port taken, say)
-    the old ones go on serving: only the runtime API tells which configuration is live.
-    """
-    wanted = haproxy.marker(content)
-    if wanted is None:
-        return
-    deadline = time.monotonic() + timeout
-    seen = set()
-    while True:
-        try:
-            seen = haproxy_runtime.proxies(haproxy_runtime.command("show stat"))
-        except haproxy_runtime.RuntimeError_:
-            seen = set()
-        if wanted in seen:
-            return
-        if time.monotonic() >= deadline:
-            raise RuntimeError("HAProxy does not run the new configuration %.0f s after the reload (see 'journalctl -u haproxy')" % timeout)
-        sleep(0.2)
-
-
-def haproxy_binds(content):
-    """(address, port) of every listener in a rendered haproxy.cfg."""
-    out = []
-    for line in (content or "").splitlines():
-        words = line.split()
-        if len(words) < 2 or words[0] != "bind":
-            continue
-        for item in words[1].split(","):
-            address, ports = item.rsplit(":", 1)
-            start, dummy, end = ports.partition("-")
-            for port in range(int(start), int(end or start) + 1):
-                out.append((address.strip("[]"), port))
-    return out
+def _reason(output, candidate, target):
+    """An engine checker's complaint, quoted: its own lines, naming the target rather than the candidate."""
+    lines = [line.strip() for line in (output or "").replace(candidate, target).splitlines() if line.strip()]
+    shown = [line for line in lines if "ALERT" in line or "rror" in line] or lines
+    return " / ".join(shown[:REASON_LINES]) or "no reason given"
 
 
 def parse_listeners(text):
@@ -145,9 +66,11 @@ def parse_listeners(text):
     out = []
     for line in text.splitlines():
         words = line.split()
-        if len(words) < 4:
+        if len(words) < 4 or ":" not in words[3]:
             continue
         address, port = words[3].rsplit(":", 1)
+        if not port.isdigit():
+            continue
         process = ""
         if len(words) > 5 and words[5].startswith('users:(("'):
             process = words[5].split('"')[1]
@@ -165,27 +88,50 @@ def foreign_listeners(binds, listeners, own="haproxy"):
     return sorted(set(clashes))
 
 
-class LinuxAppliance(object):
-    """Applies rendered files to a Linux appliance through ``runner``."""
+class LinuxAppliance(Engine):
+    """A Linux appliance: keepalived (VRRP, IPVS) and HAProxy, converged through their files."""
 
-    def __init__(self, runner, root="", verify=None, sleep=time.sleep, settle=10.0):
-        self.runner = runner
-        self.root = root
+    name = "Linux appliance (keepalived, HAProxy)"
+
+    def __init__(self, module, paths=engine.Paths(), tls_material=None, require_tls=True, verify=None, sleep=time.sleep, settle=10.0,
+                 socket_path=haproxy_runtime.RUNTIME_SOCKET):
+        self.host = Host(module)
+        self.paths = paths
+        self.tls_material = tls_material
+        self.require_tls = require_tls
         self.sleep = sleep
         self.settle = settle
-        # service name -> callable(content) raising unless the running daemon loaded it
-        self.verify = {"haproxy": haproxy_runs} if verify is None else verify
-        self.touched = set()
+        self.socket_path = socket_path
+        # daemon -> callable(fingerprint) raising unless the running daemon loaded that file
+        self.verify = {engine.HAPROXY: self.haproxy_runs} if verify is None else verify
 
-    def _run(self, argv):
-        binary = self.runner.get_bin_path(argv[0], required=True)
-        rc, out, err = self.runner.run_command([binary] + list(argv[1:]))
-        return rc, out, err
+    # --- read --------------------------------------------------------------------------------
 
-    def _service(self, action, name):
-        rc, out, err = self._run(["systemctl", action, name])
-        if rc != 0:
-            raise RuntimeError("systemctl %s %s failed: %s" % (action, name, (err or out).strip()))
+    def read(self):
+        state, record = read_state(self.paths)
+        paths = set(self.paths.fixed()) | set(record.get("files", {}))
+        tls_dir = self.paths.root + self.paths.tls_dir
+        if os.path.isdir(tls_dir):
+            paths.update(os.path.join(tls_dir, name) for name in os.listdir(tls_dir) if name.endswith(".pem"))
+        active = dict((name, self.is_active(name)) for name in engine.SERVICES)
+        return engine.Current(
+            state=state,
+            record=record,
+            files=dict((path, read_text(path)) for path in sorted(paths)),
+            active=active,
+            links=tuple(self.host.links()),
+            servers=self._servers() if active.get(engine.HAPROXY) else None,
+        )
+
+    def _servers(self):
+        """{(proxy, server): spec state} of HAProxy's servers, or None when its runtime API does not answer."""
+        if not os.path.exists(self.socket_path):
+            return None
+        try:
+            stats = haproxy_runtime.parse_stat(haproxy_runtime.command("show stat", self.socket_path))
+        except RuntimeApiError:
+            return None
+        return dict((key, haproxy_runtime.spec_state(entry)) for key, entry in stats.items())
 
     def is_active(self, name):
         """True when systemd says ``name`` is active.
@@ -195,139 +141,299 @@ class LinuxAppliance(object):
         once it has begun. That state is waited out (at most ``settle`` seconds, in steps of
         0.1 s); taken for "not running", it failed converges and rolled them back.
         """
+        if self.host.which("systemctl") is None:
+            return False
         for dummy in range(int(self.settle / 0.1) + 1):
-            rc, out, err = self._run(["systemctl", "is-active", name])
+            rc, out, err = self.host.run(["systemctl", "is-active", name], check=False)
             if out.strip() != "reloading":
                 break
             self.sleep(0.1)
         return rc == 0 and out.strip() == "active"
 
-    def validate(self, managed, candidate):
-        """Run the engine's config check on the candidate file; raise with its output."""
-        if managed.check is None or managed.content is None:
-            return
-        rc, out, err = self._run(managed.check + [candidate])
-        if rc != 0:
-            raise ValueError("%s rejected the new %s: %s" % (managed.check[0], managed.path, (err or out).strip()))
-        if managed.service == "haproxy":
-            # haproxy -c does not see ports taken by other programs; a reload that cannot bind
-            # fails, and HAProxy pauses its listeners meanwhile: refuse it before it starts.
-            rc, out, err = self._run(["ss", "-ltnpH"])
-            # Binds of the running file are HAProxy's own (its workers' sockets may show no
-            # process name to a root without CAP_SYS_PTRACE, as in containers).
-            running = set(haproxy_binds(read_text(managed.path)))
-            wanted = [b for b in haproxy_binds(managed.content) if b not in running]
-            clashes = foreign_listeners(wanted, parse_listeners(out)) if rc == 0 else []
-            if clashes:
-                raise ValueError("HAProxy could not listen where the new %s says: %s" % (managed.path, "; ".join(clashes)))
+    # --- plan (pure) -------------------------------------------------------------------------
 
-    def apply(self, files, state):
-        """Write, validate, reload and verify; on failure restore the previous files."""
-        changed = [f for f in files if read_text(f.path) != f.content]
-        candidates = {}
+    def desired(self, spec, host, current):
+        return engine.desired(spec, host, current, self.paths, self.tls_material, need_tls=self.require_tls)
+
+    def plan(self, desired, current):
+        return engine.plan(desired, current)
+
+    # --- apply -------------------------------------------------------------------------------
+
+    def apply(self, plan):
+        ops = plan.operations
+        writes = [op for op in ops if isinstance(op, (engine.WriteFile, engine.RemoveFile))]
+        previous = dict((op.path, read_text(op.path)) for op in writes)
+        kernel = [op for op in ops if isinstance(op, engine.SetKernel)]
+        kernel_before = dict((key, self._sysctl_read(key)) for op in kernel for key, dummy in op.settings)
+        candidates, staged = self._validate(ops, writes, previous)
+        runtime = [op for op in ops if isinstance(op, engine.SetServerState)]
+        reached = []
         try:
-            for managed in changed:
-                if managed.content is not None:
-                    candidates[managed.path] = _write_private(managed.path, managed.content, managed.mode)
-                    self.validate(managed, candidates[managed.path])
-        except Exception as exc:
-            for tmp in candidates.values():
-                os.unlink(tmp)
-            raise ApplyError("%s; nothing was changed on the appliance." % exc, restored=True)
-        previous = dict((f.path, read_text(f.path)) for f in changed)
-        kernel = self._sysctl_snapshot(files, previous)
-        self.touched = set()
-        try:
-            self._install(changed, candidates)
-            self._activate(files, changed)
-        except Exception as exc:
-            message = str(exc)
+            for op in writes:
+                if op.path not in staged:
+                    self._place(op, candidates.get(op.path))
+            for op in ops:
+                if isinstance(op, engine.SetKernel):
+                    self._sysctl_write(op.settings)
+                elif isinstance(op, (engine.StartService, engine.ReloadService, engine.StopService)):
+                    reached.append(op)
+                    self._service(op)
+                elif isinstance(op, engine.RecordState):
+                    self._record(op.state)
+        except (LbkitError, OSError) as exc:
+            self._roll_back(str(exc), writes, previous, kernel_before, reached)
+        for op in runtime:
             try:
-                self._restore(files, changed, previous)
-                self._sysctl_write(kernel)
-            except Exception as again:
-                raise ApplyError("%s; restoring the previous configuration failed too: %s" % (message, again), restored=False)
-            raise ApplyError("%s; the previous configuration was restored and is serving." % message, restored=True)
-        self.write_state(state)
+                haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(op.proxy, op.server, op.state), self.socket_path)
+            except RuntimeApiError as exc:
+                raise RuntimeApiError("%s The new configuration is applied; set the state again with playbooks/real_server.yml." % exc) from None
 
-    def _install(self, changed, candidates):
-        for managed in changed:
-            if managed.content is None:
-                if os.path.exists(managed.path):
-                    os.unlink(managed.path)
-            else:
-                os.rename(candidates[managed.path], managed.path)
+    def _ensure_dirs(self, path):
+        """lbkit's own directories (state, TLS) are root's only: 0700."""
+        state_dir = self.paths.root + self.paths.state_dir
+        for directory in (state_dir, state_dir + "/" + engine.TLS_NAME):
+            if os.path.dirname(path) == directory and not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+                os.chmod(directory, 0o700)
+
+    def _validate(self, ops, writes, previous):
+        """Write every candidate and check it with its engine's checker: ({path: candidate}, the
+        paths already in place). The TLS files are put in place here (HAProxy's check reads them
+        from their paths); a refusal puts them back and leaves nothing changed."""
+        candidates, staged = {}, []
+        try:
+            for op in writes:
+                if isinstance(op, engine.WriteFile):
+                    self._ensure_dirs(op.path)
+                    candidates[op.path] = write_beside(op.path, op.content, op.mode)
+            for op in writes:
+                if op.engine == engine.KEEPALIVED and op.path in candidates:
+                    self._check(engine.KEEPALIVED, candidates[op.path], op.path)
+            haproxy_ops = [op for op in writes if op.engine == engine.HAPROXY]
+            if haproxy_ops:
+                for op in haproxy_ops:
+                    if op.path != self.paths.haproxy:
+                        staged.append(op.path)
+                        self._place(op, candidates.pop(op.path, None))
+                config = candidates.get(self.paths.haproxy)
+                if config is None and any(op.path == self.paths.haproxy for op in haproxy_ops):
+                    config = None  # haproxy.cfg is removed: nothing for HAProxy to check
+                elif config is None and read_text(self.paths.haproxy) is not None:
+                    config = self.paths.haproxy
+                if config is not None:
+                    self._check(engine.HAPROXY, config, self.paths.haproxy)
+            for op in ops:
+                if isinstance(op, engine.CheckListeners):
+                    self._check_listeners(op.binds)
+        except (LbkitError, OSError) as exc:
+            for tmp in candidates.values():
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            for path in staged:
+                replace_file(path, previous[path], 0o600)
+            raise EngineRejected("%s; nothing was changed on the appliance." % exc, restored=True) from None
+        return candidates, set(staged)
+
+    def _check(self, name, candidate, target):
+        argv = list(engine.CHECKS[name]) + [candidate]
+        rc, out, err = self.host.run(argv, check=False)
+        if rc != 0:
+            raise EngineRejected("%s rejected the new %s: %s" % (argv[0], target, _reason((err or "") + "\n" + (out or ""), candidate, target)))
+
+    def _check_listeners(self, binds):
+        rc, out, err = self.host.run(["ss", "-ltnpH"], check=False)
+        clashes = foreign_listeners(binds, parse_listeners(out)) if rc == 0 else []
+        if clashes:
+            raise EngineRejected("HAProxy could not listen where the new %s says: %s" % (self.paths.haproxy, "; ".join(clashes)))
+
+    def _place(self, op, candidate):
+        if isinstance(op, engine.RemoveFile):
+            replace_file(op.path, None, 0)
+        elif candidate is not None:
+            os.rename(candidate, op.path)
+        else:
+            self._ensure_dirs(op.path)
+            replace_file(op.path, op.content, op.mode)
 
     def _sysctl_path(self, key):
-        return self.root + "/proc/sys/" + key.replace(".", "/")
+        return self.paths.root + "/proc/sys/" + key.replace(".", "/")
 
-    def _sysctl_snapshot(self, files, previous):
-        """The kernel's current value of every key the old or new sysctl file sets."""
-        keys = set()
-        for managed in files:
-            if managed.path == self.root + sysctl.PATH:
-                keys.update(sysctl.parse(managed.content))
-                keys.update(sysctl.parse(previous.get(managed.path)))
-        return dict((key, (read_text(self._sysctl_path(key)) or "").strip() or None) for key in keys)
+    def _sysctl_read(self, key):
+        return (read_text(self._sysctl_path(key)) or "").strip() or None
 
-    def _sysctl_write(self, values):
-        """Write the keys whose kernel value differs (unchanged keys are not touched at all)."""
-        for key, value in sorted(values.items()):
-            if value is None or (read_text(self._sysctl_path(key)) or "").strip() == str(value):
+    def _sysctl_write(self, settings):
+        """Set each key whose kernel value differs (an unchanged key is not touched at all)."""
+        for key, value in settings:
+            if value is None or self._sysctl_read(key) == str(value):
                 continue
-            if key.startswith(sysctl.IPVS_PREFIX) and not os.path.isdir(self.root + "/proc/sys/net/ipv4/vs"):
-                rc, out, err = self._run(["modprobe", sysctl.IPVS_MODULE])
+            if key.startswith(sysctl.IPVS_PREFIX) and not os.path.isdir(self.paths.root + "/proc/sys/net/ipv4/vs"):
+                rc, out, err = self.host.run(["modprobe", sysctl.IPVS_MODULE], check=False)
                 if rc != 0:
-                    raise RuntimeError("%s needs the %s kernel module (layer-4 services), and modprobe %s failed: %s"
-                                       % (key, sysctl.IPVS_MODULE, sysctl.IPVS_MODULE, (err or out).strip()))
-            rc, out, err = self._run(["sysctl", "-w", "%s=%s" % (key, value)])
-            if rc != 0:
-                raise RuntimeError("sysctl -w %s=%s failed: %s" % (key, value, (err or out).strip()))
+                    raise HostCommandFailed(["modprobe", sysctl.IPVS_MODULE], rc, "%s needs the %s kernel module (layer-4 services): %s"
+                                            % (key, sysctl.IPVS_MODULE, (err or out).strip()))
+            self.host.run(["sysctl", "-w", "%s=%s" % (key, value)])
 
-    def _activate(self, files, changed, services=None):
-        """Apply sysctls, then start, reload or stop each engine whose file changed.
+    def _service(self, op):
+        verb = {engine.StartService: "start", engine.ReloadService: "reload", engine.StopService: "stop"}[type(op)]
+        self.host.run(["systemctl", verb, op.name])
+        if verb == "stop":
+            return
+        if not self.is_active(op.name):
+            raise ApplyFailed("%s is not running after 'systemctl %s %s' (see 'journalctl -u %s')" % (op.name, verb, op.name, op.name), restored=False)
+        if op.fingerprint and op.name in self.verify:
+            self.verify[op.name](op.fingerprint)
 
-        ``services`` limits the engines touched (a restore reloads only those the failed
-        apply had reloaded); every engine acted on is recorded in ``self.touched``.
+    def _record(self, state):
+        self._ensure_dirs(self.paths.state)
+        replace_file(self.paths.state, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
+
+    def _roll_back(self, message, writes, previous, kernel_before, reached):
+        """Put back every file and kernel value the apply changed, bring the daemons it reached back
+        to the last good files, and prove it by reading again; raise ApplyFailed either way."""
+        try:
+            for op in writes:
+                replace_file(op.path, previous[op.path], getattr(op, "mode", 0o600))
+            self._sysctl_write(sorted(kernel_before.items()))
+            for op in reached:
+                self._restore_service(op)
+        except (LbkitError, OSError) as again:
+            raise ApplyFailed("%s; restoring the previous configuration failed too: %s" % (message, again), restored=False) from None
+        raise ApplyFailed("%s; the previous configuration was restored and is serving." % message, restored=True)
+
+    def _restore_service(self, op):
+        config = self.paths.haproxy if op.name == engine.HAPROXY else self.paths.keepalived
+        wanted = read_text(config) is not None
+        active = self.is_active(op.name)
+        if not wanted:
+            if active:
+                self.host.run(["systemctl", "stop", op.name])
+            return
+        if isinstance(op, engine.StartService) and not active:
+            return  # it was not running before this apply started it
+        self.host.run(["systemctl", "reload" if active else "start", op.name])
+        if not self.is_active(op.name):
+            raise ApplyFailed("%s is not running with the restored configuration" % op.name, restored=False)
+        if op.previous and op.name in self.verify:
+            self.verify[op.name](op.previous)
+
+    def haproxy_runs(self, fingerprint, timeout=10.0):
+        """Raise unless the running HAProxy loaded the file with ``fingerprint`` (its marker backend is live).
+
+        A reload returns before the new workers start, and when they cannot (a port taken, say)
+        the old ones go on serving: only the runtime API tells which configuration is live.
         """
-        paths = set(f.path for f in changed)
-        for managed in files:
-            if managed.path == self.root + sysctl.PATH and managed.path in paths and managed.content is not None:
-                self._sysctl_write(sysctl.parse(managed.content))
-        for managed in files:
-            if managed.service is None or (services is not None and managed.service not in services):
-                continue
-            self.touched.add(managed.service)
-            wanted = managed.content is not None
-            active = self.is_active(managed.service)
-            if not wanted:
-                if active:
-                    self._service("stop", managed.service)
-                continue
-            if not active:
-                self._service("start", managed.service)
-            elif managed.path in paths:
-                self._service("reload", managed.service)
-            if not self.is_active(managed.service):
-                raise RuntimeError("%s is not running after the change" % managed.service)
-            if managed.service in self.verify and (managed.path in paths or not active):
-                self.verify[managed.service](managed.content)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                seen = haproxy_runtime.proxies(haproxy_runtime.command("show stat", self.socket_path))
+            except RuntimeApiError:
+                seen = set()
+            if fingerprint in seen:
+                return
+            if time.monotonic() >= deadline:
+                raise ApplyFailed("HAProxy does not run the new configuration %.0f s after the reload (see 'journalctl -u haproxy')" % timeout,
+                                  restored=False)
+            self.sleep(0.2)
 
-    def _restore(self, files, changed, previous):
-        for managed in changed:
-            text = previous[managed.path]
-            if text is None:
-                if os.path.exists(managed.path):
-                    os.unlink(managed.path)
-            else:
-                os.rename(_write_private(managed.path, text, managed.mode), managed.path)
-        restored = [ManagedFile(f.path, previous.get(f.path, f.content) if f in changed else f.content, f.mode, f.service, f.check) for f in files]
-        # Only the engines the failed apply reached run anything but the last good files.
-        reached = set(self.touched)
-        self.touched = set()
-        self._activate(restored, changed, services=reached)
+    # --- runtime operations ------------------------------------------------------------------
 
-    def write_state(self, state):
-        path = self.root + STATE_FILE
-        tmp = _write_private(path, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
-        os.rename(tmp, path)
+    def ipvs_available(self):
+        return os.path.exists("/proc/net/ip_vs") and self.host.which("ipvsadm") is not None
+
+    def server_state(self, vs, rs):
+        """(state, current connections) of one real server as the engine runs it now."""
+        if vs.layer == 7:
+            stats = haproxy_runtime.parse_stat(haproxy_runtime.command("show stat", self.socket_path))
+            entry = stats.get((haproxy.proxy_name(vs.name), rs.name))
+            if entry is None:
+                raise RuntimeApiError("HAProxy runs no server %s/%s: converge the appliance first." % (haproxy.proxy_name(vs.name), rs.name))
+            return haproxy_runtime.spec_state(entry), entry["current_sessions"]
+        dummy, listing, dummy = self.host.run(["ipvsadm", "-Ln"])
+        for svc in ipvs.parse_services(listing):
+            if (svc["protocol"], svc["address"], svc["port"]) == (vs.protocol, str(vs.address), vs.port):
+                for dest in svc["real_servers"]:
+                    if (dest["address"], dest["port"]) == (str(rs.address), rs.port):
+                        return ("drained" if dest["weight"] == 0 else "enabled"), dest["active"]
+                return "halted", 0
+        raise RuntimeApiError("IPVS has no service %s: converge the appliance first." % ipvs.endpoint(vs.address, vs.port))
+
+    def set_server_state(self, vs, rs, state, current):
+        if vs.layer == 7:
+            haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(haproxy.proxy_name(vs.name), rs.name, state), self.socket_path)
+            return
+        for argv in ipvs.set_state_argv(vs, rs, state, present=current != "halted"):
+            self.host.run(argv)
+
+    # --- report ------------------------------------------------------------------------------
+
+    def info(self, state):
+        """VRRP role and addresses held, the IPVS table, HAProxy's servers, and the diagnoses."""
+        vrrp = self._vrrp_info(state)
+        ipvs_result, ipvs_diag = self._ipvs_info(state)
+        haproxy_result, haproxy_diag = self._haproxy_info()
+        diagnosis = ipvs_diag + haproxy_diag
+        if state is None:
+            diagnosis.insert(0, "lbkit has not converged this appliance yet (no %s)." % self.paths.state)
+        return dict(vrrp=vrrp, ipvs=ipvs_result, haproxy=haproxy_result, diagnosis=diagnosis)
+
+    def _vrrp_info(self, state):
+        expected = held_addresses(state)
+        addresses = set(str(a) for a in ip.all_addresses(self.host.links()))
+        recorded = read_text(self.paths.root + VRRP_STATE)
+        single = bool(state) and state.get("cluster", {}).get("mode") == "single"
+        vrrp_state = recorded.split()[0] if recorded and recorded.split() else ("MASTER" if single and expected and set(expected) <= addresses else "unknown")
+        return dict(
+            running=self.is_active(engine.KEEPALIVED),
+            state=vrrp_state,
+            held=sorted(a for a in expected if a in addresses),
+            expected=sorted(expected),
+        )
+
+    def _ipvs_info(self, state):
+        out = dict(available=os.path.exists("/proc/net/ip_vs"), services=[], connection_states={})
+        if not out["available"] or self.host.which("ipvsadm") is None:
+            return out, []
+        try:
+            dummy, listing, dummy = self.host.run(["ipvsadm", "-Ln"])
+            dummy, conns, dummy = self.host.run(["ipvsadm", "-Lnc"])
+            dummy, stats, dummy = self.host.run(["ipvsadm", "-Ln", "--stats", "--exact"])
+        except HostCommandFailed as exc:
+            return out, ["ipvsadm could not read the IPVS table: %s" % exc]
+        services = ipvs.parse_services(listing)
+        connections = ipvs.parse_connections(conns)
+        totals = ipvs.parse_stats(stats)
+        out["services"] = services
+        for svc in services:
+            total = totals.get((svc["protocol"], svc["address"], svc["port"]), dict(connections=0, real_servers={}))
+            svc["connections"] = total["connections"]
+            for rs in svc["real_servers"]:
+                rs["connections"] = total["real_servers"].get((rs["address"], rs["port"]), 0)
+            key = "%s/%s/%d" % (svc["protocol"], svc["address"], svc["port"])
+            counts = {}
+            for c in connections:
+                if (c["protocol"], c["virtual"][0], c["virtual"][1]) == (svc["protocol"], svc["address"], svc["port"]):
+                    counts[c["state"]] = counts.get(c["state"], 0) + 1
+            out["connection_states"][key] = counts
+        forwarding = {}
+        for svc in (state or {}).get("virtual_services", {}).values():
+            forwarding[(svc["protocol"], svc["address"], svc["port"])] = svc["forwarding"]
+        return out, ipvs_diagnosis(services, connections, forwarding)
+
+    def _haproxy_info(self):
+        out = dict(running=self.is_active(engine.HAPROXY), services={})
+        if not out["running"] or not os.path.exists(self.socket_path):
+            return out, []
+        try:
+            stats = haproxy_runtime.parse_stat(haproxy_runtime.command("show stat", self.socket_path))
+        except RuntimeApiError as exc:
+            return out, [str(exc)]
+        diagnosis = []
+        for (proxy, server), entry in sorted(stats.items()):
+            service = haproxy.service_of_proxy(proxy)
+            if service is None:
+                continue
+            out["services"].setdefault(service, {})[server] = entry
+            if entry["status"].upper().startswith("DOWN"):
+                diagnosis.append("HAProxy: real server %s of %s is down (%s)." % (server, service, entry["check_status"] or "no check detail"))
+        return out, diagnosis

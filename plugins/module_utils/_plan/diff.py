@@ -1,58 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan: typed, semantic changes between two states (``state.desired_state`` documents).
+"""The semantic diff: typed changes between two states (``state.desired_state`` documents).
 
-A pure function of its inputs, so check mode and a real run compute the same plan, and the
-plan alone decides ``changed``, the diff and what is applied.
+A pure function of its inputs, in the model's vocabulary (cluster, virtual services, real
+servers), whatever the engine. Each engine's planner (``_engine``) starts from it and adds the
+operations that carry the changes out; check mode and a real run compute the same plan.
 """
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import SECRET_FIELDS
-
-HIDDEN = "(hidden)"
-
-
-class Change(object):
-    """One change: ``action`` is add, remove or change; ``kind`` what it applies to."""
-
-    __slots__ = ("action", "kind", "key", "label", "field", "before", "after")
-
-    def __init__(self, action, kind, key, label, field=None, before=None, after=None):
-        self.action = action
-        self.kind = kind
-        self.key = key
-        self.label = label
-        self.field = field
-        self.before = before
-        self.after = after
-
-    def as_dict(self):
-        out = {"action": self.action, "kind": self.kind, "key": self.key, "label": self.label}
-        if self.field is not None:
-            out.update(field=self.field, before=self.before, after=self.after)
-        return out
-
-    def __str__(self):
-        if self.action == "change":
-            return "%s %s: %s %s -> %s" % (self.kind, self.label, self.field, _show(self.before), _show(self.after))
-        return "%s %s %s" % (self.action, self.kind, self.label)
-
-    def __repr__(self):
-        return "Change(%s)" % self
-
-
-def _show(value):
-    if value is None:
-        return "(unset)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[%s]" % ", ".join(_show(v) for v in value)
-    if isinstance(value, dict):
-        return "{%s}" % ", ".join("%s: %s" % (k, _show(v)) for k, v in sorted(value.items()))
-    return str(value)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import Change, hide_secret
 
 
 def _fields(before, after, prefix=""):
@@ -64,8 +22,7 @@ def _fields(before, after, prefix=""):
         if isinstance(b, dict) and isinstance(a, dict):
             out.extend(_fields(b, a, name + "."))
         elif b != a:
-            if key in SECRET_FIELDS:
-                b, a = (HIDDEN if b is not None else None), (HIDDEN if a is not None else None)
+            b, a = hide_secret(name, b, a)
             out.append((name, b, a))
     return out
 
@@ -86,7 +43,7 @@ def _cluster_label(cluster):
     return "%s (single appliance %s)" % (cluster.get("name"), cluster.get("host"))
 
 
-def plan(before, after):
+def diff(before, after):
     """Every change turning state ``before`` (None: nothing applied yet) into ``after``."""
     before = before or {"cluster": {}, "virtual_services": {}}
     changes = []

@@ -7,12 +7,20 @@ Every persistence mode is a stick table (or HAProxy's cookie insertion for the a
 modes), so each one honours the spec's timeout; the "or source IP" modes add a second table
 keyed on the client address, consulted when the first has no entry. docs/engine-mapping.md
 lists every mapping.
+
+``render`` returns the file with what the backend needs to know about it: the addresses and
+ports it listens on, the TLS files it reads, and its fingerprint (an empty backend named after
+the file's digest, which ``show stat`` lists once HAProxy runs the file). Every value from the
+spec goes through ``words`` (escaped, or refused).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+from dataclasses import dataclass
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import haproxy_sample_arg, haproxy_word
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
 
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
 
@@ -55,30 +63,58 @@ STRING_KEYS = {
 OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip"])
 
 
-def proxy_name(vs):
-    return "vs_" + vs.name
+PROXY_PREFIX = "vs_"
+MARKER_PREFIX = "lbkit_config_"
+
+
+@dataclass(frozen=True)
+class HaproxyCfg:
+    """haproxy.cfg and what the backend needs about it: ``binds`` ((address, port) it listens on),
+    ``tls`` ({service name: PEM path} it reads) and ``fingerprint`` (the marker backend's name)."""
+
+    content: str
+    binds: tuple
+    tls: dict
+    fingerprint: str
+
+
+def proxy_name(name):
+    """The HAProxy proxy (``listen`` section) of the virtual service named ``name``."""
+    return PROXY_PREFIX + name
+
+
+def service_of_proxy(proxy):
+    """The virtual service name a proxy of lbkit's serves, or None for any other proxy."""
+    if not proxy.startswith(PROXY_PREFIX) or proxy.endswith("_src"):
+        return None
+    return proxy[len(PROXY_PREFIX):]
 
 
 def source_table_name(vs):
-    return "vs_" + vs.name + "_src"
+    return PROXY_PREFIX + vs.name + "_src"
 
 
-def tls_pem_path(vs):
-    return "%s/%s.pem" % (TLS_DIR, vs.name)
+def tls_pem_path(vs, tls_dir=TLS_DIR):
+    return "%s/%s.pem" % (tls_dir, vs.name)
 
 
 def _addr_port(address, port):
     return "[%s]:%s" % (address, port) if address.version == 6 else "%s:%s" % (address, port)
 
 
-def _bind(vs):
+def binds(vs):
+    """(address, port) of every port the service listens on."""
+    return [(str(vs.address), port) for port in vs.ports]
+
+
+def _bind(vs, tls_dir):
     parts = [_addr_port(vs.address, vs.port)]
-    for start, end in _ranges(vs.extra_ports):
+    for start, end in _ranges(p for p in vs.extra_ports if p != vs.port):
         ports = str(start) if start == end else "%d-%d" % (start, end)
         parts.append(_addr_port(vs.address, ports))
     line = "    bind " + ",".join(parts)
     if vs.layer7.tls is not None:
-        line += " ssl crt " + tls_pem_path(vs)
+        line += " ssl crt " + haproxy_word(tls_pem_path(vs, tls_dir), join(vs.path, "layer7", "tls"))
     return line
 
 
@@ -118,13 +154,13 @@ def _health(vs, lines):
     hc = vs.health_check
     if hc.type in ("http", "https"):
         lines.append("    option httpchk")
-        send = "    http-check send meth GET uri %s ver HTTP/1.1" % hc.url
-        send += " hdr Host %s" % (hc.host or vs.address)
+        send = "    http-check send meth GET uri %s ver HTTP/1.1" % haproxy_word(hc.url, join(vs.path, "health_check", "url"))
+        send += " hdr Host %s" % (haproxy_word(hc.host, join(vs.path, "health_check", "host")) if hc.host else vs.address)
         lines.append(send)
         lines.append("    " + _status_expect(hc.expected_codes))
     elif hc.type == "external":
         lines.append("    option external-check")
-        lines.append("    external-check command %s" % hc.command)
+        lines.append("    external-check command %s" % haproxy_word(hc.command, join(vs.path, "health_check", "command")))
     if hc.type != "none":
         lines.append("    timeout check %ds" % hc.timeout)
 
@@ -154,7 +190,8 @@ def _persistence(vs, lines):
         lines.append("    stick on %s" % src)
         return
     if mode in ("active_cookie", "active_cookie_or_source_ip"):
-        lines.append("    cookie %s insert indirect nocache maxidle %ds" % (p.cookie or DEFAULT_COOKIE, p.timeout))
+        cookie = haproxy_word(p.cookie, join(vs.path, "persistence", "cookie")) if p.cookie else DEFAULT_COOKIE
+        lines.append("    cookie %s insert indirect nocache maxidle %ds" % (cookie, p.timeout))
     elif mode == "ssl_session_id":
         # The session ID sits at a fixed offset of the TLS hello: learn it from the server's
         # hello, match it in the client's (the approach HAProxy's documentation gives).
@@ -169,14 +206,18 @@ def _persistence(vs, lines):
         lines.append("    stick store-response res.payload_lv(43,1) if lbkit_serverhello")
         return
     else:
-        key = STRING_KEYS[mode].format(cookie=p.cookie, header=p.header, query_item=p.query_item)
+        args = dict(cookie=p.cookie, header=p.header, query_item=p.query_item)
+        for name, value in args.items():
+            if value is not None:
+                args[name] = haproxy_sample_arg(value, join(vs.path, "persistence", name))
+        key = STRING_KEYS[mode].format(**args)
         if mode == "super_http_and_source_ip":
             lines.append("    http-request set-var(txn.lbkit_src) src")
             lines.append("    http-request set-var(txn.lbkit_persist) req.hdr(user-agent),concat(|,txn.lbkit_src)")
         lines.append("    stick-table type string len 128 size 1m%s" % expire)
         lines.append("    stick on %s" % key)
         if mode in ("server_cookie", "server_cookie_or_source_ip"):
-            lines.append("    stick store-response res.cook(%s)" % p.cookie)
+            lines.append("    stick store-response res.cook(%s)" % args["cookie"])
     if mode in OR_SOURCE_IP:
         lines.append("    stick on %s table %s" % (src, source_table_name(vs)))
 
@@ -188,14 +229,15 @@ def _masked_src(vs, prefix):
 
 
 def _server(vs, rs, weight, backup=False):
-    line = "    server %s %s" % (rs.name, _addr_port(rs.address, rs.port))
+    name = haproxy_word(rs.name, join(rs.path, "name"))
+    line = "    server %s %s" % (name, _addr_port(rs.address, rs.port))
     line += " weight %d" % (0 if rs.state == "drained" else weight)
     if rs.max_connections:
         line += " maxconn %d" % rs.max_connections
     if rs.min_connections:
         line += " minconn %d" % rs.min_connections
     if vs.persistence.mode in ("active_cookie", "active_cookie_or_source_ip"):
-        line += " cookie %s" % rs.name
+        line += " cookie %s" % name
     if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         line += " ssl verify none"
     line += _server_check(vs)
@@ -224,10 +266,10 @@ def _servers(vs, lines):
     return primary
 
 
-def render_service(vs):
+def render_service(vs, tls_dir=TLS_DIR):
     """The listen section (and helper table) of one layer-7 virtual service."""
     l7 = vs.layer7
-    lines = ["listen %s" % proxy_name(vs), _bind(vs), "    mode %s" % l7.mode]
+    lines = ["listen %s" % haproxy_word(proxy_name(vs.name), join(vs.path, "name")), _bind(vs, tls_dir), "    mode %s" % l7.mode]
     if l7.mode == "http":
         lines.append("    option httplog")
     else:
@@ -254,13 +296,17 @@ def render_service(vs):
     return out
 
 
-def render(spec):
-    """haproxy.cfg for every layer-7 service of ``spec`` (None when there is none)."""
+def render(spec, tls_dir=TLS_DIR, tls_digests=None):
+    """haproxy.cfg for every layer-7 service of ``spec`` (None when there is none).
+
+    ``tls_digests`` ({service name: digest} of the PEM files) enter the fingerprint, so a new
+    certificate makes a new file and the reload that loads it is proven like any other.
+    """
     services = [vs for vs in spec.virtual_services if vs.layer == 7]
     if not services:
         return None
     external = any(vs.health_check.type == "external" for vs in services)
-    out = [HEADER % spec.cluster.name]
+    out = [HEADER % haproxy_word(spec.cluster.name, "/cluster/name")]
     out.append("global")
     out.append("    log /dev/log local0")
     out.append("    stats socket %s mode 600 level admin expose-fd listeners" % RUNTIME_SOCKET)
@@ -283,20 +329,19 @@ def render(spec):
     out.append("    timeout server 660s")
     out.append("")
     text = "\n".join(out) + "\n"
-    body = text + "\n".join(render_service(vs) for vs in services)
+    body = text + "\n".join(render_service(vs, tls_dir) for vs in services)
+    digests = "".join("%s=%s\n" % item for item in sorted((tls_digests or {}).items()))
     # An empty backend named after the file's digest: HAProxy lists it in 'show stat', which
     # tells lbkit whether the running process loaded this very file after a reload.
-    return body + "\n# Fingerprint of this file: lbkit checks after a reload that HAProxy runs it.\nbackend %s\n" % (MARKER_PREFIX + _digest(body))
-
-
-MARKER_PREFIX = "lbkit_config_"
+    fingerprint = MARKER_PREFIX + _digest(body + digests)
+    content = body + "\n# Fingerprint of this file: lbkit checks after a reload that HAProxy runs it.\nbackend %s\n" % fingerprint
+    return HaproxyCfg(
+        content=content,
+        binds=tuple(b for vs in services for b in binds(vs)),
+        tls=dict((vs.name, tls_pem_path(vs, tls_dir)) for vs in services if vs.layer7.tls is not None),
+        fingerprint=fingerprint,
+    )
 
 
 def _digest(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def marker(text):
-    """The fingerprint backend's name in a rendered haproxy.cfg, or None."""
-    found = re.search(r"^backend (%s[0-9a-f]+)$" % MARKER_PREFIX, text or "", re.M)
-    return found.group(1) if found else None

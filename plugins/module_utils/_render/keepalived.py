@@ -5,12 +5,18 @@
 floating addresses, and IPVS virtual servers for the layer-4 services. Pure.
 
 The appliance's interfaces come in as data (from ``ip -json address``), so the heartbeat
-interface is the one holding the node's heartbeat address.
+interface is the one holding the node's heartbeat address. ``render`` returns the file twice:
+as written, and with the VRRP secret masked for display, so nothing has to find the secret in
+the text afterwards. Every value from the spec goes through ``words`` (escaped, or refused).
 """
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector
+from dataclasses import dataclass
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import keepalived_quoted, keepalived_word
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, join
 
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s, node %s). Changes made here are overwritten.\n"
 PING_HELPER = "/usr/local/libexec/lbkit/ping-any"
@@ -27,14 +33,15 @@ LB_ALGO = {
     "fixed_weighting": "fo",
 }
 LB_KIND = {"dr": "DR", "nat": "NAT", "tun": "TUN"}
+MASK = "********"
 
 
-class RenderError(Exception):
-    """The spec cannot be rendered on this host; ``errors`` carry spec paths and fixes."""
+@dataclass(frozen=True)
+class KeepalivedConf:
+    """keepalived.conf as written (``content``) and as shown, the VRRP secret masked (``masked``)."""
 
-    def __init__(self, errors):
-        self.errors = errors
-        super(RenderError, self).__init__("; ".join(str(e) for e in errors))
+    content: str
+    masked: str
 
 
 def ipvs_weight(vs, rs, state=None):
@@ -93,13 +100,13 @@ def floating_addresses(spec, external, internal):
     return out
 
 
-def _vrrp(spec, host, heartbeat, addresses, lines):
+def _vrrp(spec, host, heartbeat, addresses, lines, secret):
     cluster = spec.cluster
     ha = cluster.ha
     node = cluster.node(host)
     if ha.ping_nodes:
         lines.append("vrrp_script lbkit_ping {")
-        lines.append('    script "%s %s"' % (PING_HELPER, " ".join(str(a) for a in ha.ping_nodes)))
+        lines.append('    script "%s"' % keepalived_quoted(" ".join([PING_HELPER] + [str(a) for a in ha.ping_nodes]), "/cluster/ha/ping_nodes"))
         lines.append("    interval 1")
         lines.append("    timeout 2")
         lines.append("    fall 3")
@@ -108,7 +115,7 @@ def _vrrp(spec, host, heartbeat, addresses, lines):
         lines.append("")
     lines.append("vrrp_instance %s {" % INSTANCE)
     lines.append("    state BACKUP")
-    lines.append("    interface %s" % heartbeat)
+    lines.append("    interface %s" % keepalived_word(heartbeat, "/cluster/interfaces"))
     lines.append("    virtual_router_id %d" % ha.virtual_router_id)
     lines.append("    priority %d" % node.priority)
     lines.append("    advert_int %s" % _seconds(ha.advert_interval_ms))
@@ -128,7 +135,7 @@ def _vrrp(spec, host, heartbeat, addresses, lines):
     if ha.auth_secret is not None:
         lines.append("    authentication {")
         lines.append("        auth_type PASS")
-        lines.append("        auth_pass %s" % ha.auth_secret)
+        lines.append("        auth_pass %s" % (keepalived_word(ha.auth_secret, "/cluster/ha/auth_secret") if secret else MASK))
         lines.append("    }")
     # keepalived wants one address in the adverts, of the heartbeat's family; the rest are
     # excluded from the adverts, so there may be any number of them, of both families.
@@ -136,20 +143,20 @@ def _vrrp(spec, host, heartbeat, addresses, lines):
     advertised = [a for a in addresses if (":" in a[0]) == (family == 6)][:1]
     lines.append("    virtual_ipaddress {")
     for address, device in advertised:
-        lines.append("        %s dev %s" % (address, device))
+        lines.append("        %s dev %s" % (address, keepalived_word(device, "/cluster/interfaces")))
     lines.append("    }")
     rest = [a for a in addresses if a not in advertised]
     if rest:
         lines.append("    virtual_ipaddress_excluded {")
         for address, device in rest:
-            lines.append("        %s dev %s" % (address, device))
+            lines.append("        %s dev %s" % (address, keepalived_word(device, "/cluster/interfaces")))
         lines.append("    }")
     # keepalived always tracks the heartbeat interface itself (and warns when it is listed).
     tracked = [name for name in ha.track_interfaces if name != heartbeat]
     if tracked:
         lines.append("    track_interface {")
-        for name in tracked:
-            lines.append("        %s" % name)
+        for index, name in enumerate(tracked):
+            lines.append("        %s" % keepalived_word(name, join("/cluster/ha/track_interfaces", index)))
         lines.append("    }")
     if ha.ping_nodes:
         lines.append("    track_script {")
@@ -192,19 +199,19 @@ def _check(vs, rs, lines):
     elif hc.type in ("http", "https"):
         lines.append("        %s {" % ("HTTP_GET" if hc.type == "http" else "SSL_GET"))
         lines.append("            url {")
-        lines.append("                path %s" % hc.url)
+        lines.append("                path %s" % keepalived_word(hc.url, join(vs.path, "health_check", "url")))
         lines.append(
             "                status_code %s" % " ".join(str(low) if low == high else "%d-%d" % (low, high) for low, high in hc.expected_codes)
         )
         lines.append("            }")
         lines.append("            connect_port %d" % port)
         if hc.host:
-            lines.append("            virtualhost %s" % hc.host)
+            lines.append("            virtualhost %s" % keepalived_word(hc.host, join(vs.path, "health_check", "host")))
     elif hc.type == "icmp":
         lines.append("        PING_CHECK {")
     elif hc.type == "external":
         lines.append("        MISC_CHECK {")
-        lines.append('            misc_path "%s %s %d"' % (hc.command, rs.address, rs.port))
+        lines.append('            misc_path "%s"' % keepalived_quoted("%s %s %d" % (hc.command, rs.address, rs.port), join(vs.path, "health_check", "command")))
         lines.append("            misc_timeout %d" % hc.timeout)
     if hc.type != "external":
         lines.append("            connect_timeout %d" % hc.timeout)
@@ -250,15 +257,22 @@ def _virtual_server(vs, lines):
 def render(spec, host, interfaces):
     """keepalived.conf for ``host``; ``interfaces`` maps interface names to their addresses.
 
-    Raises ``RenderError`` when the host's interfaces do not fit the spec.
+    Raises ``SpecInvalid`` when the host's interfaces do not fit the spec, and ``UnsafeValue``
+    when a value cannot be written as one word.
     """
+    return KeepalivedConf(_render(spec, host, interfaces, True), _render(spec, host, interfaces, False))
+
+
+def _render(spec, host, interfaces, secret):
     col = Collector()
     heartbeat, external, internal = _placement(spec, host, interfaces, col)
     if col.errors:
-        raise RenderError(col.errors)
+        raise SpecInvalid(col.errors)
     cluster = spec.cluster
     addresses = floating_addresses(spec, external, internal)
-    lines = [HEADER % (cluster.name, host), "global_defs {", "    router_id %s" % host]
+    name = keepalived_word(cluster.name, "/cluster/name")
+    node = keepalived_word(host, join(cluster.node(host).path, "host"))
+    lines = [HEADER % (name, node), "global_defs {", "    router_id %s" % node]
     if cluster.ha.mode == "pair":
         lines.append("    vrrp_version %d" % cluster.ha.vrrp_version)
     lines.append("    enable_script_security")
@@ -273,8 +287,8 @@ def render(spec, host, interfaces):
                 "the VRRP adverts need one floating address of the heartbeat's family (IPv%d)." % family.version,
                 "add a virtual service or floating IP of that family, or use heartbeat addresses of the other family.",
             )
-            raise RenderError(col.errors)
-        _vrrp(spec, host, heartbeat, addresses, lines)
+            raise SpecInvalid(col.errors)
+        _vrrp(spec, host, heartbeat, addresses, lines, secret)
     elif cluster.ha.mode == "pair":
         lines.append("# No floating address yet: nothing for VRRP to move.")
         lines.append("")
@@ -282,7 +296,7 @@ def render(spec, host, interfaces):
         # A single appliance holds its addresses for good: no election, no adverts on the wire.
         lines.append("static_ipaddress {")
         for address, device in addresses:
-            lines.append("    %s dev %s" % (address, device))
+            lines.append("    %s dev %s" % (address, keepalived_word(device, "/cluster/interfaces")))
         lines.append("}")
         lines.append("")
     for vs in spec.virtual_services:

@@ -1,9 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The kernel settings an appliance needs for its spec, as a sysctl.d file. Pure."""
+"""The kernel settings an appliance needs for its spec, as a sysctl.d file. Pure.
+
+``render`` returns the file with the settings it holds, so the backend applies and restores
+those keys without reading the file back.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import comment_word
 
 PATH = "/etc/sysctl.d/60-lbkit.conf"
 # The IPVS keys (net.ipv4.vs.*) exist only once the ip_vs module is loaded: it is loaded at boot
@@ -36,16 +44,24 @@ def settings(spec):
     return out
 
 
+@dataclass(frozen=True)
+class SysctlConf:
+    """The sysctl.d file and the settings it holds ({key: value as written})."""
+
+    content: str
+    settings: dict
+
+
 def render(spec):
     """The sysctl.d file, or None when the spec needs no kernel setting."""
     items = settings(spec)
     if not items:
         return None
-    lines = ["# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten." % spec.cluster.name]
+    lines = ["# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten." % comment_word(spec.cluster.name, "/cluster/name", "sysctl.d")]
     for key, value, why in items:
         lines.append("# %s" % why)
         lines.append("%s = %s" % (key, value))
-    return "\n".join(lines) + "\n"
+    return SysctlConf("\n".join(lines) + "\n", dict((key, str(value)) for key, value, why in items))
 
 
 def modules(spec):
@@ -53,16 +69,4 @@ def modules(spec):
     if not any(key.startswith(IPVS_PREFIX) for key, value, why in settings(spec)):
         return None
     return ("# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
-            "# IPVS, loaded before %s is applied at boot\n%s\n" % (spec.cluster.name, PATH, IPVS_MODULE))
-
-
-def parse(text):
-    """{key: value} of a sysctl.d file (comments and blank lines ignored)."""
-    out = {}
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", ";")) or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
+            "# IPVS, loaded before %s is applied at boot\n%s\n" % (comment_word(spec.cluster.name, "/cluster/name", "sysctl.d"), PATH, IPVS_MODULE))

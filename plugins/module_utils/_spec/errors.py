@@ -1,9 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Errors that carry the JSON-pointer path into the spec and say how to fix the problem."""
+"""Errors that carry the JSON-pointer path into the spec and say how to fix the problem.
+
+``show`` is the one way a message quotes a value from the spec: short, on one line, never the
+contents of a mapping or list (which may hold a secret), never Python's own spelling of a type.
+"""
 
 from __future__ import annotations
+
+import unicodedata
+
+SHOWN_CHARS = 40
+# The repr of an int of more digits than this is refused by Python (sys.int_info.default_max_str_digits).
+_LONG_INT_BITS = 64
 
 
 def pointer(*parts):
@@ -18,6 +28,63 @@ def pointer(*parts):
 def join(path, *parts):
     """Extend an existing JSON pointer with more parts."""
     return path + pointer(*parts)
+
+
+def show(value, limit=SHOWN_CHARS):
+    """A value as a message quotes it: a short one-line spelling, or what kind of value it is."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if value.bit_length() > _LONG_INT_BITS:
+            return "a number of about %d digits" % int(value.bit_length() * 0.30103 + 1)
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        if len(value) > limit:
+            return repr(value[:limit - 3]) + "... (%d characters)" % len(value)
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list of %d item%s" % (len(value), "" if len(value) == 1 else "s")
+    return "a value of another kind"
+
+
+def kind(value):
+    """What kind of value this is, in the spec's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a value of another kind"
+
+
+def control_character(text):
+    """(position, description) of the first character no spec string may hold, or None.
+
+    Line breaks of any kind, other control characters, format characters (bidirectional marks,
+    zero-width joiners) and unassigned or private code points: none has a place in a name, an
+    address, a path or a header, and a line break would start a new line in an engine's file.
+    """
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            name = unicodedata.name(char, "") or {"\n": "line feed", "\r": "carriage return", "\t": "tab"}.get(char, "control character")
+            return index, "U+%04X (%s)" % (ord(char), name.lower())
+    return None
 
 
 class SpecError(object):
@@ -47,19 +114,6 @@ class SpecError(object):
 
     def as_dict(self):
         return {"path": self.path, "message": self.message, "fix": self.fix}
-
-
-class SpecInvalid(Exception):
-    """The spec has one or more errors; ``errors`` lists all of them."""
-
-    def __init__(self, errors):
-        self.errors = list(errors)
-        super(SpecInvalid, self).__init__(self.summary())
-
-    def summary(self):
-        count = len(self.errors)
-        head = "the spec has %d error%s:" % (count, "" if count == 1 else "s")
-        return "\n".join([head] + ["  " + str(e) for e in self.errors])
 
 
 class Collector(object):

@@ -3,30 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rules that need the appliance's own view: its interfaces and addresses.
 
-Pure functions over a parsed ``ip -json address`` listing, so they are tested against
-captured output without a host.
+Pure functions over the appliance's interfaces ({name: [ip_interface]}, from
+``_net.ip.by_name``), so they are tested against captured output without a host.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, join
-
-
-def parse_ip_json(text):
-    """``ip -json address show`` output -> {ifname: [ip_interface, ...]}."""
-    interfaces = {}
-    for link in json.loads(text or "[]"):
-        addrs = []
-        for info in link.get("addr_info", []):
-            try:
-                addrs.append(ipaddress.ip_interface("%s/%s" % (info["local"], info["prefixlen"])))
-            except (KeyError, ValueError):
-                continue
-        interfaces[link["ifname"]] = addrs
-    return interfaces
 
 
 def check_host(spec, host, interfaces, managed=()):

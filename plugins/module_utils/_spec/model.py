@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, SpecInvalid, join
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, join, kind
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.schema import SCHEMA
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.structure import StructureChecker
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.structure import Fields, StructureChecker
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Persistence:
     cookie: Optional[str]
     header: Optional[str]
     query_item: Optional[str]
+    # The fields the user wrote (the others hold their defaults).
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class HealthCheck:
     timeout: int
     retries: int
     command: Optional[str]
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class Layer7:
     quality_of_service: str
     server_initiating: str
     tls: Optional[TLS]
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ class VirtualService:
     fallback_server: Optional[FallbackServer]
     real_servers: Tuple[RealServer, ...]
     path: str = field(default="", compare=False, repr=False)
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def key(self):
@@ -179,12 +185,13 @@ class Spec:
 class _Builder(object):
     """Turns the structurally checked data into dataclasses, parsing compact values.
 
-    A part with a structural error is skipped (its error is already reported), so the rules
-    still run on every other part and the user sees all problems in one pass.
+    Every field's own value is parsed whenever the field itself is well formed, whatever its
+    siblings hold, so a bad port never hides a bad address beside it. An object is built only
+    when all its fields are good (its error is already reported), and the rules then run on every
+    object that was built: the user sees all problems in one pass.
     """
 
-    def __init__(self, raw, collector):
-        self.raw = raw
+    def __init__(self, collector):
         self.col = collector
 
     def clean(self, path):
@@ -197,97 +204,123 @@ class _Builder(object):
             self.col.add(path, exc.args[0], exc.args[1] if len(exc.args) > 1 else None)
             return None
 
+    def value(self, data, path, key, parser, *args):
+        """(ok, parsed) for ``data[key]``: ok is False when the field is malformed; absent is (True, None)."""
+        if key not in data:
+            return True, None
+        if not self.clean(join(path, key)):
+            return False, None
+        parsed = self.parse(join(path, key), parser, data[key], *args)
+        return parsed is not None, parsed
+
+    def fields_ok(self, path, *keys):
+        return all(self.clean(join(path, key)) for key in keys)
+
+    # --- cluster ----------------------------------------------------------------------------
+
     def cluster(self, data):
         path = "/cluster"
-        if not isinstance(data, dict) or not self.clean(join(path, "name")):
+        if not isinstance(data, Fields):
             return None
-        nodes = []
-        for i, item in enumerate(data.get("nodes", [])):
-            p = join(path, "nodes", i)
-            if not self.clean(p):
-                continue
-            hb = item.get("heartbeat_address")
-            if hb is not None:
-                hb = self.parse(join(p, "heartbeat_address"), values.parse_address, hb)
-            nodes.append(Node(item["host"], hb, item["priority"], path=p))
-        ha_data = data.get("ha", {})
-        ha = None
-        if self.clean(join(path, "ha")):
-            ping = []
-            for i, addr in enumerate(ha_data["ping_nodes"]):
-                parsed = self.parse(join(path, "ha", "ping_nodes", i), values.parse_address, addr)
-                if parsed is not None:
-                    ping.append(parsed)
-            ha = HA(
-                mode=ha_data["mode"],
-                virtual_router_id=ha_data["virtual_router_id"],
-                vrrp_version=ha_data["vrrp_version"],
-                advert_interval_ms=ha_data["advert_interval_ms"],
-                unicast=ha_data["unicast"],
-                auth_secret=ha_data.get("auth_secret"),
-                preempt=ha_data["preempt"],
-                ping_nodes=tuple(ping),
-                track_interfaces=tuple(ha_data["track_interfaces"]),
-            )
-        floating = []
-        for i, item in enumerate(data.get("floating_ips", [])):
-            p = join(path, "floating_ips", i)
-            if not self.clean(p):
-                continue
-            addr = self.parse(join(p, "address"), values.parse_interface, item["address"])
-            if addr is not None:
-                floating.append(FloatingIP(item.get("name"), addr, item["side"], item["gateway"], path=p))
-        ifaces = data.get("interfaces", {})
-        interfaces = Interfaces(ifaces.get("external"), ifaces.get("internal")) if self.clean(join(path, "interfaces")) else Interfaces(None, None)
-        if ha is None or not self.clean(join(path, "nodes")):
+        nodes, nodes_ok = [], isinstance(data.get("nodes"), list) and self.clean(join(path, "nodes"))
+        for i, item in enumerate(data.get("nodes") if isinstance(data.get("nodes"), list) else []):
+            node = self.node(item, join(path, "nodes", i))
+            nodes_ok = nodes_ok and node is not None
+            if node is not None:
+                nodes.append(node)
+        ha = self.ha(data.get("ha"), join(path, "ha"))
+        floating, floating_ok = [], isinstance(data.get("floating_ips"), list)
+        for i, item in enumerate(data.get("floating_ips") if isinstance(data.get("floating_ips"), list) else []):
+            fip = self.floating_ip(item, join(path, "floating_ips", i))
+            floating_ok = floating_ok and fip is not None
+            if fip is not None:
+                floating.append(fip)
+        ifaces = data.get("interfaces")
+        interfaces = None
+        if isinstance(ifaces, Fields) and self.clean(join(path, "interfaces")):
+            interfaces = Interfaces(ifaces.get("external"), ifaces.get("internal"))
+        if not (self.clean(join(path, "name")) and "name" in data and nodes_ok and ha is not None and floating_ok and interfaces is not None):
             return None
         return Cluster(data["name"], tuple(nodes), ha, tuple(floating), interfaces)
 
+    def node(self, item, path):
+        if not isinstance(item, Fields):
+            return None
+        ok, heartbeat = self.value(item, path, "heartbeat_address", values.parse_address, "a heartbeat address")
+        if not (ok and "host" in item and self.fields_ok(path, "host", "priority")):
+            return None
+        return Node(item["host"], heartbeat, item["priority"], path=path)
+
+    def ha(self, data, path):
+        if not isinstance(data, Fields):
+            return None
+        ping, ping_ok = [], isinstance(data.get("ping_nodes"), list)
+        for i, addr in enumerate(data.get("ping_nodes") if isinstance(data.get("ping_nodes"), list) else []):
+            where = join(path, "ping_nodes", i)
+            parsed = self.parse(where, values.parse_address, addr, "a ping node") if self.clean(where) else None
+            ping_ok = ping_ok and parsed is not None
+            if parsed is not None:
+                ping.append(parsed)
+        if not (ping_ok and self.clean(path)):
+            return None
+        return HA(
+            mode=data["mode"],
+            virtual_router_id=data["virtual_router_id"],
+            vrrp_version=data["vrrp_version"],
+            advert_interval_ms=data["advert_interval_ms"],
+            unicast=data["unicast"],
+            auth_secret=data.get("auth_secret"),
+            preempt=data["preempt"],
+            ping_nodes=tuple(ping),
+            track_interfaces=tuple(data["track_interfaces"]),
+        )
+
+    def floating_ip(self, item, path):
+        if not isinstance(item, Fields):
+            return None
+        ok, address = self.value(item, path, "address", values.parse_interface)
+        if not (ok and address is not None and self.fields_ok(path, "name", "side", "gateway")):
+            return None
+        return FloatingIP(item.get("name"), address, item["side"], item["gateway"], path=path)
+
+    # --- virtual services -------------------------------------------------------------------
+
     def virtual_service(self, data, index):
         path = join("", "virtual_services", index)
-        required = ("name", "address", "port", "real_servers")
-        if not all(self.clean(join(path, key)) for key in required):
+        if not isinstance(data, Fields):
             return None
-        address = self.parse(join(path, "address"), values.parse_address, data["address"])
-        extra = ()
-        if "extra_ports" in data and self.clean(join(path, "extra_ports")):
-            extra = self.parse(join(path, "extra_ports"), values.parse_ports, data["extra_ports"]) or ()
-        layer = data["layer"]
-        forwarding = data.get("forwarding") or ("dr" if layer == 4 else "proxy")
-        persistence = self.persistence(data.get("persistence", {}), join(path, "persistence"), address)
-        health = self.health_check(data.get("health_check", {}), join(path, "health_check"))
-        layer7 = None
+        address_ok, address = self.value(data, path, "address", values.parse_address, "a VIP")
+        extra_ok, extra = self.value(data, path, "extra_ports", values.parse_ports)
+        scalars = ("name", "port", "protocol", "layer", "forwarding", "scheduling")
+        layer = data.get("layer") if self.clean(join(path, "layer")) else None
+        port = data.get("port") if self.clean(join(path, "port")) else None
+        persistence = self.persistence(data.get("persistence"), join(path, "persistence"), address)
+        health = self.health_check(data.get("health_check"), join(path, "health_check"))
+        layer7, layer7_ok = None, True
         if "layer7" in data or layer == 7:
             layer7 = self.layer7(data.get("layer7"), join(path, "layer7"))
-        fallback = None
-        if "fallback_server" in data and self.clean(join(path, "fallback_server")):
-            fb = data["fallback_server"]
-            fb_addr = self.parse(join(path, "fallback_server", "address"), values.parse_address, fb["address"])
-            if fb_addr is not None:
-                fallback = FallbackServer(fb_addr, fb["port"])
-        servers = []
-        for i, item in enumerate(data["real_servers"]):
-            p = join(path, "real_servers", i)
-            if not self.clean(p):
-                continue
-            rip = self.parse(join(p, "address"), values.parse_address, item["address"])
-            if rip is None:
-                continue
-            port = item.get("port", data["port"])
-            name = item.get("name") or "%s:%d" % (rip, port)
-            servers.append(RealServer(name, rip, port, item["weight"], item["min_connections"], item["max_connections"], item["state"], path=p))
-        if address is None or persistence is None or health is None or (layer7 is None and layer == 7):
-            return None
-        if not all(self.clean(join(path, key)) for key in ("protocol", "layer", "forwarding", "scheduling")):
+            layer7_ok = layer7 is not None
+        fallback, fallback_ok = None, True
+        if "fallback_server" in data:
+            fallback = self.fallback(data["fallback_server"], join(path, "fallback_server"))
+            fallback_ok = fallback is not None
+        servers, servers_ok = [], isinstance(data.get("real_servers"), list) and self.clean(join(path, "real_servers"))
+        for i, item in enumerate(data.get("real_servers") if isinstance(data.get("real_servers"), list) else []):
+            rs = self.real_server(item, join(path, "real_servers", i), port)
+            servers_ok = servers_ok and rs is not None
+            if rs is not None:
+                servers.append(rs)
+        complete = all(key in data for key in ("name", "address", "port", "real_servers")) and self.fields_ok(path, *scalars)
+        if not (complete and address_ok and extra_ok and persistence and health and layer7_ok and fallback_ok and servers_ok):
             return None
         return VirtualService(
             name=data["name"],
             address=address,
-            port=data["port"],
-            extra_ports=tuple(extra),
+            port=port,
+            extra_ports=tuple(extra or ()),
             protocol=data["protocol"],
             layer=layer,
-            forwarding=forwarding,
+            forwarding=data.get("forwarding") or ("dr" if layer == 4 else "proxy"),
             scheduling=data["scheduling"],
             persistence=persistence,
             health_check=health,
@@ -295,42 +328,66 @@ class _Builder(object):
             fallback_server=fallback,
             real_servers=tuple(servers),
             path=path,
+            given=data.given,
         )
 
-    def persistence(self, data, path, address):
-        if not self.clean(path):
+    def real_server(self, item, path, service_port):
+        if not isinstance(item, Fields):
             return None
-        timeout = self.parse(join(path, "timeout"), values.parse_duration, data["timeout"])
+        ok, address = self.value(item, path, "address", values.parse_address, "a real server's address")
+        port = item.get("port", service_port)
+        if not (ok and address is not None and port is not None and self.clean(path)):
+            return None
+        name = item.get("name") or "%s:%d" % (address, port)
+        return RealServer(name, address, port, item["weight"], item["min_connections"], item["max_connections"], item["state"], path=path)
+
+    def fallback(self, data, path):
+        if not isinstance(data, Fields):
+            return None
+        ok, address = self.value(data, path, "address", values.parse_address, "a fallback server")
+        if not (ok and address is not None and self.clean(path)):
+            return None
+        return FallbackServer(address, data["port"])
+
+    def persistence(self, data, path, address):
+        if not isinstance(data, Fields):
+            return None
+        ok, timeout = self.value(data, path, "timeout", values.parse_duration)
         granularity = None
         if "granularity" in data and address is not None:
-            granularity = self.parse(join(path, "granularity"), values.parse_granularity, data["granularity"], address.version)
-        if timeout is None:
+            ok_g, granularity = self.value(data, path, "granularity", values.parse_granularity, address.version)
+            ok = ok and ok_g
+        elif "granularity" in data:
+            ok = False  # the family comes from the VIP, whose own error is reported
+        if not (ok and self.clean(path)):
             return None
-        return Persistence(data["mode"], timeout, granularity, data.get("cookie"), data.get("header"), data.get("query_item"))
+        return Persistence(data["mode"], timeout, granularity, data.get("cookie"), data.get("header"), data.get("query_item"), given=data.given)
 
     def health_check(self, data, path):
-        if not self.clean(path):
+        if not isinstance(data, Fields):
             return None
-        codes = self.parse(join(path, "expected_codes"), values.parse_status_codes, data["expected_codes"])
-        interval = self.parse(join(path, "interval"), values.parse_duration, data["interval"])
-        timeout = self.parse(join(path, "timeout"), values.parse_duration, data["timeout"])
-        if codes is None or interval is None or timeout is None:
+        ok_c, codes = self.value(data, path, "expected_codes", values.parse_status_codes)
+        ok_i, interval = self.value(data, path, "interval", values.parse_duration)
+        ok_t, timeout = self.value(data, path, "timeout", values.parse_duration)
+        if not (ok_c and ok_i and ok_t and self.clean(path)):
             return None
         return HealthCheck(
-            data["type"], data.get("port"), data["url"], data.get("host"), codes, interval, timeout, data["retries"], data.get("command")
+            data["type"], data.get("port"), data["url"], data.get("host"), codes, interval, timeout, data["retries"], data.get("command"),
+            given=data.given,
         )
 
     def layer7(self, data, path):
         if data is None:
             data = StructureChecker(SCHEMA).check({}, Collector(), path, {"$ref": "#/$defs/layer7"})
-        if not self.clean(path):
+            data.given = frozenset()
+        if not isinstance(data, Fields):
             return None
-        idle = self.parse(join(path, "idle_timeout"), values.parse_duration, data["idle_timeout"])
+        ok, idle = self.value(data, path, "idle_timeout", values.parse_duration)
+        if not (ok and self.clean(path)):
+            return None
         tls = None
         if "tls" in data:
             tls = TLS(data["tls"]["certificate"], data["tls"]["key"], data["tls"]["reencrypt"])
-        if idle is None:
-            return None
         return Layer7(
             data["mode"],
             data["transparent"],
@@ -340,12 +397,13 @@ class _Builder(object):
             data["quality_of_service"],
             data["server_initiating"],
             tls,
+            given=data.given,
         )
 
 
 def _path_key(path):
-    """Sort errors in the order of the spec: numeric parts as numbers."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split("/")]
+    """Sort errors in the order of the spec: list indexes (ASCII digits) as numbers."""
+    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in path.split("/")]
 
 
 def check_spec(data):
@@ -355,23 +413,22 @@ def check_spec(data):
 
     col = Collector()
     if not isinstance(data, dict):
-        col.add("/", "the spec must be a mapping with 'cluster' and 'virtual_services', not %s." % type(data).__name__)
+        col.add("/", "the spec must be a mapping with 'cluster' and 'virtual_services', not %s." % kind(data),
+                "write the spec as a mapping: cluster: ... and virtual_services: [...].")
         return None, col.errors
     normalized = StructureChecker(SCHEMA).check(data, col)
-    builder = _Builder(data, col)
-    cluster = builder.cluster(normalized.get("cluster")) if "cluster" in normalized else None
+    builder = _Builder(col)
+    cluster = builder.cluster(normalized.get("cluster"))
     services = []
-    for index, item in enumerate(normalized.get("virtual_services", []) if isinstance(normalized.get("virtual_services"), list) else []):
-        if isinstance(item, dict):
-            vs = builder.virtual_service(item, index)
-            if vs is not None:
-                services.append(vs)
-    raw_services = data.get("virtual_services") if isinstance(data.get("virtual_services"), list) else []
+    listed = normalized.get("virtual_services")
+    for index, item in enumerate(listed if isinstance(listed, list) else []):
+        vs = builder.virtual_service(item, index)
+        if vs is not None:
+            services.append(vs)
     if cluster is not None:
-        rules.check_cluster(cluster, col, data.get("cluster", {}))
+        rules.check_cluster(cluster, col)
     for vs in services:
-        raw = raw_services[int(vs.path.rsplit("/", 1)[1])]
-        rules.check_service(vs, cluster, col, raw)
+        rules.check_service(vs, cluster, col)
         engines.check_service(vs, col)
     rules.check_services(services, cluster, col)
     col.errors.sort(key=lambda e: _path_key(e.path))

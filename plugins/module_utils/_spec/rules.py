@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.schema import PERSISTENCE
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.values import MAX_EXTRA_PORTS, format_duration
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.values import format_duration
 
 PERSISTENCE_MIN = 60
 PERSISTENCE_MAX = 28 * 86400
-AUTH_SECRET_MAX = 8
+IDLE_TIMEOUT_MIN = 1
+IDLE_TIMEOUT_MAX = 86400
 
 SOURCE_IP_MODES = frozenset(
     ["source_ip", "server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip", "super_http_and_source_ip"]
@@ -27,17 +28,7 @@ COOKIE_REQUIRED_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip"
 HTTP_HEALTH_CHECKS = frozenset(["http", "https"])
 
 
-def _given(raw, *keys):
-    """True when the user wrote this field (as opposed to a default filling it)."""
-    node = raw
-    for key in keys:
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
-
-
-def check_cluster(cluster, col, raw):
+def check_cluster(cluster, col):
     ha = cluster.ha
     count = len(cluster.nodes)
     if ha.mode == "single" and count != 1:
@@ -114,12 +105,6 @@ def _check_vrrp(cluster, col):
                 "VRRPv3 has no authentication (RFC 5798 removed it), so the secret cannot be used.",
                 "remove auth_secret (protect the heartbeat network instead), or set vrrp_version 2 with whole-second adverts.",
             )
-        elif len(ha.auth_secret) > AUTH_SECRET_MAX:
-            col.add(
-                join(path, "auth_secret"),
-                "the VRRP password holds at most %d characters; this one is longer (not shown)." % AUTH_SECRET_MAX,
-                "use a secret of 1 to %d characters." % AUTH_SECRET_MAX,
-            )
     if ha.mode == "single" and (ha.ping_nodes or ha.track_interfaces):
         field_name = "ping_nodes" if ha.ping_nodes else "track_interfaces"
         col.add(
@@ -155,7 +140,7 @@ def _family_mismatch(a, b):
     return a is not None and b is not None and a.version != b.version
 
 
-def check_service(vs, cluster, col, raw):
+def check_service(vs, cluster, col):
     path = vs.path
     if vs.layer == 4 and vs.forwarding == "proxy":
         col.add(
@@ -171,14 +156,14 @@ def check_service(vs, cluster, col, raw):
         )
     if vs.layer == 7 and vs.protocol == "udp":
         col.add(join(path, "protocol"), "layer 7 proxies TCP only; UDP services are layer 4.", "set layer 4, or protocol tcp.")
-    if vs.layer == 4 and _given(raw, "layer7"):
+    if vs.layer == 4 and "layer7" in vs.given:
         col.add(join(path, "layer7"), "layer-7 options apply only to layer-7 services; this one is layer 4.", "remove layer7, or set layer 7.")
     _check_extra_ports(vs, col)
     _check_real_servers(vs, cluster, col)
-    _check_persistence(vs, col, raw.get("persistence", {}) if isinstance(raw, dict) else {})
-    _check_health(vs, col, raw.get("health_check", {}) if isinstance(raw, dict) else {})
+    _check_persistence(vs, col)
+    _check_health(vs, col)
     if vs.layer7 is not None:
-        _check_layer7(vs, cluster, col, raw.get("layer7", {}) if isinstance(raw, dict) else {})
+        _check_layer7(vs, cluster, col)
     if vs.fallback_server is not None:
         fb = vs.fallback_server
         if vs.layer == 4 and _family_mismatch(fb.address, vs.address):
@@ -215,12 +200,8 @@ def _check_extra_ports(vs, col):
     if not vs.extra_ports:
         return
     path = join(vs.path, "extra_ports")
-    if vs.port in vs.extra_ports:
-        col.add(path, "lists the service's own port %d." % vs.port, "remove %d from extra_ports." % vs.port)
-    if len(vs.extra_ports) > MAX_EXTRA_PORTS:
-        col.add(
-            path, "lists %d ports; at most %d are allowed in all." % (len(vs.extra_ports), MAX_EXTRA_PORTS), "split the ports over more services."
-        )
+    # The service's own port, overlapping ranges and repeats are accepted, as the manual's
+    # example does; the parser already counted the distinct ports against the limit.
     if vs.layer7 is not None and vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         col.add(
             path,
@@ -298,7 +279,7 @@ def _check_gateway(rs, gateways, cluster, col, why):
         )
 
 
-def _check_persistence(vs, col, raw):
+def _check_persistence(vs, col):
     p = vs.persistence
     path = join(vs.path, "persistence")
     mode = p.mode
@@ -331,9 +312,9 @@ def _check_persistence(vs, col, raw):
             "%s is outside the persistence timeout range of 1 minute to 28 days." % format_duration(p.timeout),
             "use a value from 1m (60) to 28d (2419200).",
         )
-    if _given(raw, "timeout") and mode == "none":
+    if "timeout" in p.given and mode == "none":
         col.add(join(path, "timeout"), "is set, but persistence mode is 'none'.", "choose a persistence mode, or remove the timeout.")
-    if _given(raw, "granularity") and mode not in SOURCE_IP_MODES:
+    if "granularity" in p.given and mode not in SOURCE_IP_MODES:
         col.add(join(path, "granularity"), "applies to the source IP modes only, not '%s'." % mode, "remove granularity.")
     if mode in COOKIE_REQUIRED_MODES and not p.cookie:
         col.add(join(path, "cookie"), "persistence '%s' needs the name of the application's cookie." % mode, "set cookie, for example JSESSIONID.")
@@ -349,40 +330,42 @@ def _check_persistence(vs, col, raw):
         col.add(join(path, "query_item"), "is only used by persistence 'query_item'.", "remove query_item.")
 
 
-def _check_health(vs, col, raw):
+def _check_health(vs, col):
     hc = vs.health_check
     path = join(vs.path, "health_check")
     if hc.type == "none":
-        extras = [k for k in ("port", "url", "host", "expected_codes", "interval", "timeout", "retries", "command") if _given(raw, k)]
+        extras = [k for k in ("port", "url", "host", "expected_codes", "interval", "timeout", "retries", "command") if k in hc.given]
         if extras:
             col.add(join(path, extras[0]), "is set, but the health check type is 'none'.", "choose a check type, or remove %s." % ", ".join(extras))
         return
     if hc.timeout >= hc.interval:
         col.add(
             join(path, "timeout"),
-            "%ds is not shorter than the %ds interval." % (hc.timeout, hc.interval),
+            "%s is not shorter than the %s interval." % (format_duration(hc.timeout), format_duration(hc.interval)),
             "make the timeout shorter than the interval.",
         )
     if not 1 <= hc.interval <= 3600:
-        col.add(join(path, "interval"), "%ds is outside 1s to 1h." % hc.interval, "use 1 to 3600 seconds.")
+        col.add(join(path, "interval"), "%s is outside 1s to 1h." % format_duration(hc.interval), "use 1 to 3600 seconds.")
     if hc.timeout < 1:
         col.add(join(path, "timeout"), "must be at least 1 second.", "use 1 or more.")
     if hc.type not in HTTP_HEALTH_CHECKS:
         for key in ("url", "host", "expected_codes"):
-            if _given(raw, key):
+            if key in hc.given:
                 col.add(join(path, key), "applies to http and https checks, not '%s'." % hc.type, "remove %s, or use an http check." % key)
     if hc.type == "external" and not hc.command:
         col.add(join(path, "command"), "an external check needs the command to run.", "set command to an absolute path on the appliance.")
     if hc.command and hc.type != "external":
         col.add(join(path, "command"), "is only used by external checks.", "remove command, or set type external.")
-    if hc.type == "icmp" and _given(raw, "port"):
+    if hc.type == "icmp" and "port" in hc.given:
         col.add(join(path, "port"), "an icmp check pings the address; it has no port.", "remove port.")
 
 
-def _check_layer7(vs, cluster, col, raw):
+def _check_layer7(vs, cluster, col):
     l7 = vs.layer7
     path = join(vs.path, "layer7")
-    if l7.mode == "tcp" and l7.x_forwarded_for and _given(raw, "x_forwarded_for"):
+    if not IDLE_TIMEOUT_MIN <= l7.idle_timeout <= IDLE_TIMEOUT_MAX:
+        col.add(join(path, "idle_timeout"), "%s is outside 1s to 1d." % format_duration(l7.idle_timeout), "use 1 to 86400 seconds (1d).")
+    if l7.mode == "tcp" and l7.x_forwarded_for and "x_forwarded_for" in l7.given:
         col.add(join(path, "x_forwarded_for"), "a header can only be added in http mode.", "remove x_forwarded_for, or set mode http.")
     if l7.server_initiating != "none" and l7.mode != "tcp":
         col.add(
@@ -422,3 +405,11 @@ def check_services(services, cluster, col):
                 break
         for port in vs.ports:
             taken.setdefault((vs.address, port, vs.protocol), vs)
+    if cluster is not None and cluster.ha.mode == "pair" and cluster.ha.vrrp_version == 2:
+        for vs in services:
+            if vs.address.version == 6:
+                col.add(
+                    join(vs.path, "address"),
+                    "%s is an IPv6 VIP, but VRRPv2 carries IPv4 addresses only, so the pair could not move it." % vs.address,
+                    "set /cluster/ha/vrrp_version to 3, or use an IPv4 VIP.",
+                )

@@ -14,11 +14,22 @@ carries a ``description`` and ``examples``.
 
 from __future__ import annotations
 
+# Every string field has a pattern (docs/spec.md, "Characters"): what the engines read as one
+# word, so no value of the spec can start a directive or split one in keepalived.conf or haproxy.cfg.
 DURATION_PATTERN = r"^[0-9]+(s|m|h|d)?$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$"
+HOST_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}$"
 IFNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$"
 ADDRESS_PATTERN = r"^[0-9A-Fa-f:.]+$"
 CIDR_PATTERN = r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$"
+# Printable ASCII but blanks and what keepalived reads as syntax (", \\, {, }, $).
+SECRET_PATTERN = r"^[A-Za-z0-9!#%&'()*+,./:;<=>?@\[\]^_`|~-]+$"
+# An HTTP path and query: RFC 3986's characters but '#' (a fragment is never sent), '$', '[', ']'.
+URL_PATTERN = r"^/[A-Za-z0-9._~!&'()*+,;=:@/?%-]*$"
+# HTTP token characters (RFC 9110) but '#' and "'" (HAProxy reads them as a comment and a quote).
+TOKEN_PATTERN = r"^[!$%&*+.^_`|~0-9A-Za-z-]+$"
+QUERY_ITEM_PATTERN = r"^[!$%*+.^_`|~0-9A-Za-z-]+$"
+COMMAND_PATTERN = r"^/[A-Za-z0-9._+@/-]+$"
 
 
 def _p(type_, description, examples, **extra):
@@ -92,7 +103,7 @@ NODE = {
             "string",
             "The appliance's inventory hostname. Its role in the HA pair comes from this name.",
             ["lb1"],
-            pattern=r"^[^\s]+$",
+            pattern=HOST_PATTERN,
         ),
         "heartbeat_address": _address(
             "The address this node sends and receives the VRRP heartbeat on. Required for an HA pair "
@@ -162,6 +173,8 @@ HA = {
             "Keep it in Ansible Vault; it is never shown in diffs or logs.",
             ["{{ vault_vrrp_secret }}"],
             minLength=1,
+            maxLength=8,
+            pattern=SECRET_PATTERN,
             writeOnly=True,
         ),
         "preempt": _p(
@@ -303,19 +316,19 @@ PERSISTENCE_OBJ = {
             "string",
             "Cookie name: the application's cookie for the server cookie modes, or the cookie the appliance inserts for the active cookie modes.",
             ["JSESSIONID"],
-            pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+            pattern=TOKEN_PATTERN,
         ),
         "header": _p(
             "string",
             "Header name for `selected_header`.",
             ["X-Client-Id"],
-            pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+            pattern=TOKEN_PATTERN,
         ),
         "query_item": _p(
             "string",
             "Query-string parameter name for `query_item`.",
             ["session"],
-            pattern=r"^[^\s&=]+$",
+            pattern=QUERY_ITEM_PATTERN,
         ),
     },
 }
@@ -346,7 +359,7 @@ HEALTH_CHECK = {
             "string",
             "Path requested by `http` and `https` checks.",
             ["/health"],
-            pattern=r"^/\S*$",
+            pattern=URL_PATTERN,
             default="/",
         ),
         "host": _p(
@@ -377,7 +390,7 @@ HEALTH_CHECK = {
             "For `external`: absolute path of a command on the appliance; exit 0 means up. The real "
             "server's address and port are its last two arguments.",
             ["/usr/local/lib/lbkit/check-app"],
-            pattern=r"^/\S+$",
+            pattern=COMMAND_PATTERN,
         ),
     },
 }
@@ -444,7 +457,7 @@ LAYER7 = {
             [True],
             default=False,
         ),
-        "idle_timeout": _duration("Idle connection timeout.", [660, "11m"], default=660),
+        "idle_timeout": _duration("Idle connection timeout, from 1 second to 1 day.", [660, "11m"], default=660),
         "quality_of_service": _p(
             "string",
             "Type-of-service marking of the traffic to the clients.",

@@ -31,6 +31,23 @@ def secret_values(raw):
     return out
 
 
-def mask_only_secrets(module, option="spec"):
-    """Mask only the spec's secrets in what ``module`` returns (its only ``no_log`` option is the spec)."""
-    module.no_log_values = secret_values(module.params.get(option))
+def _strings(value):
+    pending, out = [value], set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+        elif node is not None and str(node) != "":
+            out.add(str(node))
+    return out
+
+
+def mask_only_secrets(module, option="spec", secret_options=("tls",)):
+    """Mask only the spec's secrets in what ``module`` returns, and every value of its other
+    ``no_log`` options (``secret_options``: TLS material, which is secret whole)."""
+    values = secret_values(module.params.get(option))
+    for name in secret_options:
+        values |= _strings(module.params.get(name))
+    module.no_log_values = values

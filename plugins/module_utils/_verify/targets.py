@@ -17,6 +17,7 @@ from functools import reduce
 from math import gcd
 from typing import Optional, Tuple
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotFound
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
 SPREADING = frozenset(["round_robin", "weighted_round_robin", "least_connection", "weighted_least_connection"])
@@ -121,11 +122,11 @@ def target(vs):
 def targets(data, services=None):
     """The Targets of a raw spec, in spec order; ``services`` limits them to those names.
 
-    Raises SpecInvalid for an invalid spec, and ValueError naming an unknown service.
+    Raises SpecInvalid for an invalid spec, and NotFound naming an unknown service.
     """
     spec = load_spec(data)
     known = [vs.name for vs in spec.virtual_services]
     for name in services or []:
         if name not in known:
-            raise ValueError("services: %s is not a virtual service of the spec (it has: %s)." % (name, ", ".join(known)))
+            raise NotFound("services: %s is not a virtual service of the spec (it has: %s)." % (name, ", ".join(known)))
     return [target(vs) for vs in spec.virtual_services if not services or vs.name in services]

@@ -1,0 +1,366 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Linux appliance engine's pure half: what an appliance should hold, and the plan. Pure.
+
+An appliance is converged through files (keepalived.conf, haproxy.cfg, the TLS files HAProxy
+reads, a sysctl.d file, a modules-load.d file), the daemons that read them, and HAProxy's
+runtime states. ``desired`` renders the files from the spec; ``plan`` compares them, and the
+state lbkit recorded, with what ``read`` found, and lists the operations ``apply``
+(``_backend/linux.py``) carries out: nothing else is written, reloaded or set.
+
+State lbkit records after each apply (``state.json``): the semantic state (what the diff
+compares) and, under ``engine``, the digest of every file it wrote and the fingerprint of the
+haproxy.cfg HAProxy runs, so a later run tells a file edited by hand from one lbkit now renders
+differently, and a rollback can prove HAProxy runs the restored file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.interface import Operation, Plan
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import Change
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import diff
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses, real_server_key
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, sysctl
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, join
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
+
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+STATE_DIR = "/etc/lbkit"
+STATE_NAME = "state.json"
+TLS_NAME = "tls"
+KEEPALIVED = "keepalived"
+HAPROXY = "haproxy"
+KERNEL = "kernel"
+# The daemons, in the order they are started, reloaded or stopped.
+SERVICES = (KEEPALIVED, HAPROXY)
+# Each daemon's own configuration checker, run on a candidate file before it goes into place.
+CHECKS = {KEEPALIVED: ("keepalived", "--config-test", "-f"), HAPROXY: ("haproxy", "-c", "-f")}
+
+
+def digest(text):
+    """The digest state.json records for a file lbkit wrote."""
+    return None if text is None else "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the files live on this appliance (``root`` prefixes them all, for tests)."""
+
+    root: str = ""
+    state_dir: str = STATE_DIR
+
+    @property
+    def keepalived(self):
+        return self.root + KEEPALIVED_CONF
+
+    @property
+    def haproxy(self):
+        return self.root + HAPROXY_CFG
+
+    @property
+    def sysctl(self):
+        return self.root + sysctl.PATH
+
+    @property
+    def modules(self):
+        return self.root + sysctl.MODULES_PATH
+
+    @property
+    def state(self):
+        return self.root + self.state_dir + "/" + STATE_NAME
+
+    @property
+    def tls_dir(self):
+        """The TLS directory as haproxy.cfg names it (without the test root)."""
+        return self.state_dir + "/" + TLS_NAME
+
+    def fixed(self):
+        """The managed files whose path does not depend on the spec."""
+        return (self.keepalived, self.haproxy, self.modules, self.sysctl)
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """A file lbkit owns: its path, content (None: must not exist), mode and the engine reading it."""
+
+    path: str
+    content: Optional[str]
+    mode: int
+    engine: Optional[str] = None
+    # The content as state: rendered shows it (secrets masked).
+    shown: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Current:
+    """What ``read`` found on the appliance."""
+
+    state: Optional[dict]
+    record: dict
+    files: dict
+    active: dict
+    links: tuple
+    servers: Optional[dict] = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the appliance should hold: the semantic state, the files, the daemons and runtime states."""
+
+    state: dict
+    files: tuple
+    services: dict
+    settings: dict
+    fingerprint: Optional[str]
+    binds: tuple
+    runtime: tuple = field(default=())
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteFile(Operation):
+    path: str
+    content: str
+    mode: int
+    engine: Optional[str]
+
+    def describe(self):
+        return "write %s" % self.path
+
+
+@dataclass(frozen=True)
+class RemoveFile(Operation):
+    path: str
+    engine: Optional[str]
+
+    def describe(self):
+        return "remove %s" % self.path
+
+
+@dataclass(frozen=True)
+class SetKernel(Operation):
+    settings: tuple
+
+    def describe(self):
+        return "set %s" % ", ".join("%s=%s" % item for item in self.settings)
+
+
+@dataclass(frozen=True)
+class CheckListeners(Operation):
+    """Before HAProxy reloads: no other program may listen where the new haproxy.cfg binds
+    (haproxy -c cannot see that, and a reload that cannot bind pauses the listeners meanwhile)."""
+
+    binds: tuple
+
+    def describe(self):
+        return "check that no other program listens on %s" % ", ".join("%s:%d" % b for b in self.binds)
+
+
+@dataclass(frozen=True)
+class StartService(Operation):
+    """Start a daemon; ``fingerprint``: the haproxy.cfg it must then be running."""
+
+    name: str
+    fingerprint: Optional[str] = None
+    previous: Optional[str] = None
+
+    def describe(self):
+        return "start %s" % self.name
+
+
+@dataclass(frozen=True)
+class ReloadService(Operation):
+    """Reload a daemon (never a restart); ``previous``: the fingerprint a rollback must find running again."""
+
+    name: str
+    fingerprint: Optional[str] = None
+    previous: Optional[str] = None
+
+    def describe(self):
+        return "reload %s" % self.name
+
+
+@dataclass(frozen=True)
+class StopService(Operation):
+    name: str
+
+    def describe(self):
+        return "stop %s" % self.name
+
+
+@dataclass(frozen=True)
+class SetServerState(Operation):
+    """A layer-7 real server's state through HAProxy's runtime API (after any reload)."""
+
+    proxy: str
+    server: str
+    state: str
+
+    def describe(self):
+        return "set HAProxy server %s/%s %s" % (self.proxy, self.server, self.state)
+
+
+@dataclass(frozen=True)
+class RecordState(Operation):
+    """Write state.json: the semantic state and what this apply wrote."""
+
+    state: dict
+
+    def describe(self):
+        return "record the applied state"
+
+
+# --- desired ------------------------------------------------------------------------------
+
+
+def pem(material):
+    """The PEM file HAProxy reads for a service: the certificate (with its chain), then the key."""
+    return material["certificate"].rstrip() + "\n" + material["key"].rstrip() + "\n"
+
+
+def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True):
+    """What ``host`` should hold. Raises ``SpecInvalid`` when the host does not fit the spec
+    (it is not a node, an interface is missing, a VIP is one of its own addresses...).
+
+    ``tls_material`` maps each layer-7 service with TLS to its ``certificate`` and ``key`` (PEM
+    text, read on the controller by the appliance action plugin). ``need_tls=False`` renders
+    without it (``state: rendered``): the fingerprint then leaves the certificates out.
+    """
+    interfaces = ip.by_name(current.links)
+    errors = check_host(spec, host, interfaces, held_addresses(current.state))
+    if errors:
+        raise SpecInvalid(errors)
+    tls_material = tls_material or {}
+    tls_files, digests, missing = [], {}, []
+    for vs in spec.virtual_services:
+        if vs.layer != 7 or vs.layer7.tls is None:
+            continue
+        material = tls_material.get(vs.name)
+        if material is None:
+            missing.append(vs)
+            continue
+        text = pem(material)
+        digests[vs.name] = digest(text)[7:23]
+        tls_files.append(ManagedFile(paths.root + haproxy.tls_pem_path(vs, paths.tls_dir), text, 0o600, HAPROXY))
+    if missing and need_tls:
+        raise SpecInvalid([SpecError(join(vs.path, "layer7", "tls"), "the module was given no certificate and key for service '%s'." % vs.name,
+                                     "run it through the appliance role or action (which read the files named here on the controller),"
+                                     " or pass them in the module's tls option.") for vs in missing])
+    conf = keepalived.render(spec, host, interfaces)
+    cfg = haproxy.render(spec, paths.tls_dir, digests)
+    kernel = sysctl.render(spec)
+    files = (
+        # keepalived.conf may hold the VRRP secret: 0600.
+        ManagedFile(paths.keepalived, conf.content, 0o600, KEEPALIVED, conf.masked),
+        ManagedFile(paths.haproxy, cfg.content if cfg else None, 0o640, HAPROXY, cfg.content if cfg else None),
+        ManagedFile(paths.modules, sysctl.modules(spec), 0o644, None, sysctl.modules(spec)),
+        ManagedFile(paths.sysctl, kernel.content if kernel else None, 0o644, KERNEL, kernel.content if kernel else None),
+    ) + tuple(tls_files)
+    runtime = tuple(
+        (vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers
+    )
+    return Desired(
+        state=desired_state(spec, host),
+        files=files,
+        services={KEEPALIVED: True, HAPROXY: cfg is not None},
+        settings=kernel.settings if kernel else {},
+        fingerprint=cfg.fingerprint if cfg else None,
+        binds=cfg.binds if cfg else (),
+        runtime=runtime,
+    )
+
+
+def rendered(desired, paths=Paths()):
+    """{path: content as shown} of the configuration files (secrets masked; the TLS files, keys, left out)."""
+    fixed = paths.fixed()
+    return dict((f.path, f.shown) for f in desired.files if f.path in fixed)
+
+
+def state_binds(state):
+    """(address, port) of every layer-7 listener of an applied state: the binds HAProxy holds now."""
+    out = []
+    for svc in (state or {}).get("virtual_services", {}).values():
+        if svc.get("layer") == 7:
+            ports = [svc["port"]] + [p for p in svc.get("extra_ports", []) if p != svc["port"]]
+            out.extend((svc["address"], port) for port in ports)
+    return out
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+
+def _file_change(managed, now, recorded, semantic):
+    """The line a user sees for a file the plan rewrites, or None when the spec's changes explain it."""
+    hand_edited = recorded is not None and now is not None and digest(now) != recorded
+    if hand_edited or (not semantic and recorded is None):
+        return Change("rewrite", "file", managed.path, "%s (edited outside lbkit)" % managed.path)
+    if not semantic:
+        return Change("rewrite", "file", managed.path, "%s (this lbkit version renders it differently)" % managed.path)
+    return None
+
+
+def plan(desired, current):
+    """The plan from ``current`` to ``desired``: semantic changes, engine lines, operations."""
+    changes = diff(current.state, desired.state)
+    semantic = bool(changes)
+    recorded = current.record.get("files", {})
+    operations = []
+    touched = set()
+    wanted_paths = set(f.path for f in desired.files)
+    # Files lbkit wrote that the spec no longer has (a TLS file of a removed service).
+    gone = [ManagedFile(path, None, 0o600, HAPROXY) for path in sorted(recorded) if path not in wanted_paths and current.files.get(path) is not None]
+    for managed in tuple(desired.files) + tuple(gone):
+        now = current.files.get(managed.path)
+        if now == managed.content:
+            continue
+        touched.add(managed.engine)
+        if managed.content is None:
+            operations.append(RemoveFile(managed.path, managed.engine))
+        else:
+            operations.append(WriteFile(managed.path, managed.content, managed.mode, managed.engine))
+        line = _file_change(managed, now, recorded.get(managed.path), semantic)
+        if line is not None:
+            changes.append(line)
+    if HAPROXY in touched and desired.binds:
+        held = set(state_binds(current.state))
+        new = tuple(b for b in desired.binds if b not in held)
+        if new:
+            operations.append(CheckListeners(new))
+    if KERNEL in touched and desired.settings:
+        operations.append(SetKernel(tuple(sorted(desired.settings.items()))))
+    previous = current.record.get("fingerprint")
+    for name in SERVICES:
+        wanted, active = desired.services.get(name, False), current.active.get(name, False)
+        fingerprint = desired.fingerprint if name == HAPROXY else None
+        if wanted and not active:
+            operations.append(StartService(name, fingerprint, previous if name == HAPROXY else None))
+            changes.append(Change("start", "service", name, name))
+        elif wanted and name in touched:
+            operations.append(ReloadService(name, fingerprint, previous if name == HAPROXY else None))
+        elif not wanted and active:
+            operations.append(StopService(name))
+    runtime, runtime_changes = [], []
+    if current.state is not None and current.servers is not None:
+        for vs, rs in desired.runtime:
+            running = current.servers.get((haproxy.proxy_name(vs.name), rs.name))
+            if running is not None and running != rs.state:
+                label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
+                runtime_changes.append(Change("change", "runtime", vs.name + "/" + rs.name, label, "state", running, rs.state))
+                runtime.append(SetServerState(haproxy.proxy_name(vs.name), rs.name, rs.state))
+    if operations or semantic:
+        files = dict((f.path, digest(f.content)) for f in desired.files if f.content is not None)
+        record = dict(files=files, fingerprint=desired.fingerprint)
+        operations.append(RecordState(dict(desired.state, engine=record)))
+    # Runtime states last: a reload resets HAProxy's servers to the file, and the file is the
+    # last good configuration by then (a runtime refusal does not undo it).
+    return Plan(changes + runtime_changes, operations + runtime)

@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The appliance_preflight module's one call: the spec against the appliance, before any change."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import read_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import linux_appliance
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, join
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
+
+
+def ipvs_availability(host):
+    """{loaded, available}: the ip_vs module is loaded, or modprobe can load it."""
+    loaded = os.path.exists("/proc/net/ip_vs")
+    available = loaded
+    if not loaded and host.which("modprobe") is not None:
+        rc, dummy, dummy = host.run(["modprobe", "--dry-run", "ip_vs"], check=False)
+        available = rc == 0
+    return {"loaded": loaded, "available": available}
+
+
+def layer4_without_ipvs(spec, host_name):
+    """An error at each layer-4 service when the appliance's kernel has no IPVS."""
+    return [SpecError(join(vs.path, "layer"), "%s's kernel has no IPVS (ip_vs), which this layer-4 service needs." % host_name,
+                      "run layer-4 services on a kernel with ip_vs (Debian's linux-image-amd64 or -cloud-amd64 have it), or make it layer 7.")
+            for vs in spec.virtual_services if vs.layer == 4]
+
+
+def preflight(module):
+    engine = linux_appliance(module)
+    links = engine.host.links()
+    interfaces = ip.by_name(links)
+    result = dict(
+        changed=False,
+        interfaces=dict((name, [str(a) for a in addresses]) for name, addresses in interfaces.items()),
+        ipvs=ipvs_availability(engine.host),
+        services=dict(layer4=[], layer7=[]),
+    )
+    spec, errors = check_spec(module.params["spec"])
+    if spec is not None:
+        state, dummy = read_state(engine.paths)
+        errors = check_host(spec, module.params["host"], interfaces, held_addresses(state))
+        if not result["ipvs"]["available"]:
+            errors += layer4_without_ipvs(spec, module.params["host"])
+        for vs in spec.virtual_services:
+            result["services"]["layer%d" % vs.layer].append(vs.name)
+    result["errors"] = [e.as_dict() for e in errors]
+    if errors:
+        failure = SpecInvalid(errors)
+        failure.details.update(result)
+        raise failure
+    return result
