@@ -36,7 +36,7 @@ _value:
   type: str
 """
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.changes import changes_table
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.changes import changes_table
 
 
 class FilterModule(object):

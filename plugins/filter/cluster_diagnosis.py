@@ -38,7 +38,7 @@ _value:
   elements: str
 """
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import cluster_diagnosis
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.diagnosis import cluster_diagnosis
 
 
 class FilterModule(object):

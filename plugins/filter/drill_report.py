@@ -58,7 +58,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.drill import drill_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.drill import drill_report
 from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.spec_filter import spec_filter
 
 

@@ -40,7 +40,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.ha import ha_report
 from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.spec_filter import spec_filter
 
 

@@ -57,7 +57,7 @@ _value:
   type: dict
 """
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.report import traffic_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.report import traffic_report
 from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.spec_filter import spec_filter
 
 

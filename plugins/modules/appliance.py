@@ -62,8 +62,8 @@ options:
     type: dict
   interfaces:
     description:
-      - With O(state=rendered), render for these interfaces (C({eth0: [192.0.2.11/24]})) instead of
-        reading the appliance's own, to review an appliance's files elsewhere (in CI, say).
+      - "With O(state=rendered), render for these interfaces (a mapping such as C(eth0: [192.0.2.11/24])) instead of
+        reading the appliance's own, to review an appliance's files elsewhere (in CI, say)."
     type: dict
 notes:
   - The result's C(operations) lists the steps the apply takes (files written, daemons reloaded), the same in check mode.

@@ -42,9 +42,10 @@ options:
   vips:
     description:
       - The virtual services' addresses (IPv4 or IPv6) the host must accept, each a bare address.
+      - At least one; an empty list is refused.
     type: list
     elements: str
-    required: true
+    default: []
   state:
     description:
       - V(present) adds the VIPs, V(absent) removes them (and only them).
@@ -115,90 +116,34 @@ listeners:
   type: dict
   sample: {"80": ["*"]}
 diff:
-  description: lo0's service addresses, its NOARP flag and the persisted entries, before and after.
+  description:
+    - Before and after, in the keys every real-server module shares - C(vips) (the service addresses on C(lo0),
+      C(ADDRESS/PREFIX)), C(settings) (C(lo0 NOARP), whether C(lo0) carries the NOARP flag) and C(persisted)
+      (the boot configuration - on FreeBSD C(<rc file> <variable>) to its value, on macOS each job file to the command it runs,
+      or C((unreadable job file))).
   returned: always
   type: dict
   sample:
-    before: {vips: [], noarp: false, persisted: []}
+    before: {vips: [], settings: {lo0 NOARP: false}, persisted: {}}
     after:
       vips: [192.168.10.100/32]
-      noarp: true
-      persisted: ['/etc/rc.conf: ifconfig_lo0_alias0="inet 192.168.10.100 netmask 255.255.255.255 -arp"']
+      settings: {lo0 NOARP: true}
+      persisted: {/etc/rc.conf ifconfig_lo0_alias0: inet 192.168.10.100 netmask 255.255.255.255 -arp}
 """
-
-import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import listeners
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import describe_plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.bsd import (
-    FREEBSD,
-    LAUNCHD_DIR,
-    RC_CONF_FILES,
-    BsdHost,
-    SetRcVar,
-    UnsetRcVar,
-    apply_plan,
-    check_system,
-    launchd_address,
-    loopback_state,
-    parse_ifconfig,
-    parse_launchd_jobs,
-    parse_rc_conf,
-    plan,
-    snapshot,
-)
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import RealServerError, parse_vips
-
-
-def read_host(module, system, tools):
-    noarp, addresses = loopback_state(parse_ifconfig(backend.run(module, [tools["ifconfig"], "lo0"])))
-    if system == FREEBSD:
-        entries = []
-        for path in RC_CONF_FILES:
-            entries += parse_rc_conf(backend.read_text(path) or "", path)
-        return BsdHost(system, noarp, tuple(addresses), rc_entries=tuple(entries), rc_conf=RC_CONF_FILES[0])
-    files = backend.read_dir(LAUNCHD_DIR, lambda name: launchd_address(name) is not None)
-    return BsdHost(system, noarp, tuple(addresses), launchd_jobs=tuple(parse_launchd_jobs(files, LAUNCHD_DIR)), launchd_dir=LAUNCHD_DIR)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.bsd import BsdPlatform
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            vips=dict(type="list", elements="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            persist=dict(type="bool", default=True),
-            listen_ports=dict(type="list", elements="int", default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    system = platform.system()
-    result = dict(changed=False, system=system, changes=[])
+    module = AnsibleModule(argument_spec=core.argument_spec(), supports_check_mode=True)
     try:
-        check_system(system)
-        vips = parse_vips(module.params["vips"], platform=system)
-        tools = {"ifconfig": backend.find_tool(module, "ifconfig")}
-        host = read_host(module, system, tools)
-        actions = plan(host, vips, module.params["state"], module.params["persist"])
-        if any(isinstance(a, (SetRcVar, UnsetRcVar)) for a in actions):
-            tools["sysrc"] = backend.find_tool(module, "sysrc")
-        result.update(
-            changed=bool(actions),
-            changes=describe_plan(actions, tools),
-            diff=dict(before=snapshot(host), after=snapshot(apply_plan(host, actions))),
-        )
-        if actions and not module.check_mode:
-            backend.execute(module, actions, tools)
-        if module.params["listen_ports"] and module.params["state"] == "present":
-            sockets = listeners.parse_bsd_netstat(backend.run(module, [backend.find_tool(module, "netstat")] + list(listeners.BSD_NETSTAT_ARGS)))
-            found, missing = listeners.check_listeners(sockets, module.params["listen_ports"], vips)
-            result["listeners"] = found
-            if missing:
-                raise RealServerError(listeners.listener_error(missing, sockets, vips))
-    except RealServerError as exc:
-        module.fail_json(msg=str(exc), **result)
+        result = core.run(module, BsdPlatform())
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

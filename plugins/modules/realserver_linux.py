@@ -160,7 +160,10 @@ changes:
     - action: add 192.168.10.100/32 to lo
       argv: [/usr/sbin/ip, addr, add, 192.168.10.100/32, dev, lo]
 diff:
-  description: The VIPs on lo, the sysctls, the state of tunl0, the redirects, the default gateway and the persisted files, before and after.
+  description:
+    - Before and after, in the keys every real-server module shares - C(vips) (the service addresses on C(lo)),
+      C(settings) (the sysctls lbkit reads), C(persisted) (the files lbkit manages, with O(persist)) - and Linux's own
+      C(tunl0), C(redirects), C(default_gateway) and C(unit_enabled).
   returned: always
   type: dict
 listeners:
@@ -180,120 +183,29 @@ record:
   type: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import linux
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import describe_plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import RealServerError, parse_vips, NotImplementedOnPlatform
-
-
-def read_host(module, tools, request_interfaces, vips, needs_nft, tunnel):
-    interfaces, lo, addresses, tunl0 = linux.parse_ip_address(backend.run(module, [tools["ip"], "-json", "address", "show"]))
-    record = linux.parse_record(backend.read_text(linux.RECORD_FILE))
-    chosen = linux.choose_interfaces(request_interfaces, interfaces)
-    keys = set(linux.wanted_sysctls(chosen, any(v.version == 6 for v in vips))) | set(record.get("sysctls", {}))
-    keys |= set(linux.wanted_sysctls(tuple(record.get("interfaces", [])) or interfaces, False))
-    if tunnel or record.get("tunnel"):
-        keys |= set(linux.TUNNEL_SYSCTLS)
-    # -e: a key of an interface that no longer exists is left out instead of failing the read
-    sysctls = linux.parse_sysctl(backend.run(module, [tools["sysctl"], "-e"] + sorted(keys)))
-    table, rules = False, ()
-    if "nft" in tools and (needs_nft or record.get("redirect")):
-        table, rules = linux.parse_nft(backend.run(module, [tools["nft"], "-j", "list", "ruleset"]))
-    return linux.LinuxHost(
-        interfaces=interfaces,
-        lo_addresses=lo,
-        addresses=addresses,
-        sysctls=sysctls,
-        default_route=linux.parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"])),
-        nft_table=table,
-        nft_rules=rules,
-        files={path: backend.read_text(path) for path in linux.boot_files() + (linux.RECORD_FILE,)},
-        unit_enabled=os.path.lexists(linux.UNIT_WANTS_LINK),
-        record_dir=os.path.isdir(linux.RECORD_DIR),
-        record=record,
-        tunl0=tunl0,
-        udev="udevadm" in tools,
-    ), chosen
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.linux import METHODS, LinuxPlatform
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            vips=dict(type="list", elements="str", default=[]),
-            method=dict(type="str", choices=list(linux.METHODS), default="loopback"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            persist=dict(type="bool", default=True),
+        argument_spec=core.argument_spec(
+            method=dict(type="str", choices=list(METHODS), default="loopback"),
             interfaces=dict(type="list", elements="str", default=[]),
             gateway=dict(type="str"),
             gateway_from=dict(type="list", elements="str"),
-            listen_ports=dict(type="list", elements="int", default=[]),
             tunnel=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("gateway", "gateway_from")],
         supports_check_mode=True,
     )
-    params = module.params
-    result = dict(changed=False, changes=[], default_gateway=None, record={})
     try:
-        linux.check_tunnel(params["method"], params["tunnel"])
-        families = (4,) if params["method"] == "redirect" else (4, 6)
-        vips = parse_vips(params["vips"], families=families, platform="Linux with method redirect (nftables nat, IPv4)") if params["vips"] else []
-        if params["method"] == "redirect" and params["state"] == "present" and vips and not module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
-            raise NotImplementedOnPlatform("method: redirect needs nftables (nft), which this host lacks; lbkit does not implement the iptables form."
-                                           " Install the nftables package, or use method: loopback.")
-        tools = {name: backend.find_tool(module, name) for name in ("ip", "sysctl")}
-        if module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"]):
-            tools["nft"] = backend.find_tool(module, "nft")
-        udevadm = module.get_bin_path("udevadm", opt_dirs=["/sbin", "/usr/sbin"]) if os.path.exists(linux.UDEV_CONTROL) else None
-        if udevadm:
-            tools["udevadm"] = udevadm
-        needs_nft = params["method"] == "redirect" or params["state"] == "absent"
-        host, chosen = read_host(module, tools, params["interfaces"], vips, needs_nft, params["tunnel"])
-        gateway = linux.choose_gateway(params["gateway"], params["gateway_from"], host.addresses)
-        if gateway is not None and gateway.version != 4:
-            raise NotImplementedOnPlatform("gateway: %s is IPv6; lbkit sets only the IPv4 default route. Use the IPv4 floating IP." % gateway)
-        request = linux.Request(tuple(vips), params["method"], params["state"], params["persist"], chosen, gateway, params["tunnel"])
-        actions = linux.plan(host, request)
-        for action in actions:
-            if isinstance(action, linux.Systemctl) and "systemctl" not in tools:
-                tools["systemctl"] = module.get_bin_path("systemctl", opt_dirs=["/bin", "/usr/bin"])
-                if not tools["systemctl"]:
-                    raise NotImplementedOnPlatform("persist: lbkit persists through a systemd unit and this host has no systemctl (no systemd);"
-                                                   " set persist: false and repeat the changes at boot with the host's own init system.")
-            if isinstance(action, linux.LoadModule) and "modprobe" not in tools:
-                tools["modprobe"] = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
-                if not tools["modprobe"]:
-                    raise RealServerError("tunnel: the host has no tunl0 and no modprobe to load the ipip module that creates it;"
-                                          " install kmod, or load ipip by other means before the run.")
-            if isinstance(action, linux.MakeRecordDir):
-                tools["mkdir"] = backend.find_tool(module, "mkdir")
-        after = linux.apply_plan(host, actions)
-        result.update(
-            changed=bool(actions),
-            changes=describe_plan(actions, tools),
-            diff=dict(before=linux.snapshot(host, params["persist"]), after=linux.snapshot(after, params["persist"])),
-            record=after.record,
-            default_gateway=after.default_route.gateway if after.default_route else None,
-        )
-        if actions and not module.check_mode:
-            backend.execute(module, actions, tools)
-            route = linux.parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"]))
-            result["default_gateway"] = route.gateway if route else None
-            if params["state"] == "present" and gateway is not None and result["default_gateway"] != str(gateway):
-                raise RealServerError("gateway: the default route is via %s, not %s, after 'ip route replace default via %s'; check that %s is"
-                                      " in a connected subnet." % (result["default_gateway"], gateway, gateway, gateway))
-        if params["listen_ports"] and params["state"] == "present":
-            listeners = linux.parse_listeners(backend.run(module, [backend.find_tool(module, "ss"), "-ltnH"]))
-            found, missing = linux.check_listeners(listeners, params["listen_ports"], vips, host.addresses, params["method"])
-            result["listeners"] = found
-            if missing:
-                raise RealServerError(linux.listener_error(missing, listeners, vips, params["method"]))
-    except RealServerError as exc:
-        module.fail_json(msg=str(exc), **result)
+        result = core.run(module, LinuxPlatform())
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

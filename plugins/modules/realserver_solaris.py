@@ -41,9 +41,10 @@ options:
   vips:
     description:
       - The virtual services' IPv4 addresses the host must accept, each a bare address.
+      - At least one; an empty list is refused.
     type: list
     elements: str
-    required: true
+    default: []
   state:
     description:
       - V(present) adds the VIPs, V(absent) removes them (and only them).
@@ -107,78 +108,33 @@ listeners:
   type: dict
   sample: {"80": ["192.168.10.100"]}
 diff:
-  description: The addresses on lo0's logical units and the hostname.lo0:N files, before and after.
+  description:
+    - Before and after, in the keys every real-server module shares - C(vips) (the service addresses on lo0's own
+      logical units, C(ADDRESS/PREFIX)), C(settings) (each of those units, C(lo0:N), to its address and C(up) or C(down))
+      and C(persisted) (each C(/etc/hostname.lo0:N) file to its content). Units of non-global zones are left out.
   returned: always
   type: dict
   sample:
-    before: {vips: [], persisted: []}
+    before: {vips: [], settings: {}, persisted: {}}
     after:
-      vips: ["192.168.10.100/32 on lo0:1"]
-      persisted: ["/etc/hostname.lo0:1: 192.168.10.100 netmask 255.255.255.255 up"]
+      vips: [192.168.10.100/32]
+      settings: {"lo0:1": 192.168.10.100/32 up}
+      persisted: {"/etc/hostname.lo0:1": 192.168.10.100 netmask 255.255.255.255 up}
 """
-
-import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import listeners
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import describe_plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.solaris import (
-    HOSTNAME_DIR,
-    apply_plan,
-    build_host,
-    check_persistence,
-    hostname_file_unit,
-    plan,
-    snapshot,
-)
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import (
-    NotImplementedOnPlatform,
-    RealServerError,
-    parse_vips,
-)
-
-RELEASE_FILE = "/etc/release"
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.solaris import SolarisPlatform
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            vips=dict(type="list", elements="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            persist=dict(type="bool", default=True),
-            listen_ports=dict(type="list", elements="int", default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    state, persist = module.params["state"], module.params["persist"]
-    result = dict(changed=False, changes=[])
+    module = AnsibleModule(argument_spec=core.argument_spec(), supports_check_mode=True)
     try:
-        if platform.system() != "SunOS":
-            raise NotImplementedOnPlatform("realserver_solaris runs on Solaris and illumos (SunOS), not on %s." % platform.system())
-        vips = parse_vips(module.params["vips"], families=(4,), platform="Solaris")
-        check_persistence(backend.read_text(RELEASE_FILE) or "", state, persist)
-        tools = {"ifconfig": backend.find_tool(module, "ifconfig")}
-        files = backend.read_dir(HOSTNAME_DIR, lambda name: hostname_file_unit(name) is not None)
-        host = build_host(backend.run(module, [tools["ifconfig"], "-a"]),
-                          dict((name, content.decode("utf-8", errors="replace")) for name, content in files.items()), HOSTNAME_DIR)
-        actions = plan(host, vips, state, persist)
-        result.update(
-            changed=bool(actions),
-            changes=describe_plan(actions, tools),
-            diff=dict(before=snapshot(host), after=snapshot(apply_plan(host, actions))),
-        )
-        if actions and not module.check_mode:
-            backend.execute(module, actions, tools)
-        if module.params["listen_ports"] and state == "present":
-            sockets = listeners.parse_solaris_netstat(backend.run(module, [backend.find_tool(module, "netstat")] + list(listeners.SOLARIS_NETSTAT_ARGS)))
-            found, missing = listeners.check_listeners(sockets, module.params["listen_ports"], vips)
-            result["listeners"] = found
-            if missing:
-                raise RealServerError(listeners.listener_error(missing, sockets, vips))
-    except RealServerError as exc:
-        module.fail_json(msg=str(exc), **result)
+        result = core.run(module, SolarisPlatform())
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
     module.exit_json(**result)
 
 

@@ -9,15 +9,16 @@ import functools
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 
 
 def spec_filter(function):
-    """``function`` as a filter: an invalid spec fails the task listing every error with its path."""
+    """``function`` as a filter: an invalid spec fails the task listing every error with its path,
+    and any other of lbkit's errors with its message (no traceback)."""
     @functools.wraps(function)
     def wrapped(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except SpecInvalid as exc:
-            raise AnsibleFilterError(exc.summary()) from None
+        except LbkitError as exc:
+            raise AnsibleFilterError(str(exc)) from None
     return wrapped

@@ -158,13 +158,13 @@ def _transform(node, path, op):
 
 
 def nested_list(depth, value):
-    for _ in range(depth):
+    for dummy in range(depth):
         value = [value]
     return value
 
 
 def nested_dict(depth, value, key="k"):
-    for _ in range(depth):
+    for dummy in range(depth):
         value = {key: value}
     return value
 
@@ -629,7 +629,7 @@ def select(seeds, count, rng_seed=20240601):
 def default_count(seeds):
     """Tiers 1 and 2 in full (every class at every path, every variant at every kind of field
     of every seed), and at least 20,000 cases."""
-    tier1, tier2, _ = all_cases(seeds)
+    tier1, tier2, dummy = all_cases(seeds)
     return max(20000, len(tier1) + len(tier2))
 
 
@@ -638,5 +638,5 @@ if __name__ == "__main__":
     _t1, _t2, _t3 = all_cases(_seeds)
     print("default count %d" % default_count(_seeds))
     print(
-        "seeds %d, paths %d, tier1 %d, tier2 %d, tier3 %d" % (len(_seeds), sum(len(iter_paths(d)) for _, d in _seeds), len(_t1), len(_t2), len(_t3))
+        "seeds %d, paths %d, tier1 %d, tier2 %d, tier3 %d" % (len(_seeds), sum(len(iter_paths(d)) for dummy, d in _seeds), len(_t1), len(_t2), len(_t3))
     )

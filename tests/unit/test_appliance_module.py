@@ -97,8 +97,10 @@ def root(tmp_path, monkeypatch):
     return str(tmp_path)
 
 
-def converge(spec, root, host=None, servers=None, tls=TLS, **kwargs):
-    """Run the appliance module's runner on the fake host; ``servers``: HAProxy's server states as read."""
+def converge(spec, root, host=None, servers=None, tls=None, **kwargs):
+    """Run the appliance module's runner on the fake host; ``servers``: HAProxy's server states as read;
+    ``tls``: the TLS material the action plugin hands over (default: TLS)."""
+    tls = TLS if tls is None else tls
     host = host or FakeHost(spec, **kwargs)
     rendering = host.params["state"] == "rendered"
     backend = linux.LinuxAppliance(host, paths=engine.Paths(root=root), tls_material=tls, require_tls=not rendering,

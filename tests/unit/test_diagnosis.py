@@ -1,7 +1,8 @@
 """The manuals' diagnoses: SYN_RECV on DR and NAT services, split brain, unheld addresses."""
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import ipvs
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import cluster_diagnosis, ipvs_diagnosis
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.diagnosis import cluster_diagnosis
 
 SERVICES = ipvs.parse_services("""TCP  192.0.2.10:80 wrr
   -> 192.168.10.21:80             Route   100    0          0

@@ -8,13 +8,10 @@ import plistlib
 
 import pytest
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import bsd
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile, describe_plan
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import (
-    NotImplementedOnPlatform,
-    RealServerError,
-    parse_vips,
-)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import bsd, core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import Action, RemoveFile, WriteFile
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import parse_vips
 
 from .realserver_fixtures import fixture
 
@@ -25,20 +22,25 @@ V6 = ipaddress.ip_address("2001:db8::10")
 
 
 def host_from(name, system=bsd.FREEBSD, rc=None, jobs=()):
-    noarp, addresses = bsd.loopback_state(bsd.parse_ifconfig(fixture(name)))
+    noarp, loopback = bsd.loopback_state(bsd.parse_ifconfig(fixture(name)))
     entries = bsd.parse_rc_conf(rc, bsd.RC_CONF) if rc is not None else []
-    return bsd.BsdHost(system, noarp, tuple(addresses), rc_entries=tuple(entries), launchd_jobs=tuple(jobs))
+    return bsd.BsdHost(system, noarp, tuple(loopback), rc_entries=tuple(entries), launchd_jobs=tuple(jobs))
+
+
+def plan(host, vips, state="present", persist=True):
+    return bsd.plan(host, core.Request(vips=tuple(vips), state=state, persist=persist))
 
 
 def argvs(actions):
-    return [a.argv(TOOLS) for a in actions if not isinstance(a, (WriteFile, RemoveFile))]
+    return [a.argv(TOOLS) for a in actions if a.argv(TOOLS) is not None]
 
 
 def assert_converged(host, vips, state="present", persist=True):
     """The plan, carried out, leaves nothing for a second run to do."""
-    actions = bsd.plan(host, vips, state, persist)
-    after = bsd.apply_plan(host, actions)
-    assert bsd.plan(after, vips, state, persist) == []
+    actions = plan(host, vips, state, persist)
+    assert all(isinstance(a, Action) for a in actions)
+    after = core.simulate(host, actions)
+    assert plan(after, vips, state, persist) == []
     return actions
 
 
@@ -152,28 +154,28 @@ def test_add_two_ipv4_and_one_ipv6_vip_on_freebsd():
 
 def test_nothing_to_do_when_vips_and_rc_conf_are_in_place():
     host = host_from("freebsd-ifconfig-lo0-vips.txt", rc=fixture("freebsd-rc.conf"))
-    assert bsd.plan(host, [V4, V6]) == []
+    assert plan(host, [V4, V6]) == []
 
 
 def test_new_rc_entry_takes_the_lowest_free_number_and_leaves_other_lines():
     host = host_from("freebsd-ifconfig-lo0-vips.txt", rc=fixture("freebsd-rc.conf"))
-    actions = bsd.plan(host, [V4, V4B, V6])
+    actions = plan(host, [V4, V4B, V6])
     # alias0, alias1 and alias3 are taken: the gap at 2 is filled
     assert actions == [bsd.SetRcVar("/etc/rc.conf", "ifconfig_lo0_alias2", "inet 192.0.2.11 netmask 255.255.255.255 -arp")]
-    after = bsd.snapshot(bsd.apply_plan(host, actions))["persisted"]
-    assert after == [
-        '/etc/rc.conf: ifconfig_lo0_alias0="inet 198.51.100.7 netmask 255.255.255.255"',
-        '/etc/rc.conf: ifconfig_lo0_alias1="inet 192.0.2.10 netmask 255.255.255.255 -arp"',
-        '/etc/rc.conf: ifconfig_lo0_alias3="inet6 2001:db8::10 prefixlen 128"',
-        '/etc/rc.conf: ifconfig_lo0_alias2="inet 192.0.2.11 netmask 255.255.255.255 -arp"',
+    after = bsd.snapshot(core.simulate(host, actions))["persisted"]
+    assert list(after.items()) == [
+        ("/etc/rc.conf ifconfig_lo0_alias0", "inet 198.51.100.7 netmask 255.255.255.255"),
+        ("/etc/rc.conf ifconfig_lo0_alias1", "inet 192.0.2.10 netmask 255.255.255.255 -arp"),
+        ("/etc/rc.conf ifconfig_lo0_alias3", "inet6 2001:db8::10 prefixlen 128"),
+        ("/etc/rc.conf ifconfig_lo0_alias2", "inet 192.0.2.11 netmask 255.255.255.255 -arp"),
     ]
 
 
 def test_numbers_used_in_rc_conf_local_are_taken_too():
     host = host_from("freebsd-ifconfig-a.txt", rc="")
     local = bsd.parse_rc_conf('ifconfig_lo0_alias0="inet 198.51.100.9/32"\n', bsd.RC_CONF_LOCAL)
-    host = bsd.BsdHost(host.system, host.noarp, host.addresses, rc_entries=tuple(local))
-    assert [a for a in bsd.plan(host, [V4]) if isinstance(a, bsd.SetRcVar)] == [
+    host = bsd.BsdHost(host.system, host.noarp, host.loopback, rc_entries=tuple(local))
+    assert [a for a in plan(host, [V4]) if isinstance(a, bsd.SetRcVar)] == [
         bsd.SetRcVar("/etc/rc.conf", "ifconfig_lo0_alias1", "inet 192.0.2.10 netmask 255.255.255.255 -arp")]
 
 
@@ -187,9 +189,9 @@ def test_rc_entry_for_the_vip_without_arp_flag_is_rewritten_in_place():
 def test_vip_in_an_aliases_list_counts_as_persisted_but_cannot_be_removed():
     rc = 'ifconfig_lo0_aliases="inet 192.0.2.10/32 inet 192.0.2.99/32"\n'
     host = host_from("freebsd-ifconfig-lo0-vips.txt", rc=rc)
-    assert bsd.plan(host, [V4]) == []
+    assert plan(host, [V4]) == []
     with pytest.raises(RealServerError, match="persisted in ifconfig_lo0_aliases in /etc/rc.conf"):
-        bsd.plan(host, [V4], "absent")
+        plan(host, [V4], "absent")
 
 
 def test_vip_with_a_wider_prefix_is_replaced_by_the_host_alias():
@@ -210,7 +212,7 @@ def test_vip_present_but_lo0_without_noarp_only_sets_noarp():
 
 def test_ipv6_only_vips_do_not_touch_noarp():
     host = host_from("freebsd-ifconfig-a.txt", rc="")
-    actions = bsd.plan(host, [V6], persist=False)
+    actions = plan(host, [V6], persist=False)
     assert argvs(actions) == [["/sbin/ifconfig", "lo0", "inet6", "2001:db8::10", "prefixlen", "128", "alias"]]
 
 
@@ -223,28 +225,28 @@ def test_absent_removes_listed_vips_and_their_rc_lines_only():
         ["/usr/sbin/sysrc", "-f", "/etc/rc.conf", "-x", "ifconfig_lo0_alias1"],
         ["/usr/sbin/sysrc", "-f", "/etc/rc.conf", "-x", "ifconfig_lo0_alias3"],
     ]
-    after = bsd.snapshot(bsd.apply_plan(host, actions))
+    after = bsd.snapshot(core.simulate(host, actions))
     assert after["vips"] == ["192.0.2.11/32"]
-    assert after["persisted"] == ['/etc/rc.conf: ifconfig_lo0_alias0="inet 198.51.100.7 netmask 255.255.255.255"']
+    assert after["persisted"] == {"/etc/rc.conf ifconfig_lo0_alias0": "inet 198.51.100.7 netmask 255.255.255.255"}
     # a loopback never sends ARP: the flag stays, absent only takes away what it names
-    assert after["noarp"] is True
+    assert after["settings"] == {"lo0 NOARP": True}
 
 
 def test_absent_when_already_absent_is_a_no_op():
     host = host_from("freebsd-ifconfig-a.txt", rc=fixture("freebsd-rc.conf"))
-    assert bsd.plan(host, [V4B], "absent") == []
+    assert plan(host, [V4B], "absent") == []
 
 
 def test_absent_without_persist_leaves_rc_conf():
     host = host_from("freebsd-ifconfig-lo0-vips.txt", rc=fixture("freebsd-rc.conf"))
-    assert bsd.plan(host, [V4], "absent", persist=False) == [bsd.RemoveAlias(V4)]
+    assert plan(host, [V4], "absent", persist=False) == [bsd.RemoveVip(V4)]
 
 
 def test_absent_refuses_a_shared_rc_entry():
     rc = 'ifconfig_lo0_alias0="inet 192.0.2.10 netmask 255.255.255.255 inet 192.0.2.20 netmask 255.255.255.255"\n'
     host = host_from("freebsd-ifconfig-a.txt", rc=rc)
     with pytest.raises(RealServerError, match="together with other addresses"):
-        bsd.plan(host, [V4], "absent")
+        plan(host, [V4], "absent")
 
 
 def test_macos_writes_one_launchd_job_per_vip():
@@ -256,11 +258,12 @@ def test_macos_writes_one_launchd_job_per_vip():
         ("/Library/LaunchDaemons/com.lbkit.loadbalancer.vip.2001-db8--10.plist", 0o644),
     ]
     assert files[0].content == bsd.render_launchd_plist(V4)
-    after = bsd.snapshot(bsd.apply_plan(host, actions))
-    assert after["persisted"] == [
-        "/Library/LaunchDaemons/com.lbkit.loadbalancer.vip.192.0.2.10.plist: /sbin/ifconfig lo0 alias 192.0.2.10 netmask 255.255.255.255 -arp up",
-        "/Library/LaunchDaemons/com.lbkit.loadbalancer.vip.2001-db8--10.plist: /sbin/ifconfig lo0 inet6 2001:db8::10 prefixlen 128 alias",
-    ]
+    after = bsd.snapshot(core.simulate(host, actions))
+    assert after["persisted"] == {
+        "/Library/LaunchDaemons/com.lbkit.loadbalancer.vip.192.0.2.10.plist": "/sbin/ifconfig lo0 alias 192.0.2.10 netmask 255.255.255.255 -arp up",
+        "/Library/LaunchDaemons/com.lbkit.loadbalancer.vip.2001-db8--10.plist": "/sbin/ifconfig lo0 inet6 2001:db8::10 prefixlen 128 alias",
+    }
+    assert after["settings"] == {"lo0 NOARP": True}
 
 
 def test_macos_rewrites_an_edited_job_and_removes_jobs_on_absent():
@@ -273,25 +276,25 @@ def test_macos_rewrites_an_edited_job_and_removes_jobs_on_absent():
     })
     assert [j.path for j in jobs] == [path, other]
     host = host_from("darwin-ifconfig-lo0-vip.txt", system=bsd.DARWIN, jobs=jobs)
-    assert bsd.snapshot(host)["persisted"][0] == path + ": (unreadable job file)"
-    assert [a for a in bsd.plan(host, [V4]) if isinstance(a, WriteFile)] == [WriteFile(path, bsd.render_launchd_plist(V4), 0o644)]
-    assert bsd.plan(host, [V4], "absent") == [bsd.RemoveAlias(V4), RemoveFile(path)]
+    assert bsd.snapshot(host)["persisted"][path] == "(unreadable job file)"
+    assert [a for a in plan(host, [V4]) if isinstance(a, WriteFile)] == [WriteFile(path, bsd.render_launchd_plist(V4), 0o644)]
+    assert plan(host, [V4], "absent") == [bsd.RemoveVip(V4), RemoveFile(path)]
 
 
 def test_other_systems_are_refused():
     host = bsd.BsdHost("OpenBSD", False, ())
     with pytest.raises(NotImplementedOnPlatform, match="FreeBSD and Darwin only, not on OpenBSD"):
-        bsd.plan(host, [V4])
+        plan(host, [V4])
 
 
 def test_unknown_state_is_refused():
     with pytest.raises(RealServerError, match="state must be present or absent"):
-        bsd.plan(host_from("freebsd-ifconfig-a.txt"), [V4], "merged")
+        plan(host_from("freebsd-ifconfig-a.txt"), [V4], "merged")
 
 
 def test_describe_plan_reports_argv_for_commands_only():
     host = host_from("darwin-ifconfig-a.txt", system=bsd.DARWIN)
-    described = describe_plan(bsd.plan(host, [V4]), TOOLS)
+    described = core.describe(plan(host, [V4]), TOOLS)
     assert described == [
         {"action": "add 192.0.2.10/32 to lo0",
          "argv": ["/sbin/ifconfig", "lo0", "alias", "192.0.2.10", "netmask", "255.255.255.255", "-arp", "up"]},
@@ -301,7 +304,33 @@ def test_describe_plan_reports_argv_for_commands_only():
 
 def test_snapshot_lists_service_addresses_only():
     host = host_from("freebsd-ifconfig-lo0-vips.txt", rc=fixture("freebsd-rc.conf"))
-    assert bsd.snapshot(host)["vips"] == ["192.0.2.10/32", "192.0.2.11/32", "2001:db8::10/128"]
+    assert bsd.snapshot(host) == {
+        "vips": ["192.0.2.10/32", "192.0.2.11/32", "2001:db8::10/128"],
+        "settings": {"lo0 NOARP": True},
+        "persisted": {
+            "/etc/rc.conf ifconfig_lo0_alias0": "inet 198.51.100.7 netmask 255.255.255.255",
+            "/etc/rc.conf ifconfig_lo0_alias1": "inet 192.0.2.10 netmask 255.255.255.255 -arp",
+            "/etc/rc.conf ifconfig_lo0_alias3": "inet6 2001:db8::10 prefixlen 128",
+        },
+    }
+
+
+def test_macos_host_takes_its_job_files_as_the_file_actions_simulate_them():
+    host = host_from("darwin-ifconfig-a.txt", system=bsd.DARWIN)
+    path = bsd.launchd_path(V4)
+    written = WriteFile(path, bsd.render_launchd_plist(V4)).simulate(host)
+    assert written.launchd_jobs == (bsd.LaunchdJob(path, V4, bsd.render_launchd_plist(V4)),)
+    assert RemoveFile(path).simulate(written).launchd_jobs == ()
+    with pytest.raises(ValueError, match="not a launchd job file"):
+        host.with_file("/etc/rc.conf", b"")
+
+
+def test_an_ipv4_alias_brings_noarp_an_ipv6_one_does_not():
+    host = host_from("freebsd-ifconfig-a.txt", rc="")
+    assert bsd.AddVip(V6).simulate(host).noarp is False
+    after = bsd.AddVip(V4).simulate(host)
+    assert after.noarp is True and after.loopback[-1] == ipaddress.ip_interface("192.0.2.10/32")
+    assert bsd.RemoveVip(V4).simulate(after).loopback == host.loopback
 
 
 # --- the VIP list --------------------------------------------------------------------------
@@ -313,7 +342,9 @@ def test_snapshot_lists_service_addresses_only():
     (["web"], r"vips\[0\]: 'web' is not an IP address"),
     (["127.0.0.5"], "is a loopback address"),
     (["224.0.0.18"], "is a multicast address"),
-    (["0.0.0.0"], "is the unspecified address"),
+    (["0.0.0.0"], r"0\.0\.0\.0 is in 0\.0\.0\.0/8 \('this network', which includes the unspecified address"),
+    (["::"], ":: is the unspecified address"),
+    (["255.255.255.255"], "which includes the broadcast address"),
     (["fe80::1"], "is a link-local address"),
     (["192.0.2.10", "192.0.2.10"], r"vips\[1\]: 192.0.2.10 is already listed as vips\[0\]"),
 ])

@@ -14,9 +14,9 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import linux
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import HostOutputUnreadable, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import linux, listeners
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import RealServerError
 from ansible_collections.lbkit.loadbalancer.plugins.modules import realserver_linux
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "realserver_linux")
@@ -72,11 +72,11 @@ def test_parse_routes_sysctl_nft_ss():
     table, rules = linux.parse_nft(fixture("nft-ruleset-redirect.json"))
     # the inet filter table's accept rule is not lbkit's and is ignored
     assert table and rules == ((ipaddress.ip_address("172.31.248.110"), 2), (ipaddress.ip_address("172.31.248.111"), 3))
-    assert linux.parse_listeners(fixture("ss-ltnH.txt")) == [("0.0.0.0", 8081), ("172.31.248.21", 8082), ("172.31.248.100", 8080), ("*", 8083)]
+    assert listeners.parse_ss(fixture("ss-ltnH.txt")) == [("0.0.0.0", 8081), ("172.31.248.21", 8082), ("172.31.248.100", 8080), ("*", 8083)]
 
 
 def test_bad_output_and_record_are_errors():
-    with pytest.raises(RealServerError, match="ip -json address"):
+    with pytest.raises(HostOutputUnreadable, match="ip -json address"):
         linux.parse_ip_address("not json")
     with pytest.raises(RealServerError, match="realserver-linux.json"):
         linux.parse_record("{broken")
@@ -142,7 +142,7 @@ def test_dad_goes_back_with_the_last_ipv6_vip_while_ipv4_vips_stay():
 
 def test_vip_with_a_wider_prefix_is_replaced_and_existing_vips_are_kept():
     dummy, lo, dummy2, dummy3 = linux.parse_ip_address(fixture("ip-address-vips.json"))
-    host = plain_host(lo_addresses=lo)
+    host = plain_host(loopback=lo)
     actions, dummy = converge(host, linux.Request((V1, ipaddress.ip_address("172.31.248.102")), interfaces=("eth0",)))
     assert argvs(actions)[:2] == [["/usr/sbin/ip", "addr", "del", "172.31.248.102/24", "dev", "lo"],
                                   ["/usr/sbin/ip", "addr", "add", "172.31.248.102/32", "dev", "lo"]]
@@ -159,7 +159,7 @@ def test_absent_restores_recorded_sysctls_and_removes_only_lbkit_files():
     assert ["/usr/sbin/sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=0"] in argvs(actions)
     assert ["/usr/bin/systemctl", "disable", "lbkit-realserver-vips.service"] in argvs(actions)
     assert all(final.files[path] is None for path in (linux.SYSCTL_FILE, linux.UNIT_FILE, linux.RECORD_FILE))
-    assert linux.snapshot(final)["lo_vips"] == []
+    assert linux.snapshot(final)["vips"] == []
     # every key back to its captured value; eth0's were unreadable in the capture, so "0" (the kernel default)
     assert final.sysctls == dict(plain_host().sysctls, **{"net.ipv4.conf.eth0.arp_ignore": "0", "net.ipv4.conf.eth0.arp_announce": "0"})
     # a sysctl already at lbkit's value before it came is not "restored" to anything else
@@ -191,7 +191,7 @@ def test_absent_without_vips_or_gateway_undoes_everything_recorded():
     dummy, routed = converge(redirected, linux.Request(gateway=gw))
     assert json.loads(routed.files[linux.RECORD_FILE])["redirect"] == ["172.31.248.101"]
     actions, final = converge(routed, linux.Request(state="absent"))
-    assert linux.snapshot(final)["lo_vips"] == [] and final.nft_rules == () and not final.nft_table
+    assert linux.snapshot(final)["vips"] == [] and final.nft_rules == () and not final.nft_table
     assert final.default_route == linux.Route("172.31.248.1", "eth0")
     assert all(content is None for content in final.files.values()) and not final.unit_enabled
     assert final.sysctls["net.ipv4.conf.all.arp_ignore"] == "0" and final.sysctls["net.ipv6.conf.lo.accept_dad"] == "-1"
@@ -303,7 +303,7 @@ def test_present_with_tunnel_false_undoes_only_the_tunnel():
     ]
     assert [a.path for a in actions if isinstance(a, RemoveFile)] == [linux.MODULES_FILE]
     assert "rp_filter" not in off.files[linux.SYSCTL_FILE] and "tunl0" not in off.files[linux.UNIT_FILE]
-    assert linux.snapshot(off)["lo_vips"] == ["172.31.248.100/32"] and off.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
+    assert linux.snapshot(off)["vips"] == ["172.31.248.100/32"] and off.sysctls["net.ipv4.conf.all.arp_ignore"] == "1"
     record = json.loads(off.files[linux.RECORD_FILE])
     assert "tunnel" not in record and set(record["sysctls"]) == ARP_KEYS_ETH0
 
@@ -338,7 +338,7 @@ def test_redirect_plan_argv_and_nft_file():
         ["/usr/sbin/nft", "add", "rule", "ip", "lbkit_realserver", "prerouting", "ip", "daddr", "172.31.248.100", "redirect"],
         ["/usr/sbin/nft", "add", "rule", "ip", "lbkit_realserver", "prerouting", "ip", "daddr", "172.31.248.101", "redirect"],
     ]
-    assert not any(isinstance(a, (linux.SetSysctl, linux.AddLoAddress)) for a in actions), "redirect needs no ARP sysctls"
+    assert not any(isinstance(a, (linux.SetSysctl, linux.AddVip)) for a in actions), "redirect needs no ARP sysctls"
     nft = after.files[linux.NFT_FILE]
     assert "table ip lbkit_realserver\ndelete table ip lbkit_realserver\n" in nft
     assert "type nat hook prerouting priority dstnat; policy accept;\n        ip daddr 172.31.248.100 redirect\n" in nft
@@ -393,15 +393,15 @@ def test_gateway_from_picks_the_floating_ip_of_the_host_subnet():
 
 
 def test_listener_check_accepts_vip_and_wildcards_and_names_missing_ports():
-    listeners = linux.parse_listeners(fixture("ss-ltnH.txt"))
-    found, missing = linux.check_listeners(listeners, [8080, 8081, 8082, 8083, 9000], [V1], (), "loopback")
+    sockets = listeners.parse_ss(fixture("ss-ltnH.txt"))
+    found, missing = listeners.check_listeners(sockets, [8080, 8081, 8082, 8083, 9000], [V1])
     assert found[8080] == ["172.31.248.100"] and found[8081] == ["0.0.0.0"] and found[8083] == ["*"]
     assert missing == [8082, 9000]
-    message = linux.listener_error(missing, listeners, [V1], "loopback")
+    message = listeners.listener_error(missing, sockets, [V1], "loopback")
     assert "port 8082: bound only to 172.31.248.21" in message and "port 9000: nothing listens" in message
     assert "Fix: bind the service to the VIP (172.31.248.100) or to all addresses" in message
     # redirect delivers to the receiving interface's own address: a listener there fits
-    found, missing = linux.check_listeners(listeners, [8082], [V1], plain_host().addresses, "redirect")
+    found, missing = listeners.check_listeners(sockets, [8082], [V1], [a.ip for a in plain_host().addresses])
     assert missing == [] and found[8082] == ["172.31.248.21"]
 
 
@@ -581,7 +581,7 @@ def test_main_tunnel_persisted_with_udev_then_absent_restores(fake):
     assert made[1:4] == [["/usr/sbin/modprobe", "ipip"], ["/usr/bin/udevadm", "settle", "--timeout=60"], ["/usr/sbin/ip", "link", "set", "tunl0", "up"]]
     with open(fake["paths"]["MODULES_FILE"], encoding="utf-8") as handle:
         assert handle.read().endswith("\nipip\n")
-    assert applied["diff"]["after"]["files"][fake["paths"]["MODULES_FILE"]].endswith("\nipip\n")
+    assert applied["diff"]["after"]["persisted"][fake["paths"]["MODULES_FILE"]].endswith("\nipip\n")
     assert run_main(args)["changed"] is False
     fake["calls"].clear()
     checked = run_main({"state": "absent"}, check_mode=True)

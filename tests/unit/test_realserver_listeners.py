@@ -1,5 +1,6 @@
-"""The listener check of realserver_bsd, realserver_solaris (and, by its rule, win_realserver):
-netstat output of each system parsed, the Linux module's rule applied, and the modules' ``listen_ports``.
+"""The listener check of every real-server module (and, by its rule, win_realserver): the
+listening sockets of each system parsed (``ss`` on Linux, ``netstat`` on the BSDs and Solaris),
+the one rule and message, and the BSD and Solaris modules' ``listen_ports``.
 
 The netstat outputs are captures from real hosts, or derived from them (see the fixtures' README).
 """
@@ -10,7 +11,7 @@ import platform
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import linux, listeners
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import bsd, listeners, solaris
 from ansible_collections.lbkit.loadbalancer.plugins.modules import realserver_bsd, realserver_solaris
 
 from .realserver_fixtures import fixture
@@ -22,6 +23,18 @@ FREEBSD_NETSTAT = ("/usr/bin/netstat", "-a", "-n", "-W", "-p", "tcp")
 SOLARIS_NETSTAT = ("/usr/bin/netstat", "-a", "-n", "-P", "tcp")
 
 # --- parsers -------------------------------------------------------------------------------
+
+
+def test_linux_ss_reads_ipv4_ipv6_wildcards_and_drops_the_bound_device():
+    text = ("LISTEN 0      5             0.0.0.0:8081 0.0.0.0:*\n"
+            "LISTEN 0      5                   *:8083       *:*\n"
+            "LISTEN 0      4096    127.0.0.53%lo:53      0.0.0.0:*\n"
+            "LISTEN 0      128              [::]:22         [::]:*\n"
+            "LISTEN 0      5      [2001:db8::10]:8080       [::]:*\n"
+            "LISTEN 0      5    [fe80::1%eth0]:631       [::]:*\n"
+            "garbage\n")
+    assert listeners.parse_ss(text) == [
+        ("0.0.0.0", 8081), ("*", 8083), ("127.0.0.53", 53), ("::", 22), ("2001:db8::10", 8080), ("fe80::1", 631)]
 
 
 def test_freebsd_netstat_lists_only_listening_sockets():
@@ -72,19 +85,28 @@ def test_split_address(local, expected):
     assert listeners.split_address(local) == expected
 
 
-# --- the rule: the Linux module's, for a VIP on the loopback -------------------------------
+# --- the one rule: a VIP on the loopback, or all addresses --------------------------------
 
 
-def test_rule_and_message_are_the_linux_modules():
+def test_the_rule_and_its_message():
     parsed = listeners.parse_bsd_netstat(fixture("freebsd-netstat-an-p-tcp-vips.txt"))
     found, missing = listeners.check_listeners(parsed, [80, 8080, 8443, 9000], [VIP, VIP6])
     assert found == {80: ["*"], 8080: ["192.0.2.10", "2001:db8::10"], 8443: [], 9000: []}
     assert missing == [8443, 9000]
-    assert (found, missing) == linux.check_listeners(parsed, [80, 8080, 8443, 9000], [VIP, VIP6], (), "loopback")
     message = listeners.listener_error(missing, parsed, [VIP, VIP6])
-    assert message == linux.listener_error(missing, parsed, [VIP, VIP6], "loopback")
+    assert message == listeners.listener_error(missing, parsed, [VIP, VIP6], "loopback")
     assert message.startswith("listen_ports: port 8443: bound only to 10.129.1.254; port 9000: nothing listens.")
     assert "bind the service to the VIP (192.0.2.10, 2001:db8::10) or to all addresses" in message
+
+
+def test_fitting_addresses_and_another_method():
+    parsed = listeners.parse_bsd_netstat(fixture("freebsd-netstat-an-p-tcp-vips.txt"))
+    # further addresses that fit (Linux's redirect method: the receiving interface's own)
+    found, missing = listeners.check_listeners(parsed, [8443], [VIP], [ipaddress.ip_address("10.129.1.254")])
+    assert found == {8443: ["10.129.1.254"]} and missing == []
+    # a method other than the loopback does not name the VIP as a place to bind to
+    message = listeners.listener_error([9000], parsed, [VIP], "redirect")
+    assert message.endswith("Fix: bind the service to all addresses (0.0.0.0 / [::]); a service bound elsewhere never sees the VIP's packets.")
 
 
 def test_a_listener_on_loopback_only_does_not_fit():
@@ -127,7 +149,7 @@ def fixture_host(monkeypatch):
 @pytest.fixture(name="freebsd")
 def fixture_freebsd(host, monkeypatch, tmp_path):
     monkeypatch.setattr(platform, "system", lambda: "FreeBSD")
-    monkeypatch.setattr(realserver_bsd, "RC_CONF_FILES", (str(tmp_path / "rc.conf"), str(tmp_path / "rc.conf.local")))
+    monkeypatch.setattr(bsd, "RC_CONF_FILES", (str(tmp_path / "rc.conf"), str(tmp_path / "rc.conf.local")))
     host["bins"]["netstat"] = "/usr/bin/netstat"
     host["answers"][("/sbin/ifconfig", "lo0")] = (0, fixture("freebsd-ifconfig-lo0-vips.txt"), "")
     host["answers"][FREEBSD_NETSTAT] = (0, fixture("freebsd-netstat-an-p-tcp-vips.txt"), "")
@@ -159,8 +181,8 @@ def test_bsd_module_without_listen_ports_or_when_absent_reads_no_sockets(freebsd
 def fixture_sunos(host, monkeypatch, tmp_path):
     monkeypatch.setattr(platform, "system", lambda: "SunOS")
     (tmp_path / "release").write_text("                    Oracle Solaris 10 1/13 s10x_u11wos_24a X86\n")
-    monkeypatch.setattr(realserver_solaris, "HOSTNAME_DIR", str(tmp_path))
-    monkeypatch.setattr(realserver_solaris, "RELEASE_FILE", str(tmp_path / "release"))
+    monkeypatch.setattr(solaris, "HOSTNAME_DIR", str(tmp_path))
+    monkeypatch.setattr(solaris, "RELEASE_FILE", str(tmp_path / "release"))
     host["bins"].update(ifconfig="/usr/sbin/ifconfig", netstat="/usr/bin/netstat")
     host["answers"][("/usr/sbin/ifconfig", "-a")] = (0, fixture("solaris-ifconfig-a-vips.txt"), "")
     host["answers"][SOLARIS_NETSTAT] = (0, fixture("solaris-netstat-an-P-tcp-vips.txt"), "")

@@ -13,6 +13,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import bsd, solaris
 from ansible_collections.lbkit.loadbalancer.plugins.modules import realserver_bsd, realserver_solaris
 
 from .realserver_fixtures import fixture
@@ -72,7 +73,7 @@ def fixture_freebsd(host, monkeypatch, tmp_path):
     monkeypatch.setattr(platform, "system", lambda: "FreeBSD")
     rc_conf, rc_local = tmp_path / "rc.conf", tmp_path / "rc.conf.local"
     rc_conf.write_text(fixture("freebsd-rc.conf"))
-    monkeypatch.setattr(realserver_bsd, "RC_CONF_FILES", (str(rc_conf), str(rc_local)))
+    monkeypatch.setattr(bsd, "RC_CONF_FILES", (str(rc_conf), str(rc_local)))
     host["answers"][("/sbin/ifconfig", "lo0")] = (0, fixture("freebsd-ifconfig-a.txt"), "")
     host["rc_conf"] = str(rc_conf)
     return host
@@ -93,7 +94,10 @@ def test_freebsd_present_runs_ifconfig_and_sysrc(freebsd):
     assert [c["argv"] for c in result["changes"]] == commands(freebsd)
     assert result["diff"]["before"]["vips"] == []
     assert result["diff"]["after"]["vips"] == ["192.0.2.10/32", "192.0.2.11/32"]
-    assert result["diff"]["after"]["persisted"][-1] == rc_conf + ': ifconfig_lo0_alias2="inet 192.0.2.11 netmask 255.255.255.255 -arp"'
+    assert result["diff"]["after"]["persisted"][rc_conf + " ifconfig_lo0_alias2"] == "inet 192.0.2.11 netmask 255.255.255.255 -arp"
+    assert list(result["diff"]["after"]["persisted"]) == [rc_conf + " ifconfig_lo0_alias%d" % n for n in (0, 1, 3, 2)]
+    assert result["diff"]["before"]["settings"] == {"lo0 NOARP": False}
+    assert result["diff"]["after"]["settings"] == {"lo0 NOARP": True}
 
 
 def test_freebsd_check_mode_reports_the_same_and_runs_nothing(freebsd):
@@ -132,8 +136,8 @@ def test_freebsd_failed_command_fails_the_module_saying_what_ran(freebsd):
     freebsd["answers"][argv] = (1, "", "ifconfig: ioctl (SIOCAIFADDR): Operation not permitted")
     result = run(realserver_bsd.main, {"vips": ["192.0.2.10", "192.0.2.11"]})
     assert result["failed"] is True
-    assert "add 192.0.2.11/32 to lo0" in result["msg"]
-    assert "Operation not permitted" in result["msg"]
+    assert result["msg"].startswith("add 192.0.2.11/32 to lo0: '%s' failed (exit 1): ifconfig: ioctl (SIOCAIFADDR): Operation not permitted"
+                                    % " ".join(argv))
     assert "already done: add 192.0.2.10/32 to lo0" in result["msg"]
     # the report of what was planned survives the failure
     assert len(result["changes"]) == 3
@@ -159,6 +163,14 @@ def test_unsupported_bsd_is_refused(host, monkeypatch):
     assert result["failed"] is True
     assert "not on OpenBSD" in result["msg"]
     assert host["calls"] == []
+    assert result["system"] == "OpenBSD"
+
+
+def test_bsd_module_refuses_an_empty_vip_list(freebsd):
+    result = run(realserver_bsd.main, {})
+    assert result["failed"] is True
+    assert result["msg"].startswith("vips is empty")
+    assert freebsd["calls"] == []
 
 
 # --- macOS ---------------------------------------------------------------------------------
@@ -170,7 +182,7 @@ def fixture_darwin(host, monkeypatch, tmp_path):
     jobs = tmp_path / "LaunchDaemons"
     jobs.mkdir()
     (jobs / "org.example.unrelated.plist").write_bytes(b"<plist/>")
-    monkeypatch.setattr(realserver_bsd, "LAUNCHD_DIR", str(jobs))
+    monkeypatch.setattr(bsd, "LAUNCHD_DIR", str(jobs))
     host["answers"][("/sbin/ifconfig", "lo0")] = (0, fixture("darwin-ifconfig-a.txt"), "")
     host["jobs"] = jobs
     return host
@@ -213,8 +225,8 @@ def fixture_sunos(host, monkeypatch, tmp_path):
     etc.mkdir()
     (etc / "hostname.e1000g0").write_text("rs1\n")
     (etc / "release").write_text("                    Oracle Solaris 10 1/13 s10x_u11wos_24a X86\n")
-    monkeypatch.setattr(realserver_solaris, "HOSTNAME_DIR", str(etc))
-    monkeypatch.setattr(realserver_solaris, "RELEASE_FILE", str(etc / "release"))
+    monkeypatch.setattr(solaris, "HOSTNAME_DIR", str(etc))
+    monkeypatch.setattr(solaris, "RELEASE_FILE", str(etc / "release"))
     host["bins"]["ifconfig"] = "/usr/sbin/ifconfig"
     host["answers"][("/usr/sbin/ifconfig", "-a")] = (0, fixture("solaris-ifconfig-a.txt"), "")
     host["etc"] = etc
@@ -236,9 +248,12 @@ def test_solaris_present_plumbs_the_first_free_unit_and_writes_its_file(sunos):
     assert checked["changed"] == result["changed"]
     assert checked["changes"] == result["changes"]
     assert result["diff"]["after"] == {
-        "vips": ["192.0.2.10/32 on lo0:6"],
-        "persisted": ["%s/hostname.lo0:6: 192.0.2.10 netmask 255.255.255.255 up" % sunos["etc"]],
+        "vips": ["192.0.2.10/32"],
+        "settings": {"lo0:6": "192.0.2.10/32 up"},
+        "persisted": {"%s/hostname.lo0:6" % sunos["etc"]: "192.0.2.10 netmask 255.255.255.255 up"},
     }
+    assert result["diff"]["before"] == {"vips": [], "settings": {}, "persisted": {}}
+    assert checked["diff"] == result["diff"]
 
 
 def test_solaris_second_run_and_absent(sunos):
@@ -271,3 +286,20 @@ def test_solaris_module_refuses_ipv6_and_other_systems(sunos, monkeypatch):
     monkeypatch.setattr(platform, "system", lambda: "Linux")
     result = run(realserver_solaris.main, {"vips": ["192.0.2.10"]})
     assert result["failed"] is True and "not on Linux" in result["msg"]
+    assert sunos["calls"] == []
+
+
+def test_solaris_module_refuses_an_empty_vip_list(sunos):
+    result = run(realserver_solaris.main, {"vips": [], "state": "absent"})
+    assert result["failed"] is True and result["msg"].startswith("vips is empty")
+    assert sunos["calls"] == []
+
+
+def test_solaris_failed_command_fails_the_module_saying_what_ran(sunos):
+    sunos["answers"][("/usr/sbin/ifconfig", "lo0:6", "plumb")] = (1, "", "ifconfig: plumb: lo0:6: Permission denied")
+    result = run(realserver_solaris.main, {"vips": ["192.0.2.10"]})
+    assert result["failed"] is True
+    assert result["msg"] == ("plumb lo0:6: '/usr/sbin/ifconfig lo0:6 plumb' failed (exit 1): ifconfig: plumb: lo0:6: Permission denied"
+                             " (already done: nothing)")
+    assert [c["action"] for c in result["changes"]] == ["plumb lo0:6", "set 192.0.2.10/32 on lo0:6 and bring it up", "write %s/hostname.lo0:6" % sunos["etc"]]
+    assert not (sunos["etc"] / "hostname.lo0:6").exists()

@@ -1,6 +1,6 @@
 """The realserver role's own logic, evaluated by Ansible's templating on the role's files as they are:
-what served.json.j2 finds in a spec, and the expressions and conditions of the tasks that decide
-about tunnelling (no play runs: the modules have tests of their own).
+what the served filter finds in a spec (through the model), and the expressions and conditions of
+the tasks that decide about tunnelling (no play runs: the modules have tests of their own).
 """
 
 import json
@@ -14,13 +14,15 @@ from ansible.template import Templar, trust_as_template
 ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles", "realserver")
 
 SPEC = {
+    "cluster": {"name": "t", "nodes": [{"host": "lb1"}], "interfaces": {"external": "eth0", "internal": "eth1"},
+                "floating_ips": [{"address": "10.1.0.1/24", "side": "internal", "gateway": True}]},
     "virtual_services": [
         {"name": "web", "address": "10.0.0.100", "port": 80, "layer": 4, "forwarding": "dr",
          "real_servers": [{"address": "10.0.0.21"}, {"address": "10.0.0.22"}]},
         {"name": "api", "address": "10.0.0.101", "port": 8080, "layer": 4, "forwarding": "tun",
          "real_servers": [{"address": "10.0.0.21"}, {"name": "rs3", "address": "10.0.0.23"}]},
         {"name": "api6", "address": "2001:db8::101", "port": 8080, "layer": 4, "forwarding": "tun",
-         "real_servers": [{"address": "10.0.0.23"}]},
+         "real_servers": [{"address": "2001:db8::23"}]},
     ],
 }
 
@@ -44,17 +46,17 @@ def holds(tasks_file, name, **variables):
     return all(templar(**variables).evaluate_conditional(trust_as_template(c)) for c in conditions)
 
 
-def served(addresses, hostname="other"):
-    text = templar(realserver_spec=SPEC, __realserver_addresses=addresses, inventory_hostname=hostname).template(
-        trust_as_template(read("templates", "served.json.j2")))
-    return json.loads(text)
+def served(addresses, hostname="other", spec=None):
+    expression = task("main.yml", "Find what this host serves in the spec")["ansible.builtin.set_fact"]["__realserver_served"]
+    return templar(realserver_spec=spec or SPEC, __realserver_addresses=addresses, inventory_hostname=hostname).template(
+        trust_as_template(expression))
 
 
 @pytest.mark.parametrize("addresses, hostname, vips, tunnel_vips", [
     (["10.0.0.22"], "other", ["10.0.0.100"], []),
     (["10.0.0.21"], "other", ["10.0.0.100", "10.0.0.101"], ["10.0.0.101"]),
     ([], "rs3", ["10.0.0.101"], ["10.0.0.101"]),
-    (["10.0.0.23"], "other", ["10.0.0.101", "2001:db8::101"], ["10.0.0.101", "2001:db8::101"]),
+    (["10.0.0.23", "2001:db8::23"], "other", ["10.0.0.101", "2001:db8::101"], ["10.0.0.101", "2001:db8::101"]),
     (["10.0.0.99"], "other", [], []),
 ])
 def test_served_lists_the_tunnelled_vips_apart(addresses, hostname, vips, tunnel_vips):
@@ -92,5 +94,34 @@ def test_tunnelling_is_refused_on_every_system_but_linux(system, tunnel, state, 
 def test_linux_refuses_tunnelled_ipv6_vips_only():
     name = "Refuse tunnelled IPv6 services"
     common = {"__realserver_tunnel": True, "realserver_state": "present"}
-    assert holds("linux.yml", name, __realserver_served=served(["10.0.0.23"]), **common)
+    assert holds("linux.yml", name, __realserver_served=served(["10.0.0.23", "2001:db8::23"]), **common)
     assert not holds("linux.yml", name, __realserver_served=served(["10.0.0.21"]), **common)
+
+
+def test_served_compares_addresses_not_spellings():
+    # the facts write IPv6 compressed; the spec may not
+    spec = json.loads(json.dumps(SPEC))
+    spec["virtual_services"][2]["real_servers"] = [{"address": "2001:DB8:0:0::23", "port": 8080}]
+    spec["virtual_services"][2]["forwarding"] = "dr"
+    spec["virtual_services"][2]["address"] = "2001:db8:0::101"
+    assert served(["2001:db8::23"], spec=spec)["vips"] == ["2001:db8::101"]
+    assert served(["2001:db8:0000::23"], spec=spec)["vips"] == ["2001:db8::101"]
+
+
+def test_served_reads_the_defaults_from_the_model():
+    # layer defaults to 7 (nothing to do on a real server), forwarding at layer 4 to dr, a real server's port to the service's
+    spec = json.loads(json.dumps(SPEC))
+    spec["virtual_services"].append({"name": "l7", "address": "10.0.0.102", "port": 443, "real_servers": [{"address": "10.0.0.21"}]})
+    spec["virtual_services"].append({"name": "nat", "address": "10.0.0.103", "port": 80, "layer": 4, "forwarding": "nat",
+                                     "real_servers": [{"address": "10.1.0.21", "port": 8080}]})
+    assert served(["10.0.0.21"], spec=spec)["vips"] == ["10.0.0.100", "10.0.0.101"]
+    assert served(["10.1.0.21"], spec=spec) == dict(vips=[], tunnel_vips=[], ports=[8080], nat_services=["nat"], gateways=["10.1.0.1/24"])
+
+
+def test_served_fails_on_an_invalid_spec_with_the_path():
+    from ansible.errors import AnsibleError
+
+    spec = json.loads(json.dumps(SPEC))
+    spec["virtual_services"][0]["port"] = "eighty"
+    with pytest.raises(AnsibleError, match="/virtual_services/0/port"):
+        served(["10.0.0.21"], spec=spec)

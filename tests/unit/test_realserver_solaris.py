@@ -7,9 +7,9 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import solaris
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import core, solaris
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import Action, RemoveFile, WriteFile
 
 from .realserver_fixtures import fixture
 
@@ -20,13 +20,18 @@ V12 = ipaddress.ip_address("192.0.2.12")
 V13 = ipaddress.ip_address("192.0.2.13")
 
 
+def plan(host, vips, state="present", persist=True):
+    return solaris.plan(host, core.Request(vips=tuple(vips), state=state, persist=persist))
+
+
 def argvs(actions):
-    return [a.argv(TOOLS) for a in actions if not isinstance(a, (WriteFile, RemoveFile))]
+    return [a.argv(TOOLS) for a in actions if a.argv(TOOLS) is not None]
 
 
 def assert_converged(host, vips, state="present", persist=True):
-    actions = solaris.plan(host, vips, state, persist)
-    assert solaris.plan(solaris.apply_plan(host, actions), vips, state, persist) == []
+    actions = plan(host, vips, state, persist)
+    assert all(isinstance(a, Action) for a in actions)
+    assert plan(core.simulate(host, actions), vips, state, persist) == []
     return actions
 
 
@@ -120,7 +125,7 @@ def test_first_free_unit_skips_units_of_zones():
 
 def test_unit_named_by_a_hostname_file_is_not_free():
     host = solaris.build_host(fixture("solaris-ifconfig-a.txt"), {"hostname.lo0:6": "198.51.100.6 up\n"})
-    actions = solaris.plan(host, [V10])
+    actions = plan(host, [V10])
     assert argvs(actions)[0] == ["/usr/sbin/ifconfig", "lo0:7", "plumb"]
     assert [a.path for a in actions if isinstance(a, WriteFile)] == ["/etc/hostname.lo0:7"]
 
@@ -137,7 +142,7 @@ def test_nothing_to_do():
     files = {"hostname.lo0:6": solaris.hostname_content(V10), "hostname.lo0:7": solaris.hostname_content(V11)}
     text = fixture("solaris-ifconfig-a-vips.txt").replace("2001000848<LOOPBACK", "2001000849<UP,LOOPBACK")
     host = solaris.build_host(text, files)
-    assert solaris.plan(host, [V10, V11]) == []
+    assert plan(host, [V10, V11]) == []
 
 
 def test_file_of_the_live_unit_taken_by_another_address_moves_to_a_free_unit():
@@ -150,12 +155,12 @@ def test_file_of_the_live_unit_taken_by_another_address_moves_to_a_free_unit():
 def test_hostname_file_with_other_content_for_the_vip_is_rewritten():
     files = {"hostname.lo0:6": "192.0.2.10/32 up\n"}
     host = solaris.build_host(fixture("solaris-ifconfig-a-vips.txt"), files)
-    assert solaris.plan(host, [V10]) == [WriteFile("/etc/hostname.lo0:6", b"192.0.2.10 netmask 255.255.255.255 up\n", 0o644)]
+    assert plan(host, [V10]) == [WriteFile("/etc/hostname.lo0:6", b"192.0.2.10 netmask 255.255.255.255 up\n", 0o644)]
 
 
 def test_without_persist_no_file_is_written():
     host = solaris.build_host(fixture("solaris-ifconfig-a.txt"))
-    actions = solaris.plan(host, [V10], persist=False)
+    actions = plan(host, [V10], persist=False)
     assert not [a for a in actions if isinstance(a, (WriteFile, RemoveFile))]
 
 
@@ -169,31 +174,53 @@ def test_absent_unplumbs_the_units_and_removes_the_files_of_the_listed_vips_only
     actions = assert_converged(host, [V10, V11], "absent")
     assert argvs(actions) == [["/usr/sbin/ifconfig", "lo0:6", "unplumb"], ["/usr/sbin/ifconfig", "lo0:7", "unplumb"]]
     assert [a.path for a in actions if isinstance(a, RemoveFile)] == ["/etc/hostname.lo0:6", "/etc/hostname.lo0:7"]
-    after = solaris.snapshot(solaris.apply_plan(host, actions))
-    assert after == {"vips": [], "persisted": ["/etc/hostname.lo0:9: 198.51.100.9 netmask 255.255.255.255 up"]}
+    after = solaris.snapshot(core.simulate(host, actions))
+    assert after == {"vips": [], "settings": {}, "persisted": {"/etc/hostname.lo0:9": "198.51.100.9 netmask 255.255.255.255 up"}}
 
 
 def test_absent_never_touches_a_zone_unit():
     host = solaris.build_host(fixture("solaris-ifconfig-a.txt"))
-    assert solaris.plan(host, [ipaddress.ip_address("128.1.1.192")], "absent") == []
+    assert plan(host, [ipaddress.ip_address("128.1.1.192")], "absent") == []
 
 
 def test_present_refuses_a_vip_held_by_a_zone():
     host = solaris.build_host(fixture("solaris-ifconfig-a.txt"))
     with pytest.raises(RealServerError, match="held by lo0:4, which belongs to zone frcp00vpd0192"):
-        solaris.plan(host, [ipaddress.ip_address("128.1.1.192")])
+        plan(host, [ipaddress.ip_address("128.1.1.192")])
 
 
 def test_ipv6_vips_are_refused():
     host = solaris.build_host(fixture("solaris-ifconfig-a.txt"))
     with pytest.raises(NotImplementedOnPlatform, match="IPv6 VIPs on Solaris"):
-        solaris.plan(host, [ipaddress.ip_address("2001:db8::10")])
+        plan(host, [ipaddress.ip_address("2001:db8::10")])
 
 
 def test_snapshot():
     files = {"hostname.lo0:6": solaris.hostname_content(V10)}
     host = solaris.build_host(fixture("solaris-ifconfig-a-vips.txt"), files)
     assert solaris.snapshot(host) == {
-        "vips": ["192.0.2.10/32 on lo0:6", "192.0.2.11/32 on lo0:7 (down)"],
-        "persisted": ["/etc/hostname.lo0:6: 192.0.2.10 netmask 255.255.255.255 up"],
+        "vips": ["192.0.2.10/32", "192.0.2.11/32"],
+        "settings": {"lo0:6": "192.0.2.10/32 up", "lo0:7": "192.0.2.11/32 down"},
+        "persisted": {"/etc/hostname.lo0:6": "192.0.2.10 netmask 255.255.255.255 up"},
     }
+    # the zones' units are on the loopback too, but no VIP of this zone's
+    assert [str(a) for a in host.loopback][-4:] == ["128.1.1.192/16", "127.0.0.1/8", "192.0.2.10/32", "192.0.2.11/32"]
+
+
+def test_host_takes_its_hostname_files_as_the_file_actions_simulate_them():
+    host = solaris.build_host(fixture("solaris-ifconfig-a.txt"), {"hostname.lo0:6": "198.51.100.6 up\n"})
+    written = WriteFile("/etc/hostname.lo0:6", solaris.hostname_content(V10).encode("ascii")).simulate(host)
+    assert [(f.unit, f.address) for f in written.hostname_files] == [(6, V10)]
+    assert RemoveFile("/etc/hostname.lo0:6").simulate(written).hostname_files == ()
+    with pytest.raises(ValueError, match="not a hostname.lo0:N file"):
+        host.with_file("/etc/hostname.e1000g0", b"rs1\n")
+
+
+def test_unit_actions_simulate_themselves():
+    host = solaris.build_host(fixture("solaris-ifconfig-a.txt"))
+    plumbed = solaris.PlumbUnit(6).simulate(host)
+    assert plumbed.units[-1].name == "lo0:6" and not plumbed.units[-1].up and plumbed.units[-1].address is None
+    configured = solaris.AddVip(6, V10).simulate(plumbed)
+    assert configured.units[-1].up and str(configured.units[-1].address) == "192.0.2.10/32"
+    assert configured.loopback[-1] == ipaddress.ip_interface("192.0.2.10/32")
+    assert solaris.RemoveVip(6).simulate(configured) == host

@@ -465,3 +465,92 @@ def test_extra_ports_of_the_manuals_example_are_the_set_of_its_ports():
     shop = spec.service("shop")
     assert shop.extra_ports == (443,) + tuple(range(8000, 8081)) + (9000, 9002)
     assert shop.ports == (443,) + tuple(range(8000, 8081)) + (9000, 9002)
+
+
+def test_a_bad_port_does_not_hide_a_bad_vip_beside_it():
+    errors = check_spec(mutate({VS0 + "/port": "eighty", VS0 + "/address": "192.0.2.300"}))[1]
+    assert [e.path for e in errors] == [VS0 + "/address", VS0 + "/port"]
+
+
+def test_a_bad_cluster_name_hides_neither_a_heartbeat_nor_a_floating_ip():
+    errors = check_spec(mutate({"/cluster/name": "lb prod", "/cluster/nodes/0/heartbeat_address": "192.168.10.311",
+                                "/cluster/floating_ips/0/address": "10.0.1.1/33"}))[1]
+    assert [e.path for e in errors] == ["/cluster/floating_ips/0/address", "/cluster/name", "/cluster/nodes/0/heartbeat_address"]
+    assert "not an address with a prefix length from /1 to /32" in str(errors[0])
+
+
+@pytest.mark.parametrize("where,value,fragment", [
+    (VS0 + "/address", "0.0.0.0", "'this network'"),
+    (VS0 + "/address", "::", "the unspecified address"),
+    (VS0 + "/address", "127.0.0.1", "a loopback address, which cannot be a VIP"),
+    (VS0 + "/address", "224.0.0.18", "a multicast address"),
+    (VS0 + "/address", "255.255.255.255", "the broadcast address"),
+    (VS0 + "/real_servers/0/address", "169.254.1.1", "a link-local address, which cannot be a real server's address"),
+    ("/cluster/nodes/0/heartbeat_address", "127.0.0.1", "cannot be a heartbeat address"),
+    ("/cluster/floating_ips/0/address", "224.0.0.1/24", "cannot be a floating IP"),
+])
+def test_addresses_no_client_reaches_are_refused(where, value, fragment):
+    errors = check_spec(mutate({where: value}))[1]
+    assert any(e.path == where and fragment in str(e) for e in errors), [str(e) for e in errors]
+
+
+@pytest.mark.parametrize("where,value", [
+    (VS0 + "/extra_ports", "\u0668\u0660\u0668\u0660"),
+    (VS0 + "/extra_ports", "\uff18\uff10"),
+    (VS0 + "/health_check/expected_codes", "\uff12\uff10\uff10"),
+    (VS0 + "/persistence", {"mode": "source_ip", "granularity": "0"}),
+    (VS0 + "/persistence", {"mode": "source_ip", "granularity": "255.0.255.0"}),
+])
+def test_odd_numbers_and_masks_are_refused(where, value):
+    assert check_spec(mutate({where: value}))[1]
+
+
+def test_an_ipv6_vip_needs_vrrpv3():
+    errors = check_spec(mutate({"/cluster/ha/vrrp_version": 2, "/cluster/ha/advert_interval_ms": 1000, VS2 + "/address": "2001:db8::12"}))[1]
+    assert [e.path for e in errors] == [VS2 + "/address"] and "VRRPv2 carries IPv4 addresses only" in str(errors[0])
+
+
+@pytest.mark.parametrize("where,value", [
+    (VS1 + "/name", "app-nat\n"),
+    (VS2 + "/persistence", {"mode": "active_cookie", "cookie": "SHOP\nINJECTED"}),
+    ("/cluster/nodes/0/host", "lb1\n"),
+    (VS0 + "/health_check", {"type": "http", "url": "/health\n"}),
+    ("/cluster/name", "lb-prod\u2028"),
+])
+def test_a_trailing_or_inner_line_break_is_refused_everywhere(where, value):
+    errors = check_spec(mutate({where: value}))[1]
+    assert errors and all("\n" not in str(e) for e in errors)
+    assert any("control character" in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("secret", ["ab cd", 'a"b', "a\\b", "a{b", "$_PWD", "x" * 9, "caf\u00e9"])
+def test_the_vrrp_secret_is_what_keepalived_reads_as_one_word(secret):
+    errors = check_spec(mutate({"/cluster/ha/vrrp_version": 2, "/cluster/ha/advert_interval_ms": 1000, "/cluster/ha/auth_secret": secret}))[1]
+    assert [e.path for e in errors] == ["/cluster/ha/auth_secret"]
+    assert secret not in str(errors[0])
+
+
+def test_a_secret_under_a_wrong_parent_is_not_echoed():
+    errors = check_spec(mutate({"/cluster/ha": [{"auth_secret": "Vr8pX2kQ"}]}))[1]
+    assert errors and not any("Vr8pX2kQ" in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("data", [
+    {"cluster": {"name": "x", "nodes": {"host": "lb1"}}, "virtual_services": []},
+    {"cluster": {"name": "x", "nodes": None}, "virtual_services": []},
+    {"cluster": {"name": "x", "nodes": [{"host": "lb1"}], "floating_ips": 0}, "virtual_services": []},
+    {"cluster": {"name": "x", "nodes": [{"host": "lb1"}], "\u00b2": 1}, "virtual_services": []},
+    {"cluster": {"name": "x", "nodes": [{"host": "lb1"}]}, "virtual_services": [{"name": "a", "address": "192.0.2.1", "port": 10 ** 5000,
+                                                                                    "real_servers": []}]},
+])
+def test_the_slips_that_raised_are_errors(data):
+    spec, errors = check_spec(data)
+    assert spec is None and errors and all(len(str(e)) <= 300 for e in errors)
+
+
+def test_a_deeply_nested_value_is_described_not_walked():
+    deep = []
+    for dummy in range(3000):
+        deep = [deep]
+    errors = check_spec({"cluster": deep, "virtual_services": []})[1]
+    assert [str(e) for e in errors] == ["/cluster: must be a mapping, not a list. Fix: write a mapping here."]

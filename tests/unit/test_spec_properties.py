@@ -113,7 +113,7 @@ def token_spans(text, engine):
 
 def split_occurrences(text, spans, needle):
     """Start offsets of the occurrences of ``needle`` that do not lie within one span."""
-    starts = [s for s, _ in spans]
+    starts = [s for s, dummy in spans]
     bad = []
     at = text.find(needle)
     while at != -1:
@@ -598,12 +598,12 @@ def test_spec_properties(seeds):
         wanted_cover = set((m.seed, m.path, m.klass) for tier in spec_mutations.all_cases(seeds) for m in tier)
         missing = wanted_cover - set((m.seed, m.path, m.klass) for m in cases)
         assert not missing, "the selection misses %d (seed, path, class): %s" % (len(missing), sorted(missing, key=repr)[:5])
-    pristine = [repr(doc) for _, doc in seeds]
+    pristine = [repr(doc) for dummy, doc in seeds]
     started = time.time()
     results = run_cases(cases, jobs)
     elapsed = time.time() - started
     by_category, text = report(cases, results)
-    if [repr(doc) for _, doc in seeds] != pristine:
+    if [repr(doc) for dummy, doc in seeds] != pristine:
         by_category["the product modified its input (a seed changed during the run)"] = []
         text += "\n\n[?] the product modified its input: a seed changed during the run"
     classes = sorted(set(c.klass for c in cases))

@@ -8,12 +8,12 @@ total_sessions per server, IPVS connections per real server, VRRP state and held
 import pytest
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotFound, SpecInvalid
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.changes import changes_table
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.drill import drill_report
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.changes import changes_table
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.drill import drill_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.ha import ha_report
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.outage import outage
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.report import traffic_report
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.report import traffic_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.table import text_table
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import targets
 
 from .specs import mutate

@@ -1,19 +1,38 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""File actions shared by the real-server plans (the command actions live with their platform).
+"""The actions of a real-server plan: the base every platform's actions derive from, and the file actions.
 
-A plan is a list of actions; an action either renders an argv list (``argv(tools)``) or is one
-of these file actions, which the backend writes atomically or removes.
+An action describes itself, names the one command it runs (``argv``, None for a file action)
+and ``simulate``s itself on a host; each platform's host knows how a file lands in it
+(``with_file``), so the pure code never tells actions apart by their type. Only the I/O edge
+(``backend.execute``) does, to write or remove the file actions' files.
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 
+class Action(abc.ABC):
+    """One step of a real-server plan."""
+
+    @abc.abstractmethod
+    def describe(self):
+        """The step as the module reports it."""
+
+    def argv(self, tools):
+        """The command the step runs (an argv list), or None for a file step."""
+        return None
+
+    @abc.abstractmethod
+    def simulate(self, host):
+        """The host after this step (pure)."""
+
+
 @dataclass(frozen=True)
-class WriteFile:
+class WriteFile(Action):
     """Create or replace ``path`` with ``content`` (owned by root, ``mode``)."""
 
     path: str
@@ -23,9 +42,12 @@ class WriteFile:
     def describe(self):
         return "write %s" % self.path
 
+    def simulate(self, host):
+        return host.with_file(self.path, self.content)
+
 
 @dataclass(frozen=True)
-class RemoveFile:
+class RemoveFile(Action):
     """Delete ``path``."""
 
     path: str
@@ -33,13 +55,5 @@ class RemoveFile:
     def describe(self):
         return "remove %s" % self.path
 
-
-def describe_plan(actions, tools):
-    """The plan as the module reports it: one entry per action, with its argv when it runs one."""
-    out = []
-    for action in actions:
-        entry = {"action": action.describe()}
-        if not isinstance(action, (WriteFile, RemoveFile)):
-            entry["argv"] = action.argv(tools)
-        out.append(entry)
-    return out
+    def simulate(self, host):
+        return host.with_file(self.path, None)

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The I/O edge of the BSD and Solaris real-server modules: read files, run a plan.
+"""The I/O edge of every real-server module: read files, run commands, carry out a plan.
 
-It uses two things of AnsibleModule: ``run_command`` (argv lists only) and ``atomic_move``. Everything it decides comes from the pure plan it is given.
+It uses three things of AnsibleModule: ``run_command`` (argv lists only), ``atomic_move`` and
+``get_bin_path``. Everything it does comes from the pure plan it is given.
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import HostCommandFailed, RealServerError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import RealServerError
-
-
-class CommandFailed(RealServerError):
-    """A command of the plan exited non-zero; what ran before it stays applied."""
 
 
 def read_text(path):
@@ -44,10 +41,10 @@ def read_dir(directory, wanted):
 
 
 def run(module, argv):
-    """Run argv (never through a shell); return stdout, raise CommandFailed on a non-zero exit."""
+    """Run argv (never through a shell); return stdout, raise HostCommandFailed on a non-zero exit."""
     rc, out, err = module.run_command(argv)
     if rc != 0:
-        raise CommandFailed("'%s' failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()))
+        raise HostCommandFailed(argv, rc, err or out)
     return out
 
 
@@ -67,8 +64,9 @@ def execute(module, actions, tools):
                     os.remove(action.path)
             else:
                 run(module, action.argv(tools))
-        except (OSError, CommandFailed) as exc:
-            raise CommandFailed("%s: %s (already done: %s)" % (action.describe(), exc, "; ".join(done) or "nothing")) from exc
+        except (OSError, HostCommandFailed) as exc:
+            raise RealServerError("%s: %s (already done: %s)" % (action.describe(), exc, "; ".join(done) or "nothing"),
+                                  **getattr(exc, "details", {})) from None
         done.append(action.describe())
     return done
 

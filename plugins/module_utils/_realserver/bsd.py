@@ -10,25 +10,26 @@ the VIP while only the appliance answers ARP for it. It is persisted as an
 in /Library/LaunchDaemons on macOS, which has no rc.conf.
 
 Pure: parse ``ifconfig`` output, rc.conf text and launchd plists into a BsdHost, plan the
-typed actions for the wanted VIPs, render them as argv lists and file contents, and simulate
-a plan on a BsdHost (for the diff, and to prove a second run plans nothing).
+actions for the wanted VIPs; each action renders its argv list or file content and simulates
+itself on a BsdHost (for the diff, and to prove a second run plans nothing). ``BsdPlatform``
+is what the module runs through the one real-server core (``core.run``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import platform
 import plistlib
 import re
-from xml.parsers.expat import ExpatError
 from dataclasses import dataclass, field, replace
+from xml.parsers.expat import ExpatError
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import (
-    NotImplementedOnPlatform,
-    RealServerError,
-    host_prefix,
-    sort_key,
-)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net.addresses import host_prefix, sort_key
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend, core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import Action, RemoveFile, WriteFile
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.listeners import BSD_NETSTAT_ARGS, parse_bsd_netstat
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import parse_vips
 
 FREEBSD = "FreeBSD"
 DARWIN = "Darwin"
@@ -88,15 +89,31 @@ class LaunchdJob:
 
 @dataclass(frozen=True)
 class BsdHost:
-    """What the plan needs to know about a FreeBSD or macOS host."""
+    """What the plan needs to know about a FreeBSD or macOS host.
+
+    ``loopback`` are the addresses on lo0 (ip_interface), ``noarp`` its NOARP flag; the boot
+    configuration is ``rc_entries`` (FreeBSD: the lo0 alias variables of the rc.conf files, and
+    ``rc_conf``, the file new ones go to) or ``launchd_jobs`` (macOS: lbkit's job files in ``launchd_dir``).
+    """
 
     system: str
     noarp: bool
-    addresses: tuple
+    loopback: tuple
     rc_entries: tuple = ()
     launchd_jobs: tuple = ()
     launchd_dir: str = LAUNCHD_DIR
     rc_conf: str = RC_CONF
+
+    def with_file(self, path, content):
+        """The host with launchd job file ``path`` holding ``content`` (None: the file removed)."""
+        name = path.rsplit("/", 1)[-1]
+        address = launchd_address(name)
+        if address is None:
+            raise ValueError("%s is not a launchd job file lbkit writes" % path)
+        jobs = [j for j in self.launchd_jobs if j.path != path]
+        if content is not None:
+            jobs.append(LaunchdJob(path, address, content))
+        return replace(self, launchd_jobs=tuple(jobs))
 
 
 @dataclass(frozen=True)
@@ -160,7 +177,8 @@ def check_system(system):
     if system not in SYSTEMS:
         raise NotImplementedOnPlatform(
             "lbkit implements BSD real servers on %s only, not on %s: other BSDs persist aliases elsewhere"
-            " (OpenBSD /etc/hostname.lo0, NetBSD /etc/ifconfig.lo0)." % (" and ".join(SYSTEMS), system or "an unknown system"))
+            " (OpenBSD /etc/hostname.lo0, NetBSD /etc/ifconfig.lo0)." % (" and ".join(SYSTEMS), system or "an unknown system"),
+            system=system)
 
 
 def loopback_state(interfaces, name=LOOPBACK):
@@ -266,11 +284,13 @@ def render_launchd_plist(address):
     return plistlib.dumps(job, fmt=plistlib.FMT_XML, sort_keys=True)
 
 
-# --- plan ----------------------------------------------------------------------------------
+# --- actions -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class AddAlias:
+class AddVip(Action):
+    """The VIP on lo0 as a host alias; an IPv4 alias also sets NOARP on lo0 (``-arp``)."""
+
     address: object
 
     def describe(self):
@@ -279,9 +299,15 @@ class AddAlias:
     def argv(self, tools):
         return [tools["ifconfig"], LOOPBACK] + alias_args(self.address)
 
+    def simulate(self, host):
+        added = ipaddress.ip_interface("%s/%d" % (self.address, host_prefix(self.address)))
+        return replace(host, loopback=host.loopback + (added,), noarp=host.noarp or self.address.version == 4)
+
 
 @dataclass(frozen=True)
-class RemoveAlias:
+class RemoveVip(Action):
+    """Every alias of the address off lo0 (the VIP itself, or a wider prefix of it)."""
+
     address: object
 
     def describe(self):
@@ -291,18 +317,24 @@ class RemoveAlias:
         family = "inet" if self.address.version == 4 else "inet6"
         return [tools["ifconfig"], LOOPBACK, family, str(self.address), "-alias"]
 
+    def simulate(self, host):
+        return replace(host, loopback=tuple(a for a in host.loopback if a.ip != self.address))
+
 
 @dataclass(frozen=True)
-class SetNoArp:
+class SetNoArp(Action):
     def describe(self):
         return "set -arp on %s" % LOOPBACK
 
     def argv(self, tools):
         return [tools["ifconfig"], LOOPBACK, "-arp"]
 
+    def simulate(self, host):
+        return replace(host, noarp=True)
+
 
 @dataclass(frozen=True)
-class SetRcVar:
+class SetRcVar(Action):
     path: str
     name: str
     value: str
@@ -313,9 +345,19 @@ class SetRcVar:
     def argv(self, tools):
         return [tools["sysrc"], "-f", self.path, "%s=%s" % (self.name, self.value)]
 
+    def simulate(self, host):
+        entry = RcEntry(self.path, self.name, self.value)
+        entries = list(host.rc_entries)
+        index = next((i for i, e in enumerate(entries) if (e.path, e.name) == (self.path, self.name)), None)
+        if index is None:
+            entries.append(entry)
+        else:
+            entries[index] = entry
+        return replace(host, rc_entries=tuple(entries))
+
 
 @dataclass(frozen=True)
-class UnsetRcVar:
+class UnsetRcVar(Action):
     path: str
     name: str
 
@@ -325,9 +367,15 @@ class UnsetRcVar:
     def argv(self, tools):
         return [tools["sysrc"], "-f", self.path, "-x", self.name]
 
+    def simulate(self, host):
+        return replace(host, rc_entries=tuple(e for e in host.rc_entries if (e.path, e.name) != (self.path, self.name)))
 
-def plan(host, vips, state="present", persist=True):
-    """The actions that bring ``host`` to the wanted state for ``vips``; [] when nothing is to do.
+
+# --- plan ----------------------------------------------------------------------------------
+
+
+def plan(host, request):
+    """The actions that bring ``host`` where ``request`` (a core.Request) asks; [] when nothing is to do.
 
     present: each VIP is a host alias on lo0 (an alias with a wider prefix is replaced), lo0
     carries NOARP when an IPv4 VIP is wanted, and, with ``persist``, each VIP has exactly the
@@ -336,13 +384,14 @@ def plan(host, vips, state="present", persist=True):
     NOARP stays on lo0 (a loopback never sends ARP; ``ifconfig lo0 arp`` clears it by hand).
     """
     check_system(host.system)
+    vips, state = request.vips, request.state
     if state == "present":
         actions = _plan_live_present(host, vips)
     elif state == "absent":
-        actions = [RemoveAlias(vip) for vip in vips if any(a.ip == vip for a in host.addresses)]
+        actions = [RemoveVip(vip) for vip in vips if any(a.ip == vip for a in host.loopback)]
     else:
         raise RealServerError("state must be present or absent, not %r." % (state,))
-    if persist:
+    if request.persist:
         if host.system == FREEBSD:
             actions += _plan_rc_conf(host, vips, state)
         else:
@@ -353,14 +402,14 @@ def plan(host, vips, state="present", persist=True):
 def _plan_live_present(host, vips):
     actions = []
     for vip in vips:
-        held = [a for a in host.addresses if a.ip == vip]
+        held = [a for a in host.loopback if a.ip == vip]
         if any(a.network.prefixlen == host_prefix(vip) for a in held):
             continue
         if held:
             # a wider prefix on lo0 would claim the whole subnet for the loopback
-            actions.append(RemoveAlias(vip))
-        actions.append(AddAlias(vip))
-    ipv4_added = any(isinstance(a, AddAlias) and a.address.version == 4 for a in actions)
+            actions.append(RemoveVip(vip))
+        actions.append(AddVip(vip))
+    ipv4_added = any(isinstance(a, AddVip) and a.address.version == 4 for a in actions)
     if not host.noarp and not ipv4_added and any(vip.version == 4 for vip in vips):
         actions.append(SetNoArp())
     return actions
@@ -425,47 +474,20 @@ def _plan_launchd(host, vips, state):
 
 
 def apply_plan(host, actions):
-    """The host as it is after ``actions`` (pure): what the diff's ``after`` and a re-plan read."""
-    addresses = list(host.addresses)
-    noarp = host.noarp
-    rc_entries = list(host.rc_entries)
-    jobs = list(host.launchd_jobs)
-    for action in actions:
-        if isinstance(action, AddAlias):
-            addresses.append(ipaddress.ip_interface("%s/%d" % (action.address, host_prefix(action.address))))
-            noarp = noarp or action.address.version == 4
-        elif isinstance(action, RemoveAlias):
-            addresses = [a for a in addresses if a.ip != action.address]
-        elif isinstance(action, SetNoArp):
-            noarp = True
-        elif isinstance(action, SetRcVar):
-            entry = RcEntry(action.path, action.name, action.value)
-            index = next((i for i, e in enumerate(rc_entries) if (e.path, e.name) == (action.path, action.name)), None)
-            if index is None:
-                rc_entries.append(entry)
-            else:
-                rc_entries[index] = entry
-        elif isinstance(action, UnsetRcVar):
-            rc_entries = [e for e in rc_entries if (e.path, e.name) != (action.path, action.name)]
-        elif isinstance(action, WriteFile):
-            name = action.path.rsplit("/", 1)[-1]
-            jobs = [j for j in jobs if j.path != action.path] + [LaunchdJob(action.path, launchd_address(name), action.content)]
-        elif isinstance(action, RemoveFile):
-            jobs = [j for j in jobs if j.path != action.path]
-        else:
-            raise TypeError("unknown action %r" % (action,))
-    return replace(host, noarp=noarp, addresses=tuple(addresses), rc_entries=tuple(rc_entries), launchd_jobs=tuple(jobs))
+    """The host as it is after ``actions`` (each action simulates itself): the diff's ``after``, and what a re-plan reads."""
+    return core.simulate(host, actions)
 
 
 def snapshot(host):
-    """The part of the host the module reports in its diff: lo0's service addresses, lo0's
-    NOARP flag, and the boot configuration lines (rc.conf) or job files (launchd)."""
-    vips = sorted((a for a in host.addresses if not (a.ip.is_loopback or a.ip.is_link_local)), key=lambda a: sort_key(a.ip))
+    """What the diff shows, in the keys every real-server module shares: lo0's service addresses
+    (``vips``), lo0's NOARP flag (``settings``) and the boot configuration (``persisted``): the
+    alias variables by file and name (FreeBSD), or the command each job file runs (macOS)."""
+    vips = sorted((a for a in host.loopback if not (a.ip.is_loopback or a.ip.is_link_local)), key=lambda a: sort_key(a.ip))
     if host.system == FREEBSD:
-        persisted = ["%s: %s" % (e.path, e.line()) for e in host.rc_entries]
+        persisted = dict(("%s %s" % (e.path, e.name), e.value) for e in host.rc_entries)
     else:
-        persisted = ["%s: %s" % (j.path, _job_command(j)) for j in sorted(host.launchd_jobs, key=lambda j: j.path)]
-    return {"vips": [str(a) for a in vips], "noarp": host.noarp, "persisted": persisted}
+        persisted = dict((j.path, _job_command(j)) for j in sorted(host.launchd_jobs, key=lambda j: j.path))
+    return {"vips": [str(a) for a in vips], "settings": {"%s NOARP" % LOOPBACK: host.noarp}, "persisted": persisted}
 
 
 def _job_command(job):
@@ -474,3 +496,55 @@ def _job_command(job):
     except (plistlib.InvalidFileException, ExpatError, ValueError, KeyError, TypeError):
         # a job file edited into something unreadable is still reported (and the plan rewrites it)
         return "(unreadable job file)"
+
+
+# --- the module's platform ---------------------------------------------------------------
+
+
+def read_host(module, system, tools):
+    """The BsdHost of this system: lo0 from ``ifconfig lo0``, and the rc.conf files (FreeBSD) or lbkit's launchd jobs (macOS)."""
+    noarp, loopback = loopback_state(parse_ifconfig(backend.run(module, [tools["ifconfig"], LOOPBACK])))
+    if system == FREEBSD:
+        entries = []
+        for path in RC_CONF_FILES:
+            entries += parse_rc_conf(backend.read_text(path) or "", path)
+        return BsdHost(system, noarp, tuple(loopback), rc_entries=tuple(entries), rc_conf=RC_CONF_FILES[0])
+    files = backend.read_dir(LAUNCHD_DIR, lambda name: launchd_address(name) is not None)
+    return BsdHost(system, noarp, tuple(loopback), launchd_jobs=tuple(parse_launchd_jobs(files, LAUNCHD_DIR)), launchd_dir=LAUNCHD_DIR)
+
+
+class BsdPlatform(core.Platform):
+    """realserver_bsd's reads, plan and checks, for the one real-server runner."""
+
+    def __init__(self):
+        self.system = None
+
+    def request(self, params):
+        # refused before anything runs: the system first, then the VIP list
+        self.system = platform.system()
+        check_system(self.system)
+        vips = parse_vips(params["vips"], platform=self.system)
+        return core.Request(vips=tuple(vips), state=params["state"], persist=params["persist"], listen_ports=tuple(params["listen_ports"]))
+
+    def tools(self, module, request):
+        return {"ifconfig": backend.find_tool(module, "ifconfig")}
+
+    def read(self, module, tools, request):
+        return read_host(module, self.system, tools)
+
+    def plan(self, host, request):
+        return plan(host, request)
+
+    def more_tools(self, module, tools, actions):
+        # sysrc only where a plan edits rc.conf: macOS has none
+        if "sysrc" not in tools and any(isinstance(a, (SetRcVar, UnsetRcVar)) for a in actions):
+            tools["sysrc"] = backend.find_tool(module, "sysrc")
+
+    def snapshot(self, host, request):
+        return snapshot(host)
+
+    def extras(self, before, after, request):
+        return {"system": before.system}
+
+    def listeners(self, module, tools):
+        return parse_bsd_netstat(backend.run(module, [backend.find_tool(module, "netstat")] + list(BSD_NETSTAT_ARGS)))

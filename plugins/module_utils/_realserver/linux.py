@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from dataclasses import dataclass, field, replace
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import (
-    RealServerError,
-    host_prefix,
-    sort_key,
-)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net.addresses import host_prefix, sort_key
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend, core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import Action, RemoveFile, WriteFile
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.listeners import parse_ss
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import parse_vips
 
 LOOPBACK = "lo"
 METHODS = ("loopback", "redirect")
@@ -54,7 +56,6 @@ NFT_TABLE = "lbkit_realserver"
 NFT_CHAIN = "prerouting"
 ARP_SETTINGS = (("arp_ignore", "1"), ("arp_announce", "2"))
 IPV6_LO_SETTINGS = (("net.ipv6.conf.lo.dad_transmits", "0"), ("net.ipv6.conf.lo.accept_dad", "0"))
-WILDCARDS = ("0.0.0.0", "::", "*")
 TUNNEL_MODULE = "ipip"
 TUNNEL_DEVICE = "tunl0"
 ALL_RP_FILTER = "net.ipv4.conf.all.rp_filter"
@@ -70,28 +71,21 @@ HEADER = "# Managed by lbkit.loadbalancer.realserver_linux: the Direct Routing A
 # --- current state -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Route:
-    """The IPv4 default route: its gateway (None for a device route) and device."""
-
-    gateway: str | None
-    dev: str | None
-
-    def as_dict(self):
-        return {"gateway": self.gateway, "dev": self.dev}
+Route = ip.Route
 
 
 @dataclass(frozen=True)
 class LinuxHost:
     """What the plan needs to know about a Linux host.
 
-    ``files`` maps each file lbkit manages to its content (None: absent); ``record`` is what an
-    earlier run recorded (see the module docstring). ``tunl0`` is None while the ipip module is
-    not loaded (no such link), else "down" or "up"; ``udev``: udevd runs, and ``udevadm`` is there.
+    ``loopback`` are the addresses on ``lo`` (where the VIPs go); ``files`` maps each file lbkit
+    manages to its content (None: absent); ``record`` is what an earlier run recorded (see the
+    module docstring). ``tunl0`` is None while the ipip module is not loaded (no such link), else
+    "down" or "up"; ``udev``: udevd runs, and ``udevadm`` is there.
     """
 
     interfaces: tuple
-    lo_addresses: tuple
+    loopback: tuple
     addresses: tuple
     sysctls: dict
     default_route: Route | None = None
@@ -104,6 +98,12 @@ class LinuxHost:
     tunl0: str | None = None
     udev: bool = False
 
+    def with_file(self, path, content):
+        files = dict(self.files)
+        files[path] = None if content is None else content.decode()
+        record = parse_record(files.get(RECORD_FILE)) if path == RECORD_FILE else self.record
+        return replace(self, files=files, record=record)
+
 
 def parse_ip_address(text):
     """``ip -json address`` -> (ARP interface names, lo's addresses, every address, tunl0's state).
@@ -112,40 +112,21 @@ def parse_ip_address(text):
     flagged NOARP (tunl0, WireGuard), which never answers ARP. tunl0's state is None when there
     is no tunl0 (ipip not loaded), else "up" or "down".
     """
-    try:
-        links = json.loads(text or "[]")
-    except ValueError as exc:
-        raise RealServerError("cannot read 'ip -json address' output: %s" % exc) from None
     names, lo, everything = [], [], []
     tunl0 = None
-    for link in links:
-        flags = link.get("flags", [])
-        if link.get("ifname") == TUNNEL_DEVICE:
-            tunl0 = "up" if "UP" in flags else "down"
-        addresses = []
-        for info in link.get("addr_info", []):
-            if info.get("family") not in ("inet", "inet6") or "local" not in info:
-                continue
-            addresses.append(ipaddress.ip_interface("%s/%s" % (info["local"], info.get("prefixlen", 32 if info["family"] == "inet" else 128))))
-        everything += addresses
-        if link.get("link_type") == "loopback" or link.get("ifname") == LOOPBACK:
-            if link.get("ifname") == LOOPBACK:
-                lo = addresses
-        elif "NOARP" not in flags:
-            names.append(link["ifname"])
+    for link in ip.parse_links(text):
+        if link.name == TUNNEL_DEVICE:
+            tunl0 = "up" if link.up else "down"
+        everything += link.addresses
+        if link.loopback or link.name == LOOPBACK:
+            if link.name == LOOPBACK:
+                lo = list(link.addresses)
+        elif "NOARP" not in link.flags:
+            names.append(link.name)
     return tuple(names), tuple(lo), tuple(everything), tunl0
 
 
-def parse_default_route(text):
-    """``ip -json route show default`` -> Route, or None when there is no default route."""
-    try:
-        routes = json.loads(text or "[]")
-    except ValueError as exc:
-        raise RealServerError("cannot read 'ip -json route' output: %s" % exc) from None
-    for route in routes:
-        if route.get("dst") == "default":
-            return Route(route.get("gateway"), route.get("dev"))
-    return None
+parse_default_route = ip.parse_default_route
 
 
 def parse_sysctl(text):
@@ -188,24 +169,6 @@ def _redirect_vip(expr):
         return ipaddress.ip_address(match.get("right"))
     except ValueError:
         return None
-
-
-def parse_listeners(text):
-    """``ss -ltnH`` -> [(local address, port)], the address as ss prints it (``*``, ``::``, ``10.0.0.1``)."""
-    out = []
-    for line in (text or "").splitlines():
-        words = line.split()
-        if len(words) < 5:
-            continue
-        local = words[3]
-        address, _sep, port = local.rpartition(":")
-        if address.startswith("[") and address.endswith("]"):
-            address = address[1:-1]
-        # ss appends the bound device to the address (127.0.0.53%lo)
-        address = address.split("%", 1)[0]
-        if port.isdigit():
-            out.append((address, int(port)))
-    return out
 
 
 def parse_record(text):
@@ -300,7 +263,9 @@ def choose_gateway(gateway, gateway_from, addresses):
 
 
 @dataclass(frozen=True)
-class AddLoAddress:
+class AddVip(Action):
+    """The VIP on lo as a host address."""
+
     address: object
 
     def describe(self):
@@ -309,9 +274,14 @@ class AddLoAddress:
     def argv(self, tools):
         return [tools["ip"], "addr", "add", "%s/%d" % (self.address, host_prefix(self.address)), "dev", LOOPBACK]
 
+    def simulate(self, host):
+        return replace(host, loopback=host.loopback + (ipaddress.ip_interface("%s/%d" % (self.address, host_prefix(self.address))),))
+
 
 @dataclass(frozen=True)
-class DelLoAddress:
+class RemoveVip(Action):
+    """An address off lo (the VIP itself, or a wider prefix of it)."""
+
     interface: object
 
     def describe(self):
@@ -320,9 +290,12 @@ class DelLoAddress:
     def argv(self, tools):
         return [tools["ip"], "addr", "del", str(self.interface), "dev", LOOPBACK]
 
+    def simulate(self, host):
+        return replace(host, loopback=tuple(a for a in host.loopback if a != self.interface))
+
 
 @dataclass(frozen=True)
-class SetSysctl:
+class SetSysctl(Action):
     key: str
     value: str
     old: str | None = None
@@ -333,9 +306,14 @@ class SetSysctl:
     def argv(self, tools):
         return [tools["sysctl"], "-q", "-w", "%s=%s" % (self.key, self.value)]
 
+    def simulate(self, host):
+        sysctls = dict(host.sysctls)
+        sysctls[self.key] = self.value
+        return replace(host, sysctls=sysctls)
+
 
 @dataclass(frozen=True)
-class AddNftTable:
+class AddNftTable(Action):
     def describe(self):
         return "add nftables table ip %s with a nat prerouting chain" % NFT_TABLE
 
@@ -344,9 +322,12 @@ class AddNftTable:
         return [tools["nft"], "add", "table", "ip", NFT_TABLE, ";", "add", "chain", "ip", NFT_TABLE, NFT_CHAIN,
                 "{", "type", "nat", "hook", "prerouting", "priority", "dstnat", ";", "policy", "accept", ";", "}"]
 
+    def simulate(self, host):
+        return replace(host, nft_table=True)
+
 
 @dataclass(frozen=True)
-class AddNftRedirect:
+class AddNftRedirect(Action):
     address: object
 
     def describe(self):
@@ -355,9 +336,13 @@ class AddNftRedirect:
     def argv(self, tools):
         return [tools["nft"], "add", "rule", "ip", NFT_TABLE, NFT_CHAIN, "ip", "daddr", str(self.address), "redirect"]
 
+    def simulate(self, host):
+        handle = max([h for v, h in host.nft_rules] + [100]) + 1
+        return replace(host, nft_rules=host.nft_rules + ((self.address, handle),))
+
 
 @dataclass(frozen=True)
-class DelNftRedirect:
+class DelNftRedirect(Action):
     address: object
     handle: int
 
@@ -367,18 +352,24 @@ class DelNftRedirect:
     def argv(self, tools):
         return [tools["nft"], "delete", "rule", "ip", NFT_TABLE, NFT_CHAIN, "handle", str(self.handle)]
 
+    def simulate(self, host):
+        return replace(host, nft_rules=tuple(r for r in host.nft_rules if r[1] != self.handle))
+
 
 @dataclass(frozen=True)
-class DelNftTable:
+class DelNftTable(Action):
     def describe(self):
         return "remove nftables table ip %s" % NFT_TABLE
 
     def argv(self, tools):
         return [tools["nft"], "delete", "table", "ip", NFT_TABLE]
 
+    def simulate(self, host):
+        return replace(host, nft_table=False, nft_rules=())
+
 
 @dataclass(frozen=True)
-class ReplaceDefaultRoute:
+class ReplaceDefaultRoute(Action):
     gateway: str
     dev: str | None = None
 
@@ -388,18 +379,25 @@ class ReplaceDefaultRoute:
     def argv(self, tools):
         return [tools["ip"], "route", "replace", "default", "via", self.gateway] + (["dev", self.dev] if self.dev else [])
 
+    def simulate(self, host):
+        current = host.default_route
+        return replace(host, default_route=Route(self.gateway, self.dev or (current.dev if current else None)))
+
 
 @dataclass(frozen=True)
-class DelDefaultRoute:
+class DelDefaultRoute(Action):
     def describe(self):
         return "remove the default route (there was none before lbkit)"
 
     def argv(self, tools):
         return [tools["ip"], "route", "del", "default"]
 
+    def simulate(self, host):
+        return replace(host, default_route=None)
+
 
 @dataclass(frozen=True)
-class Systemctl:
+class Systemctl(Action):
     verb: str
 
     def describe(self):
@@ -408,18 +406,28 @@ class Systemctl:
     def argv(self, tools):
         return [tools["systemctl"], self.verb] + ([] if self.verb == "daemon-reload" else [UNIT_NAME])
 
+    def simulate(self, host):
+        if self.verb in ("enable", "disable"):
+            return replace(host, unit_enabled=self.verb == "enable")
+        return host
+
 
 @dataclass(frozen=True)
-class LoadModule:
+class LoadModule(Action):
     def describe(self):
         return "load the %s kernel module (it creates %s)" % (TUNNEL_MODULE, TUNNEL_DEVICE)
 
     def argv(self, tools):
         return [tools["modprobe"], TUNNEL_MODULE]
 
+    def simulate(self, host):
+        sysctls = dict(host.sysctls)
+        sysctls.setdefault(TUNNEL_RP_FILTER, sysctls.get(DEFAULT_RP_FILTER, "0"))
+        return replace(host, tunl0="down", sysctls=sysctls)
+
 
 @dataclass(frozen=True)
-class SettleUdev:
+class SettleUdev(Action):
     def describe(self):
         # udevd applies sysctl.d to the new tunl0; lbkit's own values must come after it
         return "wait until udev has set up %s" % TUNNEL_DEVICE
@@ -427,9 +435,12 @@ class SettleUdev:
     def argv(self, tools):
         return [tools["udevadm"], "settle", "--timeout=60"]
 
+    def simulate(self, host):
+        return host
+
 
 @dataclass(frozen=True)
-class SetTunnelLink:
+class SetTunnelLink(Action):
     up: bool
 
     def describe(self):
@@ -438,29 +449,34 @@ class SetTunnelLink:
     def argv(self, tools):
         return [tools["ip"], "link", "set", TUNNEL_DEVICE, "up" if self.up else "down"]
 
+    def simulate(self, host):
+        return replace(host, tunl0="up" if self.up else "down")
+
 
 @dataclass(frozen=True)
-class MakeRecordDir:
+class MakeRecordDir(Action):
     def describe(self):
         return "create %s" % RECORD_DIR
 
     def argv(self, tools):
         return [tools["mkdir"], "-p", "-m", "0755", RECORD_DIR]
 
+    def simulate(self, host):
+        return replace(host, record_dir=True)
+
 
 # --- plan ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Request:
-    """The module's options, validated."""
+class Request(core.Request):
+    """The module's options, validated: the common ones and Linux's own."""
 
-    vips: tuple = ()
     method: str = "loopback"
-    state: str = "present"
-    persist: bool = True
     interfaces: tuple = ()
     gateway: object = None
+    # candidate gateways (ADDRESS/PREFIX): the one whose subnet holds a host address becomes ``gateway``
+    gateway_from: tuple = ()
     tunnel: bool = False
     # state absent without VIPs or gateway: undo everything lbkit recorded
     everything: bool = False
@@ -552,7 +568,7 @@ def _record_text(record):
 
 def _plan_loopback(host, request):
     actions = []
-    on_lo = {a.ip: a for a in host.lo_addresses}
+    on_lo = {a.ip: a for a in host.loopback}
     if request.method == "loopback" and request.state == "present":
         for vip in request.vips:
             current = on_lo.get(vip)
@@ -560,12 +576,12 @@ def _plan_loopback(host, request):
                 continue
             if current is not None:
                 # a wider prefix on lo would claim the VIP's whole subnet for the loopback
-                actions.append(DelLoAddress(current))
-            actions.append(AddLoAddress(vip))
+                actions.append(RemoveVip(current))
+            actions.append(AddVip(vip))
     if request.state == "absent":
         for vip in request.vips:
             if vip in on_lo:
-                actions.append(DelLoAddress(on_lo[vip]))
+                actions.append(RemoveVip(on_lo[vip]))
     return actions
 
 
@@ -751,99 +767,135 @@ def _plan_files(host, record):
 
 
 def apply_plan(host, actions):
-    """The host as it is after ``actions``: the diff's "after", and the proof that a second run plans nothing."""
-    lo = list(host.lo_addresses)
-    sysctls = dict(host.sysctls)
-    rules = list(host.nft_rules)
-    table = host.nft_table
-    route = host.default_route
-    files = dict(host.files)
-    enabled = host.unit_enabled
-    record_dir = host.record_dir
-    tunl0 = host.tunl0
-    handle = max([h for v, h in rules] + [100])
-    for action in actions:
-        if isinstance(action, AddLoAddress):
-            lo.append(ipaddress.ip_interface("%s/%d" % (action.address, host_prefix(action.address))))
-        elif isinstance(action, DelLoAddress):
-            lo = [a for a in lo if a != action.interface]
-        elif isinstance(action, SetSysctl):
-            sysctls[action.key] = action.value
-        elif isinstance(action, AddNftTable):
-            table = True
-        elif isinstance(action, AddNftRedirect):
-            handle += 1
-            rules.append((action.address, handle))
-        elif isinstance(action, DelNftRedirect):
-            rules = [r for r in rules if r[1] != action.handle]
-        elif isinstance(action, DelNftTable):
-            table, rules = False, []
-        elif isinstance(action, ReplaceDefaultRoute):
-            route = Route(action.gateway, action.dev or (route.dev if route else None))
-        elif isinstance(action, DelDefaultRoute):
-            route = None
-        elif isinstance(action, WriteFile):
-            files[action.path] = action.content.decode()
-        elif isinstance(action, RemoveFile):
-            files[action.path] = None
-        elif isinstance(action, Systemctl) and action.verb in ("enable", "disable"):
-            enabled = action.verb == "enable"
-        elif isinstance(action, MakeRecordDir):
-            record_dir = True
-        elif isinstance(action, LoadModule):
-            tunl0 = "down"
-            sysctls.setdefault(TUNNEL_RP_FILTER, sysctls.get(DEFAULT_RP_FILTER, "0"))
-        elif isinstance(action, SetTunnelLink):
-            tunl0 = "up" if action.up else "down"
-    record = parse_record(files.get(RECORD_FILE))
-    return replace(host, lo_addresses=tuple(lo), sysctls=sysctls, nft_table=table, nft_rules=tuple(rules), default_route=route,
-                   files=files, unit_enabled=enabled, record_dir=record_dir, record=record, tunl0=tunl0)
+    """The host as it is after ``actions`` (each action simulates itself)."""
+    return core.simulate(host, actions)
 
 
 def snapshot(host, persist=True):
-    """What the diff shows: the service addresses on lo, the sysctls, tunl0, the redirects, the default route, the files."""
+    """What the diff shows: the service addresses on lo (``vips``), the sysctls (``settings``), the
+    files lbkit manages (``persisted``), and Linux's own: tunl0, the redirects, the default route."""
     out = {
-        "lo_vips": [str(a) for a in sorted(host.lo_addresses, key=lambda a: sort_key(a.ip)) if not a.ip.is_loopback],
-        "sysctls": dict(sorted(host.sysctls.items())),
+        "vips": [str(a) for a in sorted(host.loopback, key=lambda a: sort_key(a.ip)) if not a.ip.is_loopback],
+        "settings": dict(sorted(host.sysctls.items())),
         "tunl0": host.tunl0,
         "redirects": [str(v) for v, dummy in sorted(host.nft_rules, key=lambda r: sort_key(r[0]))],
         "default_gateway": host.default_route.gateway if host.default_route else None,
     }
     if persist:
-        out["files"] = {path: host.files.get(path) for path in boot_files() + (RECORD_FILE,)}
+        out["persisted"] = {path: host.files.get(path) for path in boot_files() + (RECORD_FILE,)}
         out["unit_enabled"] = host.unit_enabled
     return out
 
 
-# --- listeners -----------------------------------------------------------------------------
+# --- the module's platform ---------------------------------------------------------------
 
 
-def check_listeners(listeners, ports, vips, host_addresses, method):
-    """{port: [matching listener addresses]} for each port, and the ports no fitting listener holds.
+class LinuxPlatform(core.Platform):
+    """realserver_linux's reads, plan and checks, for the one real-server runner."""
 
-    A listener fits when it is bound to every address, or (loopback method) to one of the VIPs;
-    with the redirect method packets arrive for the address of the receiving interface, so a
-    listener on one of the host's own addresses fits as well.
-    """
-    fitting = {str(v) for v in vips} | set(WILDCARDS)
-    if method == "redirect":
-        fitting |= {str(a.ip) for a in host_addresses if not a.ip.is_loopback}
-    found = {}
-    missing = []
-    for port in ports:
-        found[port] = sorted({address for address, p in listeners if p == port and address in fitting})
-        if not found[port]:
-            missing.append(port)
-    return found, missing
+    def __init__(self):
+        self.resolved = None
 
+    def request(self, params):
+        check_tunnel(params["method"], params["tunnel"])
+        families = (4,) if params["method"] == "redirect" else (4, 6)
+        vips = parse_vips(params["vips"], families=families, platform="Linux with method redirect (nftables nat, IPv4)") if params["vips"] else []
+        return Request(
+            vips=tuple(vips),
+            state=params["state"],
+            persist=params["persist"],
+            listen_ports=tuple(params["listen_ports"]),
+            method=params["method"],
+            interfaces=tuple(params["interfaces"]),
+            gateway=params["gateway"],
+            gateway_from=tuple(params["gateway_from"] or ()),
+            tunnel=params["tunnel"],
+        )
 
-def listener_error(missing, listeners, vips, method):
-    """The message for ports nothing fitting listens on: the port, what does listen on it, and the fix."""
-    parts = []
-    for port in missing:
-        others = sorted({address for address, p in listeners if p == port})
-        parts.append("port %d: %s" % (port, "bound only to %s" % ", ".join(others) if others else "nothing listens"))
-    target = "all addresses (0.0.0.0 / [::])"
-    if method == "loopback" and vips:
-        target = "the VIP (%s) or to %s" % (", ".join(str(v) for v in vips), target)
-    return "listen_ports: %s. Fix: bind the service to %s; a service bound elsewhere never sees the VIP's packets." % ("; ".join(parts), target)
+    def tools(self, module, request):
+        nft = module.get_bin_path("nft", opt_dirs=["/sbin", "/usr/sbin"])
+        if request.method == "redirect" and request.state == "present" and request.vips and not nft:
+            raise NotImplementedOnPlatform("method: redirect needs nftables (nft), which this host lacks; lbkit does not implement the iptables form."
+                                           " Install the nftables package, or use method: loopback.")
+        tools = dict((name, backend.find_tool(module, name)) for name in ("ip", "sysctl"))
+        if nft:
+            tools["nft"] = nft
+        udevadm = module.get_bin_path("udevadm", opt_dirs=["/sbin", "/usr/sbin"]) if os.path.exists(UDEV_CONTROL) else None
+        if udevadm:
+            tools["udevadm"] = udevadm
+        return tools
+
+    def read(self, module, tools, request):
+        interfaces, lo, addresses, tunl0 = parse_ip_address(backend.run(module, [tools["ip"], "-json", "address", "show"]))
+        record = parse_record(backend.read_text(RECORD_FILE))
+        chosen = choose_interfaces(request.interfaces, interfaces)
+        keys = set(wanted_sysctls(chosen, any(v.version == 6 for v in request.vips))) | set(record.get("sysctls", {}))
+        keys |= set(wanted_sysctls(tuple(record.get("interfaces", [])) or interfaces, False))
+        if request.tunnel or record.get("tunnel"):
+            keys |= set(TUNNEL_SYSCTLS)
+        # -e: a key of an interface that no longer exists is left out instead of failing the read
+        sysctls = parse_sysctl(backend.run(module, [tools["sysctl"], "-e"] + sorted(keys)))
+        table, rules = False, ()
+        if "nft" in tools and (request.method == "redirect" or request.state == "absent" or record.get("redirect")):
+            table, rules = parse_nft(backend.run(module, [tools["nft"], "-j", "list", "ruleset"]))
+        return LinuxHost(
+            interfaces=interfaces,
+            loopback=lo,
+            addresses=addresses,
+            sysctls=sysctls,
+            default_route=parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"])),
+            nft_table=table,
+            nft_rules=rules,
+            files=dict((path, backend.read_text(path)) for path in boot_files() + (RECORD_FILE,)),
+            unit_enabled=os.path.lexists(UNIT_WANTS_LINK),
+            record_dir=os.path.isdir(RECORD_DIR),
+            record=record,
+            tunl0=tunl0,
+            udev="udevadm" in tools,
+        )
+
+    def plan(self, host, request):
+        gateway = choose_gateway(request.gateway, request.gateway_from, host.addresses)
+        if gateway is not None and gateway.version != 4:
+            raise NotImplementedOnPlatform("gateway: %s is IPv6; lbkit sets only the IPv4 default route. Use the IPv4 floating IP." % gateway)
+        self.resolved = replace(request, interfaces=choose_interfaces(request.interfaces, host.interfaces), gateway=gateway)
+        return plan(host, self.resolved)
+
+    def more_tools(self, module, tools, actions):
+        for action in actions:
+            if isinstance(action, Systemctl) and "systemctl" not in tools:
+                tools["systemctl"] = module.get_bin_path("systemctl", opt_dirs=["/bin", "/usr/bin"])
+                if not tools["systemctl"]:
+                    raise NotImplementedOnPlatform("persist: lbkit persists through a systemd unit and this host has no systemctl (no systemd);"
+                                                   " set persist: false and repeat the changes at boot with the host's own init system.")
+            if isinstance(action, LoadModule) and "modprobe" not in tools:
+                tools["modprobe"] = module.get_bin_path("modprobe", opt_dirs=["/sbin", "/usr/sbin"])
+                if not tools["modprobe"]:
+                    raise RealServerError("tunnel: the host has no tunl0 and no modprobe to load the ipip module that creates it;"
+                                          " install kmod, or load ipip by other means before the run.")
+            if isinstance(action, MakeRecordDir):
+                tools["mkdir"] = backend.find_tool(module, "mkdir")
+
+    def snapshot(self, host, request):
+        return snapshot(host, request.persist)
+
+    def extras(self, before, after, request):
+        return dict(record=after.record, default_gateway=after.default_route.gateway if after.default_route else None)
+
+    def verify(self, module, tools, request, result):
+        route = parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"]))
+        result["default_gateway"] = route.gateway if route else None
+        gateway = self.resolved.gateway
+        if request.state == "present" and gateway is not None and result["default_gateway"] != str(gateway):
+            raise RealServerError("gateway: the default route is via %s, not %s, after 'ip route replace default via %s'; check that %s is"
+                                  " in a connected subnet." % (result["default_gateway"], gateway, gateway, gateway))
+
+    def listeners(self, module, tools):
+        return parse_ss(backend.run(module, [backend.find_tool(module, "ss"), "-ltnH"]))
+
+    def fitting(self, host, request):
+        # the redirect method delivers packets for the receiving interface's own address
+        return [a.ip for a in host.addresses if not a.ip.is_loopback] if request.method == "redirect" else ()
+
+    def listener_target(self, request):
+        return request.method

@@ -1,13 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The listener check of the FreeBSD, macOS and Solaris real servers: which TCP sockets listen where.
+"""The listener check of every real server: which TCP sockets listen where, and the one rule.
 
 A real server only sees a VIP's packets in a service bound to the VIP or to all addresses.
-Each system lists its listening sockets with a ``netstat`` that is there by default, in its own
-layout; the parsers here turn that into ``[(local address, port)]`` as the Linux module's
-``ss -ltnH`` parser does, and the rule and the message are the Linux module's (the loopback
-method: a VIP or a wildcard fits), so every real-server module says the same thing.
+Each system lists its listening sockets in its own layout (Linux ``ss -ltnH``, the BSDs' and
+Solaris' ``netstat``); the parsers here turn that into ``[(local address, port)]``, and
+``check_listeners`` and ``listener_error`` are the rule and the message of every module
+(the Windows module states the same rule in PowerShell).
 
 netstat writes ``ADDRESS.PORT``: ``*.80`` (every address, IPv4 or IPv6), ``192.0.2.10.8080``,
 ``2001:db8::10.8080``. Addresses are normalised (scope ids dropped, IPv4-mapped IPv6 written as
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import linux
 
 # -W: FreeBSD and macOS truncate a long IPv6 address to its column without it (fe80::aede:48ff:.49164)
 BSD_NETSTAT_ARGS = ("-a", "-n", "-W", "-p", "tcp")
@@ -26,6 +25,7 @@ BSD_NETSTAT_ARGS = ("-a", "-n", "-W", "-p", "tcp")
 SOLARIS_NETSTAT_ARGS = ("-a", "-n", "-P", "tcp")
 BSD_PROTOCOLS = ("tcp4", "tcp6", "tcp46")
 LISTEN = "LISTEN"
+WILDCARDS = ("0.0.0.0", "::", "*")
 
 
 def split_address(local):
@@ -80,11 +80,46 @@ def parse_solaris_netstat(text):
     return out
 
 
-def check_listeners(listeners, ports, vips):
-    """{port: [fitting listener addresses]} and the ports nothing fitting listens on: the Linux rule for a VIP on the loopback."""
-    return linux.check_listeners(listeners, ports, vips, (), "loopback")
+def parse_ss(text):
+    """``ss -ltnH`` of Linux -> [(local address, port)], the address as ss prints it (``*``, ``::``, ``10.0.0.1``)."""
+    out = []
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) < 5:
+            continue
+        address, _sep, port = words[3].rpartition(":")
+        if address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]
+        if port.isdigit():
+            # ss appends the bound device to the address (127.0.0.53%lo); normalised as netstat's are
+            normalised = split_address("%s.%s" % (address, port))
+            out.append((normalised[0] if normalised else address.split("%", 1)[0], int(port)))
+    return out
 
 
-def listener_error(missing, listeners, vips):
-    """The failure message naming each port, what listens on it, the VIPs and the fix (the Linux module's)."""
-    return linux.listener_error(missing, listeners, vips, "loopback")
+def check_listeners(listeners, ports, vips, fitting=()):
+    """{port: [matching listener addresses]} for each port, and the ports no fitting listener holds.
+
+    A listener fits when it is bound to every address or to one of the VIPs; ``fitting`` are
+    further addresses that fit (Linux's redirect method delivers to the receiving interface's own).
+    """
+    fitting = {str(v) for v in vips} | set(WILDCARDS) | {str(a) for a in fitting}
+    found = {}
+    missing = []
+    for port in ports:
+        found[port] = sorted({address for address, p in listeners if p == port and address in fitting})
+        if not found[port]:
+            missing.append(port)
+    return found, missing
+
+
+def listener_error(missing, listeners, vips, method="loopback"):
+    """The message for ports nothing fitting listens on: the port, what does listen on it, and the fix."""
+    parts = []
+    for port in missing:
+        others = sorted({address for address, p in listeners if p == port})
+        parts.append("port %d: %s" % (port, "bound only to %s" % ", ".join(others) if others else "nothing listens"))
+    target = "all addresses (0.0.0.0 / [::])"
+    if method == "loopback" and vips:
+        target = "the VIP (%s) or to %s" % (", ".join(str(v) for v in vips), target)
+    return "listen_ports: %s. Fix: bind the service to %s; a service bound elsewhere never sees the VIP's packets." % ("; ".join(parts), target)

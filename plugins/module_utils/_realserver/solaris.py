@@ -9,26 +9,30 @@ then ``ifconfig lo0:N VIP netmask 255.255.255.255 up``, persisted in /etc/hostna
 N is the unit that already holds the VIP, or else the first unit neither plumbed nor named
 by a hostname file. IPv4 only: IPv6 logical interfaces are not implemented.
 
-Pure: parse ``ifconfig -a`` output and hostname.lo0:N files into a SolarisHost, plan typed
-actions, render argv lists and file contents, simulate a plan.
+Pure: parse ``ifconfig -a`` output and hostname.lo0:N files into a SolarisHost, plan the
+actions; each action renders its argv list or file content and simulates itself on a
+SolarisHost (for the diff, and to prove a second run plans nothing). ``SolarisPlatform`` is
+what the module runs through the one real-server core (``core.run``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import platform
 import re
 from dataclasses import dataclass, field, replace
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import RemoveFile, WriteFile
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import (
-    NotImplementedOnPlatform,
-    RealServerError,
-    sort_key,
-)
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net.addresses import sort_key
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import backend, core
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.actions import Action, RemoveFile, WriteFile
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.listeners import SOLARIS_NETSTAT_ARGS, parse_solaris_netstat
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.vips import parse_vips
 
 LOOPBACK = "lo0"
 HOST_NETMASK = "255.255.255.255"
 HOSTNAME_DIR = "/etc"
+RELEASE_FILE = "/etc/release"
 
 _HEADER = re.compile(r"^(?P<name>[A-Za-z0-9_.]+?)(?::(?P<unit>\d+))?: flags=(?P<bits>[0-9a-fA-F]+)<(?P<flags>[^>]*)>")
 _HOSTNAME_FILE = re.compile(r"^hostname\.lo0:(?P<unit>\d+)$")
@@ -73,11 +77,26 @@ class HostnameFile:
 
 @dataclass(frozen=True)
 class SolarisHost:
-    """The IPv4 logical interfaces of lo0 and the hostname.lo0:N files."""
+    """The IPv4 logical interfaces of lo0 (``units``, zones' ones included) and the hostname.lo0:N files."""
 
     units: tuple
     hostname_files: tuple = ()
     hostname_dir: str = HOSTNAME_DIR
+
+    @property
+    def loopback(self):
+        """The addresses on lo0's logical units (ip_interface), as every real-server host has them."""
+        return tuple(u.address for u in self.units if u.address is not None)
+
+    def with_file(self, path, content):
+        """The host with hostname file ``path`` holding ``content`` (None: the file removed)."""
+        unit = hostname_file_unit(path.rsplit("/", 1)[-1])
+        if unit is None:
+            raise ValueError("%s is not a hostname.%s:N file" % (path, LOOPBACK))
+        files = [f for f in self.hostname_files if f.path != path]
+        if content is not None:
+            files.append(HostnameFile(unit, content.decode("ascii"), self.hostname_dir))
+        return replace(self, hostname_files=tuple(sorted(files, key=lambda f: f.unit)))
 
 
 def parse_ifconfig_a(text):
@@ -192,45 +211,69 @@ def hostname_content(address):
     return "%s netmask %s up\n" % (address, HOST_NETMASK)
 
 
-# --- plan ----------------------------------------------------------------------------------
+# --- actions -------------------------------------------------------------------------------
+
+
+def unit_name(unit):
+    return "%s:%d" % (LOOPBACK, unit)
 
 
 @dataclass(frozen=True)
-class Plumb:
+class PlumbUnit(Action):
+    """A new logical unit of lo0 (down, no address yet)."""
+
     unit: int
 
     def describe(self):
-        return "plumb %s:%d" % (LOOPBACK, self.unit)
+        return "plumb %s" % unit_name(self.unit)
 
     def argv(self, tools):
-        return [tools["ifconfig"], "%s:%d" % (LOOPBACK, self.unit), "plumb"]
+        return [tools["ifconfig"], unit_name(self.unit), "plumb"]
+
+    def simulate(self, host):
+        return replace(host, units=host.units + (LogicalInterface(LOOPBACK, self.unit, 4, frozenset(["LOOPBACK", "IPv4", "VIRTUAL"])),))
 
 
 @dataclass(frozen=True)
-class Configure:
+class AddVip(Action):
+    """The VIP on a logical unit of lo0, as a host address, and the unit up."""
+
     unit: int
     address: object
 
     def describe(self):
-        return "set %s/32 on %s:%d and bring it up" % (self.address, LOOPBACK, self.unit)
+        return "set %s/32 on %s and bring it up" % (self.address, unit_name(self.unit))
 
     def argv(self, tools):
-        return [tools["ifconfig"], "%s:%d" % (LOOPBACK, self.unit), str(self.address), "netmask", HOST_NETMASK, "up"]
+        return [tools["ifconfig"], unit_name(self.unit), str(self.address), "netmask", HOST_NETMASK, "up"]
+
+    def simulate(self, host):
+        address = ipaddress.ip_interface("%s/32" % self.address)
+        return replace(host, units=tuple(
+            replace(u, address=address, flags=u.flags | frozenset(["UP"])) if u.unit == self.unit else u for u in host.units))
 
 
 @dataclass(frozen=True)
-class Unplumb:
+class RemoveVip(Action):
+    """The logical unit holding a VIP unplumbed (its address goes with it)."""
+
     unit: int
 
     def describe(self):
-        return "unplumb %s:%d" % (LOOPBACK, self.unit)
+        return "unplumb %s" % unit_name(self.unit)
 
     def argv(self, tools):
-        return [tools["ifconfig"], "%s:%d" % (LOOPBACK, self.unit), "unplumb"]
+        return [tools["ifconfig"], unit_name(self.unit), "unplumb"]
+
+    def simulate(self, host):
+        return replace(host, units=tuple(u for u in host.units if u.unit != self.unit))
 
 
-def plan(host, vips, state="present", persist=True):
-    """The actions that bring ``host`` to the wanted state for ``vips``; [] when nothing is to do.
+# --- plan ----------------------------------------------------------------------------------
+
+
+def plan(host, request):
+    """The actions that bring ``host`` where ``request`` (a core.Request) asks; [] when nothing is to do.
 
     present: each VIP sits, up and with a /32 mask, on a logical unit of lo0 (the unit that
     holds it, or the first free one), and with ``persist`` one hostname.lo0:N file holds it
@@ -238,6 +281,7 @@ def plan(host, vips, state="present", persist=True):
     ``persist``, the hostname.lo0:N files naming it are removed. Units assigned to a
     non-global zone are never touched.
     """
+    vips, state, persist = request.vips, request.state, request.persist
     for vip in vips:
         if vip.version != 4:
             raise NotImplementedOnPlatform("%s: IPv6 VIPs on Solaris (hostname6.lo0:N) are not implemented; use an IPv4 VIP." % vip)
@@ -251,7 +295,7 @@ def plan(host, vips, state="present", persist=True):
         mine = [u for u in held if not u.zone]
         files = [f for f in host.hostname_files if f.address == vip]
         if state == "absent":
-            actions += [Unplumb(u.unit) for u in mine]
+            actions += [RemoveVip(u.unit) for u in mine]
             if persist:
                 actions += [RemoveFile(f.path) for f in files]
             continue
@@ -262,11 +306,11 @@ def plan(host, vips, state="present", persist=True):
         if mine:
             unit = mine[0].unit
             if not (mine[0].up and mine[0].address.network.prefixlen == 32):
-                actions.append(Configure(unit, vip))
+                actions.append(AddVip(unit, vip))
         else:
             unit = _first_free(taken)
             taken.add(unit)
-            actions += [Plumb(unit), Configure(unit, vip)]
+            actions += [PlumbUnit(unit), AddVip(unit, vip)]
         if persist:
             actions += _plan_file(host, vip, unit, files, taken)
     return actions
@@ -297,36 +341,57 @@ def _first_free(taken):
 
 
 def apply_plan(host, actions):
-    """The host as it is after ``actions`` (pure): what the diff's ``after`` and a re-plan read."""
-    units = list(host.units)
-    files = list(host.hostname_files)
-    for action in actions:
-        if isinstance(action, Plumb):
-            units.append(LogicalInterface(LOOPBACK, action.unit, 4, frozenset(["LOOPBACK", "IPv4", "VIRTUAL"])))
-        elif isinstance(action, Configure):
-            units = [
-                replace(u, address=ipaddress.ip_interface("%s/32" % action.address), flags=u.flags | frozenset(["UP"]))
-                if u.unit == action.unit else u
-                for u in units
-            ]
-        elif isinstance(action, Unplumb):
-            units = [u for u in units if u.unit != action.unit]
-        elif isinstance(action, WriteFile):
-            unit = hostname_file_unit(action.path.rsplit("/", 1)[-1])
-            files = [f for f in files if f.unit != unit] + [HostnameFile(unit, action.content.decode("ascii"), host.hostname_dir)]
-        elif isinstance(action, RemoveFile):
-            files = [f for f in files if f.path != action.path]
-        else:
-            raise TypeError("unknown action %r" % (action,))
-    return replace(host, units=tuple(units), hostname_files=tuple(sorted(files, key=lambda f: f.unit)))
+    """The host as it is after ``actions`` (each action simulates itself): the diff's ``after``, and what a re-plan reads."""
+    return core.simulate(host, actions)
+
+
+def own_units(host):
+    """lo0's logical units lbkit may hold a VIP on (a zone's units and loopback addresses left out), by address."""
+    return sorted((u for u in host.units if u.unit > 0 and not u.zone and u.address is not None and not u.address.ip.is_loopback),
+                  key=lambda u: (sort_key(u.address.ip), u.unit))
 
 
 def snapshot(host):
-    """What the module reports in its diff: the addresses on lo0's own logical units (zones'
-    units left out) and the hostname.lo0:N files."""
-    units = sorted((u for u in host.units if u.unit > 0 and not u.zone and u.address is not None
-                    and not u.address.ip.is_loopback), key=lambda u: (sort_key(u.address.ip), u.unit))
+    """What the diff shows, in the keys every real-server module shares: the addresses on lo0's own
+    logical units (``vips``), each unit's address and whether it is up (``settings``), and the
+    hostname.lo0:N files (``persisted``)."""
+    units = own_units(host)
     return {
-        "vips": ["%s on %s%s" % (u.address, u.name, "" if u.up else " (down)") for u in units],
-        "persisted": ["%s: %s" % (f.path, f.content.strip()) for f in host.hostname_files],
+        "vips": [str(u.address) for u in units],
+        "settings": dict((u.name, "%s %s" % (u.address, "up" if u.up else "down")) for u in sorted(units, key=lambda u: u.unit)),
+        "persisted": dict((f.path, f.content.strip()) for f in host.hostname_files),
     }
+
+
+# --- the module's platform ---------------------------------------------------------------
+
+
+class SolarisPlatform(core.Platform):
+    """realserver_solaris's reads, plan and checks, for the one real-server runner."""
+
+    def request(self, params):
+        # refused before anything runs: the system first, then the VIP list
+        system = platform.system()
+        if system != "SunOS":
+            raise NotImplementedOnPlatform("realserver_solaris runs on Solaris and illumos (SunOS), not on %s." % system)
+        vips = parse_vips(params["vips"], families=(4,), platform="Solaris")
+        return core.Request(vips=tuple(vips), state=params["state"], persist=params["persist"], listen_ports=tuple(params["listen_ports"]))
+
+    def tools(self, module, request):
+        # Oracle Solaris 11 ignores hostname files: refused before any tool is looked for or run
+        check_persistence(backend.read_text(RELEASE_FILE) or "", request.state, request.persist)
+        return {"ifconfig": backend.find_tool(module, "ifconfig")}
+
+    def read(self, module, tools, request):
+        files = backend.read_dir(HOSTNAME_DIR, lambda name: hostname_file_unit(name) is not None)
+        return build_host(backend.run(module, [tools["ifconfig"], "-a"]),
+                          dict((name, content.decode("utf-8", errors="replace")) for name, content in files.items()), HOSTNAME_DIR)
+
+    def plan(self, host, request):
+        return plan(host, request)
+
+    def snapshot(self, host, request):
+        return snapshot(host)
+
+    def listeners(self, module, tools):
+        return parse_solaris_netstat(backend.run(module, [backend.find_tool(module, "netstat")] + list(SOLARIS_NETSTAT_ARGS)))

@@ -1,23 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The VIP list every real-server method takes, and the errors the methods raise.
+"""The VIP list every real-server method takes.
 
 A real server in Direct Routing or tunnelling holds each VIP as a host address (/32, /128)
-on a loopback interface; anything else in the list is refused here, before a command runs.
+on a loopback interface; anything else in the list is refused here, before a command runs,
+by the one table of VIP rules (``_net/addresses.py``) the model and the Windows module apply too.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-
-class RealServerError(Exception):
-    """A request the real-server code cannot carry out; the message names the option and the fix."""
-
-
-class NotImplementedOnPlatform(RealServerError):
-    """The request is valid, but lbkit does not implement it on this platform."""
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotImplementedOnPlatform, RealServerError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net.addresses import unusable
 
 
 def parse_vips(values, families=(4, 6), option="vips", platform=None):
@@ -41,7 +37,7 @@ def parse_vips(values, families=(4, 6), option="vips", platform=None):
             address = ipaddress.ip_address(text)
         except ValueError:
             raise RealServerError("%s: %r is not an IP address." % (where, text)) from None
-        problem = _unusable(address)
+        problem = unusable(address)
         if problem:
             raise RealServerError("%s: %s is %s; a VIP must be a unicast address clients can reach." % (where, address, problem))
         if address.version not in families:
@@ -54,27 +50,3 @@ def parse_vips(values, families=(4, 6), option="vips", platform=None):
         seen[address] = index
         out.append(address)
     return out
-
-
-def _unusable(address):
-    if address.is_unspecified:
-        return "the unspecified address"
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_multicast:
-        return "a multicast address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.version == 4 and address == ipaddress.IPv4Address("255.255.255.255"):
-        return "the broadcast address"
-    return None
-
-
-def host_prefix(address):
-    """32 for IPv4, 128 for IPv6: the prefix length a VIP has on the loopback."""
-    return 32 if address.version == 4 else 128
-
-
-def sort_key(address):
-    """Order addresses IPv4 first, then numerically (ipaddress cannot compare across versions)."""
-    return (address.version, int(address))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import re
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import control_character, join, kind, show
@@ -214,7 +215,7 @@ class StructureChecker(object):
     @staticmethod
     def _check_number(node, value, collector, path):
         low, high = node.get("minimum"), node.get("maximum")
-        if value != value:  # NaN compares unequal to itself, and to every bound
+        if isinstance(value, float) and math.isnan(value):
             collector.add(path, "is not a number (NaN).", "write a number.")
             return
         if (low is not None and value < low) or (high is not None and value > high):

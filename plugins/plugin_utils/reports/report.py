@@ -17,7 +17,7 @@ server, when its counter went up.
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table, verdict
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.table import text_table, verdict
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import targets
 
 

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import cluster_diagnosis
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.diagnosis import cluster_diagnosis
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table, verdict
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.table import text_table, verdict
 
 
 def ha_report(infos, data):

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.table import text_table
 
 
 def changes_table(changes, check_mode=False):

@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.ha import ha_report
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.report import session_counts
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.table import text_table, verdict
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.ha import ha_report
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.report import session_counts
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.table import text_table, verdict
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import target
 
 

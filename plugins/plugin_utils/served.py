@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a host serves as a real server of a spec: the realserver role's facts, from the model. Pure.
+
+A host serves a real server when the real server's address is one of the host's addresses
+(compared as addresses, so any spelling of an IPv6 address matches), or when its name is the
+host's inventory hostname. Only layer-4 services concern a real server: a layer-7 appliance
+proxies, and the real server sees an ordinary client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+
+
+def _addresses(values):
+    out = set()
+    for value in values or []:
+        try:
+            out.add(ipaddress.ip_address(str(value).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return out
+
+
+def served(spec_data, addresses, hostname):
+    """{vips, tunnel_vips, ports, nat_services, gateways} of the host, for the realserver role.
+
+    ``vips``: the VIPs of its Direct Routing and tunnelling services (those of the tunnelling
+    ones also in ``tunnel_vips``); ``ports``: the ports its services listen on (the VIP's port
+    for Direct Routing and tunnelling, which cannot translate ports; the real server's own for
+    NAT); ``nat_services`` and ``gateways``: its NAT services and the cluster's gateway floating
+    IPs (ADDRESS/PREFIX) they route through. Raises SpecInvalid for an invalid spec.
+    """
+    spec = load_spec(spec_data)
+    own = _addresses(addresses)
+    vips, tunnel_vips, ports, nat = [], [], [], []
+    for vs in spec.virtual_services:
+        if vs.layer != 4:
+            continue
+        for rs in vs.real_servers:
+            if rs.address not in own and rs.name != hostname:
+                continue
+            if vs.forwarding in ("dr", "tun") and str(vs.address) not in vips:
+                vips.append(str(vs.address))
+            if vs.forwarding == "tun" and str(vs.address) not in tunnel_vips:
+                tunnel_vips.append(str(vs.address))
+            if vs.forwarding == "nat" and vs.name not in nat:
+                nat.append(vs.name)
+            port = rs.port if vs.forwarding == "nat" else vs.port
+            if port not in ports:
+                ports.append(port)
+    gateways = [str(f.address) for f in spec.cluster.gateways()] if nat else []
+    return dict(vips=vips, tunnel_vips=tunnel_vips, ports=ports, nat_services=nat, gateways=gateways)
