@@ -540,8 +540,8 @@ def test_a_secret_under_a_wrong_parent_is_not_echoed():
     {"cluster": {"name": "x", "nodes": None}, "virtual_services": []},
     {"cluster": {"name": "x", "nodes": [{"host": "lb1"}], "floating_ips": 0}, "virtual_services": []},
     {"cluster": {"name": "x", "nodes": [{"host": "lb1"}], "\u00b2": 1}, "virtual_services": []},
-    {"cluster": {"name": "x", "nodes": [{"host": "lb1"}]}, "virtual_services": [{"name": "a", "address": "192.0.2.1", "port": 10 ** 5000,
-                                                                                    "real_servers": []}]},
+    {"cluster": {"name": "x", "nodes": [{"host": "lb1"}]},
+     "virtual_services": [{"name": "a", "address": "192.0.2.1", "port": 10 ** 5000, "real_servers": []}]},
 ])
 def test_the_slips_that_raised_are_errors(data):
     spec, errors = check_spec(data)

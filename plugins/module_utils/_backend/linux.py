@@ -176,7 +176,7 @@ class LinuxAppliance(Engine):
             for op in ops:
                 if isinstance(op, engine.SetKernel):
                     self._sysctl_write(op.settings)
-                elif isinstance(op, (engine.StartService, engine.ReloadService, engine.StopService)):
+                elif isinstance(op, engine.Service):
                     reached.append(op)
                     self._service(op)
                 elif isinstance(op, engine.RecordState):
@@ -275,7 +275,7 @@ class LinuxAppliance(Engine):
             self.host.run(["sysctl", "-w", "%s=%s" % (key, value)])
 
     def _service(self, op):
-        verb = {engine.StartService: "start", engine.ReloadService: "reload", engine.StopService: "stop"}[type(op)]
+        verb = op.verb
         self.host.run(["systemctl", verb, op.name])
         if verb == "stop":
             return
@@ -309,7 +309,7 @@ class LinuxAppliance(Engine):
             if active:
                 self.host.run(["systemctl", "stop", op.name])
             return
-        if isinstance(op, engine.StartService) and not active:
+        if op.verb == "start" and not active:
             return  # it was not running before this apply started it
         self.host.run(["systemctl", "reload" if active else "start", op.name])
         if not self.is_active(op.name):

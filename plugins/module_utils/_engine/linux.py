@@ -167,35 +167,17 @@ class CheckListeners(Operation):
 
 
 @dataclass(frozen=True)
-class StartService(Operation):
-    """Start a daemon; ``fingerprint``: the haproxy.cfg it must then be running."""
+class Service(Operation):
+    """Start, reload (never restart) or stop a daemon. ``fingerprint``: the haproxy.cfg it must then
+    be running; ``previous``: the fingerprint a rollback must find running again."""
 
+    verb: str
     name: str
     fingerprint: Optional[str] = None
     previous: Optional[str] = None
 
     def describe(self):
-        return "start %s" % self.name
-
-
-@dataclass(frozen=True)
-class ReloadService(Operation):
-    """Reload a daemon (never a restart); ``previous``: the fingerprint a rollback must find running again."""
-
-    name: str
-    fingerprint: Optional[str] = None
-    previous: Optional[str] = None
-
-    def describe(self):
-        return "reload %s" % self.name
-
-
-@dataclass(frozen=True)
-class StopService(Operation):
-    name: str
-
-    def describe(self):
-        return "stop %s" % self.name
+        return "%s %s" % (self.verb, self.name)
 
 
 @dataclass(frozen=True)
@@ -342,13 +324,14 @@ def plan(desired, current):
     for name in SERVICES:
         wanted, active = desired.services.get(name, False), current.active.get(name, False)
         fingerprint = desired.fingerprint if name == HAPROXY else None
+        previous_here = previous if name == HAPROXY else None
         if wanted and not active:
-            operations.append(StartService(name, fingerprint, previous if name == HAPROXY else None))
+            operations.append(Service("start", name, fingerprint, previous_here))
             changes.append(Change("start", "service", name, name))
         elif wanted and name in touched:
-            operations.append(ReloadService(name, fingerprint, previous if name == HAPROXY else None))
+            operations.append(Service("reload", name, fingerprint, previous_here))
         elif not wanted and active:
-            operations.append(StopService(name))
+            operations.append(Service("stop", name))
     runtime, runtime_changes = [], []
     if current.state is not None and current.servers is not None:
         for vs, rs in desired.runtime:

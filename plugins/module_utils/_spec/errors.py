@@ -53,23 +53,41 @@ def show(value, limit=SHOWN_CHARS):
     return "a value of another kind"
 
 
-def kind(value):
-    """What kind of value this is, in the spec's words."""
+# The JSON type of a value (as the schema's ``type`` names it) and its name in messages.
+TYPE_NAMES = {
+    "null": "null",
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "other": "a value of another kind",
+}
+
+
+def json_type(value):
+    """The JSON Schema type of a Python value from YAML ('other' for dates, bytes, sets...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "true or false"
+        return "boolean"
     if isinstance(value, int):
-        return "a whole number"
+        return "integer"
     if isinstance(value, float):
-        return "a number"
+        return "number"
     if isinstance(value, str):
-        return "a string"
+        return "string"
     if isinstance(value, dict):
-        return "a mapping"
+        return "object"
     if isinstance(value, (list, tuple)):
-        return "a list"
-    return "a value of another kind"
+        return "array"
+    return "other"
+
+
+def kind(value):
+    """What kind of value this is, in the spec's words."""
+    return TYPE_NAMES[json_type(value)]
 
 
 def control_character(text):

@@ -22,7 +22,7 @@ import difflib
 import math
 import re
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import control_character, join, kind, show
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import TYPE_NAMES, control_character, join, json_type, kind, show
 
 SUPPORTED_KEYWORDS = frozenset(
     [
@@ -51,42 +51,14 @@ SUPPORTED_KEYWORDS = frozenset(
     ]
 )
 
-_TYPE_NAMES = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "a whole number",
-    "boolean": "true or false",
-    "number": "a number",
-}
-
-
 class Fields(dict):
     """A mapping of the spec with its defaults filled in; ``given`` are the keys the user wrote."""
 
     given = frozenset()
 
 
-def _json_type(value):
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if value is None:
-        return "null"
-    return "other"
-
-
 def _matches_type(value, wanted):
-    actual = _json_type(value)
+    actual = json_type(value)
     if actual == wanted:
         return True
     return wanted == "number" and actual == "integer"
@@ -165,15 +137,15 @@ class StructureChecker(object):
         if types is not None:
             wanted = types if isinstance(types, list) else [types]
             if not any(_matches_type(value, t) for t in wanted):
-                names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+                names = " or ".join(TYPE_NAMES.get(t, t) for t in wanted)
                 # writeOnly marks secrets: their value never appears in a message.
                 shown = "" if node.get("writeOnly") or isinstance(value, (dict, list, tuple)) or value is None else " " + show(value)
                 collector.add(path, "must be %s, not %s%s." % (names, kind(value), shown), "write %s here." % names)
                 return value
-        if "enum" in node and not any(_json_type(value) == _json_type(c) and value == c for c in node["enum"]):
+        if "enum" in node and not any(json_type(value) == json_type(c) and value == c for c in node["enum"]):
             collector.add(path, "%s is not a valid choice." % show(value), _choices_fix(value, node["enum"]))
             return value
-        value_type = _json_type(value)
+        value_type = json_type(value)
         if value_type == "string":
             self._check_string(node, value, collector, path)
         elif value_type in ("integer", "number"):
