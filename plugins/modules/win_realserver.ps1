@@ -4,16 +4,24 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 #AnsibleRequires -CSharpUtil Ansible.Basic
-#AnsibleRequires -PowerShell Ansible.ModuleUtils.AddType
+#AnsibleRequires -CSharpUtil ansible_collections.lbkit.loadbalancer.plugins.module_utils._Loopback
 
 # Direct Routing on a Windows real server (the manuals' four steps): a loopback adapter found
 # by name (created when missing), the VIPs on it as host addresses, weak host receive on the
-# NICs and weak host receive + send on the loopback, and optionally a firewall rule.
+# interfaces clients' packets arrive on and weak host receive + send on the loopback, and
+# optionally a firewall rule.
 #
-# Every decision reads the current value first and changes only what differs, so a second run
-# reports no change and check mode reports the same changes without making them. What lbkit
-# itself turned on (the loopback it created, each weak host setting it enabled) is recorded
-# under HKLM:\SOFTWARE\lbkit\loadbalancer\win_realserver, so state=absent undoes exactly that.
+# The module works as the Python real-server modules do, in three parts:
+#   read   Read-HostFact: everything the decisions need, read once (the adapters, the
+#          loopback's addresses, each weak host and DHCP setting, the firewall rule, and what
+#          lbkit recorded under HKLM:\SOFTWARE\lbkit\loadbalancer\win_realserver);
+#   plan   New-Plan: from the request and the facts only, the ordered steps (each a hashtable:
+#          its kind, `action` the description reported in `changes`, and the data the apply
+#          needs) and the diff, whose "after" is the facts with the steps simulated on them;
+#   apply  Invoke-Step, one step at a time, skipped in check mode: the only code that changes
+#          the host.
+# So a second run plans nothing, and check mode reports exactly the changes a real run makes.
+# The records let state=absent undo what lbkit turned on, and only that.
 
 Set-StrictMode -Version 2.0
 
@@ -22,7 +30,10 @@ $spec = @{
         vips = @{ type = 'list'; elements = 'str'; required = $true }
         loopback_name = @{ type = 'str'; default = 'lbkit-loopback' }
         create_loopback = @{ type = 'bool'; default = $true }
-        nic = @{ type = 'list'; elements = 'str'; default = @() }
+        interfaces = @{
+            type = 'list'; elements = 'str'; default = @(); aliases = @('nic')
+            deprecated_aliases = @(@{ name = 'nic'; version = '0.3.0'; collection_name = 'lbkit.loadbalancer' })
+        }
         firewall_port = @{ type = 'int' }
         firewall_protocol = @{ type = 'str'; choices = @('tcp', 'udp'); default = 'tcp' }
         state = @{ type = 'str'; choices = @('present', 'absent'); default = 'present' }
@@ -32,230 +43,445 @@ $spec = @{
 }
 
 $module = [Ansible.Basic.AnsibleModule]::Create($args, $spec)
-$checkMode = $module.CheckMode
-$state = $module.Params.state
-$loopbackName = $module.Params.loopback_name
-$nics = @($module.Params.nic)
-$firewallPort = $module.Params.firewall_port
-$firewallProtocol = $module.Params.firewall_protocol.ToUpperInvariant()
 
 $recordKey = 'HKLM:\SOFTWARE\lbkit\loadbalancer\win_realserver'
 # Microsoft's loopback driver (netloop.inf, hardware id *MSLOOP) names its adapters so; Windows
 # appends " #2" and so on to a second one. Npcap's "Npcap Loopback Adapter" does not match.
 $loopbackDescriptions = @('Microsoft KM-TEST Loopback Adapter*', 'Microsoft Loopback Adapter*')
-
-$module.Result.changed = $false
-$module.Result.changes = [System.Collections.Generic.List[String]]@()
-$before = @{ loopback = $null; vips = @(); weak_host = @(); firewall = $null }
-# the loopback this run creates had no settings before it: they are reported under after only
-$createdNow = $false
-$after = @{ loopback = $null; vips = @(); weak_host = @(); firewall = $null }
-
-$setupApi = @'
-using System;
-using System.ComponentModel;
-using System.Runtime.InteropServices;
-using System.Text;
-
-namespace Lbkit.Loopback
-{
-    // The SetupAPI calls devcon.exe makes for "devcon install netloop.inf *MSLOOP" and
-    // "devcon remove", so no tool outside Windows itself is needed.
-    public static class Device
-    {
-        [StructLayout(LayoutKind.Sequential)]
-        public struct SP_DEVINFO_DATA
-        {
-            public int cbSize;
-            public Guid ClassGuid;
-            public int DevInst;
-            public IntPtr Reserved;
-        }
-
-        [StructLayout(LayoutKind.Sequential)]
-        public struct SP_REMOVEDEVICE_PARAMS
-        {
-            public int HeaderSize;
-            public int InstallFunction;
-            public int Scope;
-            public int HwProfile;
-        }
-
-        private const int DICD_GENERATE_ID = 0x1;
-        private const int SPDRP_HARDWAREID = 0x1;
-        private const int DIF_REMOVE = 0x5;
-        private const int DIF_REGISTERDEVICE = 0x19;
-        private const int DI_REMOVEDEVICE_GLOBAL = 0x1;
-        private const int INSTALLFLAG_FORCE = 0x1;
-        private static readonly IntPtr INVALID_HANDLE_VALUE = new IntPtr(-1);
-        private static readonly Guid GUID_DEVCLASS_NET = new Guid("4d36e972-e325-11ce-bfc1-08002be10318");
-
-        [DllImport("setupapi.dll", SetLastError = true)]
-        private static extern IntPtr SetupDiCreateDeviceInfoList(ref Guid ClassGuid, IntPtr hwndParent);
-
-        [DllImport("setupapi.dll", SetLastError = true, CharSet = CharSet.Unicode)]
-        private static extern bool SetupDiCreateDeviceInfoW(IntPtr DeviceInfoSet, string DeviceName, ref Guid ClassGuid,
-            string DeviceDescription, IntPtr hwndParent, int CreationFlags, ref SP_DEVINFO_DATA DeviceInfoData);
-
-        [DllImport("setupapi.dll", SetLastError = true, CharSet = CharSet.Unicode)]
-        private static extern bool SetupDiSetDeviceRegistryPropertyW(IntPtr DeviceInfoSet, ref SP_DEVINFO_DATA DeviceInfoData,
-            int Property, byte[] PropertyBuffer, int PropertyBufferSize);
-
-        [DllImport("setupapi.dll", SetLastError = true)]
-        private static extern bool SetupDiCallClassInstaller(int InstallFunction, IntPtr DeviceInfoSet, ref SP_DEVINFO_DATA DeviceInfoData);
-
-        [DllImport("setupapi.dll", SetLastError = true, CharSet = CharSet.Unicode)]
-        private static extern bool SetupDiOpenDeviceInfoW(IntPtr DeviceInfoSet, string DeviceInstanceId, IntPtr hwndParent,
-            int OpenFlags, ref SP_DEVINFO_DATA DeviceInfoData);
-
-        [DllImport("setupapi.dll", SetLastError = true)]
-        private static extern bool SetupDiSetClassInstallParamsW(IntPtr DeviceInfoSet, ref SP_DEVINFO_DATA DeviceInfoData,
-            ref SP_REMOVEDEVICE_PARAMS ClassInstallParams, int ClassInstallParamsSize);
-
-        [DllImport("setupapi.dll", SetLastError = true)]
-        private static extern bool SetupDiDestroyDeviceInfoList(IntPtr DeviceInfoSet);
-
-        [DllImport("newdev.dll", SetLastError = true, CharSet = CharSet.Unicode)]
-        private static extern bool UpdateDriverForPlugAndPlayDevicesW(IntPtr hwndParent, string HardwareId, string FullInfPath,
-            int InstallFlags, out bool RebootRequired);
-
-        private static IntPtr NetClassSet()
-        {
-            Guid netClass = GUID_DEVCLASS_NET;
-            IntPtr set = SetupDiCreateDeviceInfoList(ref netClass, IntPtr.Zero);
-            if (set == INVALID_HANDLE_VALUE)
-                throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiCreateDeviceInfoList");
-            return set;
-        }
-
-        // Registers a root-enumerated device with the hardware id, then installs the inf's driver
-        // on it. Returns whether Windows asks for a reboot.
-        public static bool Install(string infPath, string hardwareId)
-        {
-            Guid netClass = GUID_DEVCLASS_NET;
-            IntPtr set = NetClassSet();
-            try
-            {
-                SP_DEVINFO_DATA data = new SP_DEVINFO_DATA();
-                data.cbSize = Marshal.SizeOf(typeof(SP_DEVINFO_DATA));
-                if (!SetupDiCreateDeviceInfoW(set, "Net", ref netClass, null, IntPtr.Zero, DICD_GENERATE_ID, ref data))
-                    throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiCreateDeviceInfo");
-                // REG_MULTI_SZ: the id, then an empty string
-                byte[] ids = Encoding.Unicode.GetBytes(hardwareId + "\0\0");
-                if (!SetupDiSetDeviceRegistryPropertyW(set, ref data, SPDRP_HARDWAREID, ids, ids.Length))
-                    throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiSetDeviceRegistryProperty");
-                if (!SetupDiCallClassInstaller(DIF_REGISTERDEVICE, set, ref data))
-                    throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiCallClassInstaller(DIF_REGISTERDEVICE)");
-            }
-            finally
-            {
-                SetupDiDestroyDeviceInfoList(set);
-            }
-            bool reboot;
-            if (!UpdateDriverForPlugAndPlayDevicesW(IntPtr.Zero, hardwareId, infPath, INSTALLFLAG_FORCE, out reboot))
-                throw new Win32Exception(Marshal.GetLastWin32Error(), "UpdateDriverForPlugAndPlayDevices");
-            return reboot;
-        }
-
-        // Removes the device with this PnP instance id from every hardware profile.
-        public static void Remove(string instanceId)
-        {
-            IntPtr set = NetClassSet();
-            try
-            {
-                SP_DEVINFO_DATA data = new SP_DEVINFO_DATA();
-                data.cbSize = Marshal.SizeOf(typeof(SP_DEVINFO_DATA));
-                if (!SetupDiOpenDeviceInfoW(set, instanceId, IntPtr.Zero, 0, ref data))
-                    throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiOpenDeviceInfo");
-                SP_REMOVEDEVICE_PARAMS removal = new SP_REMOVEDEVICE_PARAMS();
-                removal.HeaderSize = 8;
-                removal.InstallFunction = DIF_REMOVE;
-                removal.Scope = DI_REMOVEDEVICE_GLOBAL;
-                removal.HwProfile = 0;
-                if (!SetupDiSetClassInstallParamsW(set, ref data, ref removal, Marshal.SizeOf(typeof(SP_REMOVEDEVICE_PARAMS))))
-                    throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiSetClassInstallParams");
-                if (!SetupDiCallClassInstaller(DIF_REMOVE, set, ref data))
-                    throw new Win32Exception(Marshal.GetLastWin32Error(), "SetupDiCallClassInstaller(DIF_REMOVE)");
-            }
-            finally
-            {
-                SetupDiDestroyDeviceInfoList(set);
-            }
-        }
-    }
-}
-'@
-
-# --- validation: names and addresses are checked before any of them reaches a cmdlet --------
+$addressFamilies = @('IPv4', 'IPv6')
+$weakHostSettings = @('WeakHostReceive', 'WeakHostSend')
 
 # Letters, digits, space and . _ ( ) # + , - : no wildcard (* ? [ ]) that would make -Name or
 # -InterfaceAlias match several adapters, and no quote.
 $namePattern = '^[A-Za-z0-9][A-Za-z0-9 ._()#+,-]{0,254}[A-Za-z0-9._()#+-]$|^[A-Za-z0-9]$'
 
+# The addresses that cannot be a VIP: an address inside one of these networks is refused. The
+# same table as the Python modules' (UNUSABLE); the first match names the reason.
+# BEGIN VIP rules: generated by scripts/gen_vip_rules.py from plugins/module_utils/_net/addresses.py, do not edit by hand
+$vipRules = @(
+    @{ network = '0.0.0.0'; prefix = 8; description = 'in 0.0.0.0/8 (''this network'', which includes the unspecified address 0.0.0.0)' }
+    @{ network = '127.0.0.0'; prefix = 8; description = 'a loopback address' }
+    @{ network = '169.254.0.0'; prefix = 16; description = 'a link-local address' }
+    @{ network = '224.0.0.0'; prefix = 4; description = 'a multicast address' }
+    @{ network = '240.0.0.0'; prefix = 4; description = 'in the reserved range 240.0.0.0/4 (which includes the broadcast address 255.255.255.255)' }
+    @{ network = '::'; prefix = 128; description = 'the unspecified address' }
+    @{ network = '::1'; prefix = 128; description = 'the loopback address' }
+    @{ network = '::ffff:0:0'; prefix = 96; description = 'an IPv4-mapped IPv6 address (write the IPv4 address itself)' }
+    @{ network = 'fe80::'; prefix = 10; description = 'a link-local address' }
+    @{ network = 'ff00::'; prefix = 8; description = 'a multicast address' }
+)
+# END VIP rules
+
+# --- the request: options checked before any of them reaches a cmdlet -----------------------
+
 Function Assert-InterfaceName([String]$Option, [String]$Name) {
     if ($Name -cnotmatch $namePattern) {
-        $module.FailJson("$($Option): '$Name' is not a valid interface name; use letters, digits, spaces and . _ ( ) # + , - (no wildcards or quotes).")
+        throw "$($Option): '$Name' is not a valid interface name; use letters, digits, spaces and . _ ( ) # + , - (no wildcards or quotes)."
     }
 }
 
-Assert-InterfaceName 'loopback_name' $loopbackName
-foreach ($name in $nics) { Assert-InterfaceName 'nic' $name }
-if ($state -eq 'present' -and $nics.Count -eq 0) {
-    $module.FailJson("nic is required with state=present: name the interface(s) clients' packets arrive on (for example 'Ethernet'), where weak host receive is enabled.")
-}
-if ($null -ne $firewallPort -and ($firewallPort -lt 1 -or $firewallPort -gt 65535)) {
-    $module.FailJson("firewall_port: $firewallPort is not a port (1-65535).")
-}
-$listenPorts = @($module.Params.listen_ports)
-
-$vips = [System.Collections.Generic.List[System.Net.IPAddress]]@()
-$index = 0
-foreach ($text in $module.Params.vips) {
-    $address = $null
-    $valid = [System.Net.IPAddress]::TryParse($text, [ref]$address) -and -not $text.Contains('/')
-    # TryParse also reads "10" or "10.1" as IPv4 addresses; a VIP is written in full
-    if ($valid -and $address.AddressFamily -eq [System.Net.Sockets.AddressFamily]::InterNetwork) {
-        $valid = $text -match '^\d{1,3}(\.\d{1,3}){3}$'
+# Whether the first $Prefix bits of two addresses' bytes (network byte order) are the same.
+Function Test-SamePrefix([Byte[]]$Address, [Byte[]]$Network, [Int]$Prefix) {
+    $whole = [Int][Math]::Floor($Prefix / 8)
+    for ($i = 0; $i -lt $whole; $i++) {
+        if ($Address[$i] -ne $Network[$i]) { return $false }
     }
-    if (-not $valid) {
-        $module.FailJson("vips[$index]: '$text' is not a bare IP address; give the address without a prefix length.")
-    }
-    $ipv4Special = ($address.AddressFamily -eq [System.Net.Sockets.AddressFamily]::InterNetwork) -and ($address.GetAddressBytes()[0] -ge 224)
-    if ([System.Net.IPAddress]::IsLoopback($address) -or $address.IsIPv6LinkLocal -or $address.IsIPv6Multicast -or $ipv4Special -or
-        $address.Equals([System.Net.IPAddress]::Any) -or $address.Equals([System.Net.IPAddress]::IPv6Any)) {
-        $module.FailJson("vips[$index]: $text is not a unicast address clients can reach.")
-    }
-    if ($vips.Contains($address)) {
-        $module.FailJson("vips[$index]: $text is listed twice; list each VIP once.")
-    }
-    $vips.Add($address)
-    $index++
-}
-$families = @($vips | ForEach-Object { if ($_.AddressFamily -eq 'InterNetwork') { 'IPv4' } else { 'IPv6' } } | Sort-Object -Unique)
-
-# --- helpers --------------------------------------------------------------------------------
-
-Function Add-Change([String]$Text) {
-    $module.Result.changes.Add($Text)
-    $module.Result.changed = $true
+    $bits = $Prefix % 8
+    if ($bits -eq 0) { return $true }
+    $mask = (0xFF -shl (8 - $bits)) -band 0xFF
+    return (($Address[$whole] -band $mask) -eq ($Network[$whole] -band $mask))
 }
 
-Function Get-Adapter([String]$Name) {
-    Get-NetAdapter -Name $Name -IncludeHidden -ErrorAction SilentlyContinue | Select-Object -First 1
+# The first VIP rule whose network holds the address, or $null when it can be a VIP.
+Function Get-VipRule([System.Net.IPAddress]$Address) {
+    $bytes = $Address.GetAddressBytes()
+    foreach ($rule in $vipRules) {
+        $network = ([System.Net.IPAddress]::Parse($rule.network)).GetAddressBytes()
+        # IPv4 (4 bytes) and IPv6 (16 bytes) rules apply to their own family only
+        if ($network.Length -ne $bytes.Length) { continue }
+        if (Test-SamePrefix $bytes $network $rule.prefix) { return $rule }
+    }
+    return $null
 }
 
-Function Test-LoopbackAdapter($Adapter) {
+Function Get-Request($Params) {
+    Assert-InterfaceName 'loopback_name' $Params.loopback_name
+    $interfaces = @($Params.interfaces)
+    foreach ($name in $interfaces) { Assert-InterfaceName 'interfaces' $name }
+    if ($Params.state -eq 'present' -and $interfaces.Count -eq 0) {
+        throw "interfaces is required with state=present: name the interface(s) clients' packets arrive on (for example 'Ethernet'), where weak host receive is enabled."
+    }
+    $firewall = $null
+    if ($null -ne $Params.firewall_port) {
+        $port = $Params.firewall_port
+        if ($port -lt 1 -or $port -gt 65535) { throw "firewall_port: $port is not a port (1-65535)." }
+        $protocol = $Params.firewall_protocol.ToUpperInvariant()
+        $firewall = @{ port = $port; protocol = $protocol; rule = "lbkit-realserver-$($protocol.ToLowerInvariant())-$port" }
+    }
+
+    if (@($Params.vips).Count -eq 0) {
+        throw "vips is empty: list at least one VIP (the virtual service's address)."
+    }
+    $vips = [System.Collections.Generic.List[System.Net.IPAddress]]@()
+    $index = 0
+    foreach ($text in $Params.vips) {
+        $address = $null
+        # no prefix length and no zone id: a VIP is a bare address
+        $valid = [System.Net.IPAddress]::TryParse($text, [ref]$address) -and -not $text.Contains('/') -and -not $text.Contains('%')
+        # TryParse also reads "10" or "10.1" as IPv4 addresses; a VIP is written in full
+        if ($valid -and $address.AddressFamily -eq [System.Net.Sockets.AddressFamily]::InterNetwork) {
+            $valid = $text -match '^\d{1,3}(\.\d{1,3}){3}$'
+        }
+        if (-not $valid) {
+            throw "vips[$index]: '$text' is not a bare IP address; give the address without a prefix length."
+        }
+        $rule = Get-VipRule $address
+        if ($null -ne $rule) {
+            throw "vips[$index]: $address is $($rule.description); a VIP must be a unicast address clients can reach."
+        }
+        if ($vips.Contains($address)) {
+            throw "vips[$index]: $address is already listed as vips[$($vips.IndexOf($address))]; list each VIP once."
+        }
+        $vips.Add($address)
+        $index++
+    }
+
+    return @{
+        state = $Params.state
+        loopback_name = $Params.loopback_name
+        create_loopback = $Params.create_loopback
+        interfaces = $interfaces
+        vips = $vips
+        families = @($vips | ForEach-Object { if ($_.AddressFamily -eq 'InterNetwork') { 'IPv4' } else { 'IPv6' } } | Sort-Object -Unique)
+        firewall = $firewall
+        listen_ports = @($Params.listen_ports)
+    }
+}
+
+# --- read: the host's facts, read once ------------------------------------------------------
+
+Function ConvertTo-AdapterFact($Adapter) {
+    [PSCustomObject]@{
+        name = [String]$Adapter.Name
+        description = [String]$Adapter.InterfaceDescription
+        index = [Int]$Adapter.ifIndex
+        guid = [String]$Adapter.InterfaceGuid
+        pnp_id = [String]$Adapter.PnPDeviceID
+    }
+}
+
+Function Find-Adapter($Adapters, [String]$Name) {
+    foreach ($adapter in $Adapters) {
+        if ($adapter.name -eq $Name) { return $adapter }
+    }
+    return $null
+}
+
+Function Test-LoopbackDescription([String]$Description) {
     foreach ($pattern in $loopbackDescriptions) {
-        if ($Adapter.InterfaceDescription -like $pattern) { return $true }
+        if ($Description -like $pattern) { return $true }
     }
     return $false
 }
 
-Function Get-Record([String]$Name) {
-    $item = Get-ItemProperty -LiteralPath $recordKey -Name $Name -ErrorAction SilentlyContinue
-    if ($null -eq $item) { return $null }
-    return $item.$Name
+# WeakHost:<interface guid>:<family>:<setting>, as Invoke-Step writes it; $null for another name
+Function ConvertFrom-WeakHostRecord([String]$Name) {
+    $parts = $Name.Split(':')
+    if ($parts.Count -ne 4 -or $parts[0] -ne 'WeakHost' -or $addressFamilies -notcontains $parts[2] -or $weakHostSettings -notcontains $parts[3]) {
+        return $null
+    }
+    return @{ guid = $parts[1]; family = $parts[2]; setting = $parts[3] }
 }
+
+Function Get-RecordValue($Records, [String]$Name) {
+    foreach ($record in $Records) {
+        if ($record.name -eq $Name) { return $record.value }
+    }
+    return $null
+}
+
+Function Read-HostFact($Request) {
+    $adapters = @(foreach ($adapter in @(Get-NetAdapter -IncludeHidden -ErrorAction SilentlyContinue)) { ConvertTo-AdapterFact $adapter })
+    $loopback = Find-Adapter $adapters $Request.loopback_name
+
+    # the loopback's service addresses: link-local and APIPA ones are Windows' own
+    $addresses = @()
+    if ($null -ne $loopback) {
+        $addresses = @(Get-NetIPAddress -InterfaceIndex $loopback.index -ErrorAction SilentlyContinue | Where-Object {
+                $_.IPAddress -notlike 'fe80:*' -and $_.IPAddress -notlike '169.254.*'
+            } | ForEach-Object {
+                [PSCustomObject]@{ address = [String]$_.IPAddress; prefix = [Int]$_.PrefixLength; skip_as_source = [Boolean]$_.SkipAsSource }
+            })
+    }
+
+    $records = @()
+    $key = Get-Item -LiteralPath $recordKey -ErrorAction SilentlyContinue
+    if ($null -ne $key) {
+        $records = @(foreach ($name in $key.Property) { [PSCustomObject]@{ name = [String]$name; value = [String]$key.GetValue($name) } })
+    }
+
+    # the IP interfaces (weak host and DHCP settings) of every adapter a decision looks at: the
+    # loopback, the interfaces named, and the adapters lbkit's records name
+    $watched = @()
+    if ($null -ne $loopback) { $watched += $loopback }
+    foreach ($name in $Request.interfaces) {
+        $adapter = Find-Adapter $adapters $name
+        if ($null -ne $adapter) { $watched += $adapter }
+    }
+    foreach ($record in $records) {
+        $weakHost = ConvertFrom-WeakHostRecord $record.name
+        if ($null -eq $weakHost) { continue }
+        $watched += @($adapters | Where-Object { $_.guid -eq $weakHost.guid })
+    }
+    $ipInterfaces = @{}
+    foreach ($adapter in $watched) {
+        foreach ($family in $addressFamilies) {
+            $interface = Get-NetIPInterface -InterfaceIndex $adapter.index -AddressFamily $family -ErrorAction SilentlyContinue
+            if ($null -eq $interface) { continue }
+            $ipInterfaces["$($adapter.index) $family"] = @{
+                WeakHostReceive = [String]$interface.WeakHostReceive
+                WeakHostSend = [String]$interface.WeakHostSend
+                Dhcp = [String]$interface.Dhcp
+            }
+        }
+    }
+
+    $firewall = $null
+    if ($null -ne $Request.firewall) {
+        $rule = Get-NetFirewallRule -Name $Request.firewall.rule -ErrorAction SilentlyContinue
+        if ($null -ne $rule) {
+            $firewall = @{
+                name = $Request.firewall.rule
+                local_addresses = @(($rule | Get-NetFirewallAddressFilter).LocalAddress | Where-Object { $_ -ne 'Any' })
+            }
+        }
+    }
+
+    return @{
+        adapters = $adapters
+        loopback = $loopback
+        addresses = $addresses
+        ip_interfaces = $ipInterfaces
+        records = $records
+        firewall = $firewall
+    }
+}
+
+# --- plan: the steps and the diff, from the request and the facts only ----------------------
+
+Function New-Step([String]$Kind, [String]$Action, [Hashtable]$Data = @{}) {
+    # report: the step is a change the user sees in `changes`; bookkeeping steps are not
+    $step = @{ kind = $Kind; action = $Action; report = $true }
+    foreach ($key in $Data.Keys) { $step[$key] = $Data[$key] }
+    return $step
+}
+
+# The diff's shape, shared with the Python modules: vips, settings, and Windows' own loopback
+# and firewall. $State with $Steps simulated on it; the apply makes the same changes.
+Function Get-StateAfter($State, $Steps) {
+    $loopback = $State.loopback
+    $vips = [System.Collections.Generic.List[String]]@($State.vips)
+    $settings = @{}
+    foreach ($label in $State.settings.Keys) { $settings[$label] = $State.settings[$label] }
+    $firewall = $State.firewall
+    foreach ($step in $Steps) {
+        switch -Exact ($step.kind) {
+            'create_loopback' { $loopback = $true }
+            'remove_loopback' { $loopback = $false }
+            'add_address' { $vips.Add("$($step.address)/$($step.prefix)") }
+            'remove_address' { [void]$vips.Remove("$($step.address)/$($step.prefix)") }
+            'weak_host' { $settings[$step.label] = $step.value }
+            'new_firewall_rule' { $firewall = @{ name = $step.name; local_addresses = @($step.addresses) } }
+            'set_firewall_addresses' { $firewall = @{ name = $step.name; local_addresses = @($step.addresses) } }
+            'remove_firewall_rule' { $firewall = $null }
+        }
+    }
+    return @{ loopback = $loopback; vips = @($vips); settings = $settings; firewall = $firewall }
+}
+
+Function ConvertTo-SortedMap($Map) {
+    $sorted = New-Object -TypeName System.Collections.Specialized.OrderedDictionary
+    foreach ($key in @($Map.Keys | Sort-Object)) { $sorted[$key] = $Map[$key] }
+    return $sorted
+}
+
+# One weak host setting of one adapter and family, set to $Value when it differs from what the
+# facts and the steps planned so far say. $null for $Adapter: the loopback this run creates,
+# which has both settings off.
+Function Add-WeakHostStep($Work, $Adapter, [String]$Family, [String]$Setting, [String]$Value) {
+    if ($null -eq $Adapter) {
+        $name = $Work.request.loopback_name
+        $key = "new $Family $Setting"
+        $current = 'Disabled'
+    }
+    else {
+        $interface = $Work.facts.ip_interfaces["$($Adapter.index) $Family"]
+        if ($null -eq $interface) { return }
+        $name = $Adapter.name
+        $key = "$($Adapter.guid) $Family $Setting"
+        $current = $interface[$Setting]
+        $label = "$name $Family $Setting"
+        if (-not $Work.before.settings.ContainsKey($label)) { $Work.before.settings[$label] = $current }
+    }
+    if ($Work.planned.ContainsKey($key)) { $current = $Work.planned[$key] }
+
+    if ($Value -eq 'Enabled' -and $current -ne 'Enabled') {
+        $action = "enable $Setting on $name ($Family)"
+    }
+    elseif ($Value -eq 'Disabled' -and $current -eq 'Enabled') {
+        $action = "disable $Setting on $name ($Family), which lbkit enabled"
+    }
+    else {
+        return
+    }
+    $Work.planned[$key] = $Value
+    $data = @{ adapter = $Adapter; family = $Family; setting = $Setting; value = $Value; label = "$name $Family $Setting" }
+    $Work.steps.Add((New-Step 'weak_host' $action $data))
+}
+
+Function New-Plan($Request, $Facts) {
+    $name = $Request.loopback_name
+    $loopback = $Facts.loopback
+    $before = @{
+        loopback = ($null -ne $loopback)
+        vips = @($Facts.addresses | ForEach-Object { "$($_.address)/$($_.prefix)" })
+        settings = @{}
+        firewall = $Facts.firewall
+    }
+    $work = @{
+        request = $Request
+        facts = $Facts
+        before = $before
+        steps = [System.Collections.Generic.List[Hashtable]]@()
+        planned = @{}
+    }
+    $steps = $work.steps
+
+    # 1. the loopback adapter
+    if ($null -ne $loopback -and -not (Test-LoopbackDescription $loopback.description)) {
+        throw "loopback_name: '$name' is the adapter '$($loopback.description)', not a Microsoft loopback adapter; choose another name."
+    }
+    if ($null -eq $loopback -and $Request.state -eq 'present') {
+        if (-not $Request.create_loopback) {
+            throw "there is no loopback adapter named '$name' and create_loopback is false; create it (Microsoft KM-TEST Loopback Adapter) or set create_loopback: true."
+        }
+        $steps.Add((New-Step 'create_loopback' "create the loopback adapter $name (netloop.inf, *MSLOOP)" @{ name = $name }))
+    }
+
+    # 2. the VIPs on the loopback, as host addresses
+    if ($Request.state -eq 'present' -and $Request.families -contains 'IPv4') {
+        # the VIPs are static; a DHCP client on the loopback would only add an APIPA address. A
+        # new adapter starts with DHCP on.
+        $dhcp = 'Enabled'
+        if ($null -ne $loopback) {
+            $ipv4 = $Facts.ip_interfaces["$($loopback.index) IPv4"]
+            $dhcp = if ($null -ne $ipv4) { $ipv4.Dhcp } else { 'Disabled' }
+        }
+        if ($dhcp -eq 'Enabled') { $steps.Add((New-Step 'disable_dhcp' "disable DHCP on $name")) }
+    }
+    foreach ($vip in $Request.vips) {
+        $text = $vip.ToString()
+        $prefix = if ($vip.AddressFamily -eq 'InterNetwork') { 32 } else { 128 }
+        $matching = @($Facts.addresses | Where-Object { ([System.Net.IPAddress]::Parse($_.address)).Equals($vip) })
+        if ($Request.state -eq 'absent') {
+            foreach ($entry in $matching) {
+                $steps.Add((New-Step 'remove_address' "remove $text from $name" @{ address = $entry.address; prefix = $entry.prefix }))
+            }
+            continue
+        }
+        $exact = @($matching | Where-Object { $_.prefix -eq $prefix })
+        if ($exact.Count -gt 0) {
+            # SkipAsSource keeps Windows from picking the VIP as the source of its own connections
+            if (-not $exact[0].skip_as_source) {
+                $steps.Add((New-Step 'skip_as_source' "set SkipAsSource on $text" @{ address = $text }))
+            }
+            continue
+        }
+        foreach ($entry in $matching) {
+            # a wider prefix would claim the VIP's whole subnet for the loopback
+            $steps.Add((New-Step 'remove_address' "remove $($entry.address)/$($entry.prefix) from $name" @{ address = $entry.address; prefix = $entry.prefix }))
+        }
+        $steps.Add((New-Step 'add_address' "add $text/$prefix to $name" @{ address = $text; prefix = $prefix }))
+    }
+
+    # 3. weak host receive on the interfaces, weak host receive and send on the loopback
+    $interfaces = @()
+    foreach ($interfaceName in $Request.interfaces) {
+        $adapter = Find-Adapter $Facts.adapters $interfaceName
+        if ($null -eq $adapter) {
+            $known = (@($Facts.adapters | ForEach-Object { $_.name }) | Sort-Object) -join ', '
+            throw "interfaces: there is no network adapter named '$interfaceName' (adapters: $known)."
+        }
+        $interfaces += $adapter
+    }
+    $vipsLeft = (Get-StateAfter $before $steps).vips
+    $created = Get-RecordValue $Facts.records "Created:$name"
+    $removeLoopback = ($Request.state -eq 'absent') -and ($null -ne $loopback) -and ($vipsLeft.Count -eq 0) -and
+        ($null -ne $created) -and ($created -eq $loopback.pnp_id)
+
+    if ($Request.state -eq 'present') {
+        foreach ($family in $Request.families) {
+            foreach ($adapter in $interfaces) { Add-WeakHostStep $work $adapter $family 'WeakHostReceive' 'Enabled' }
+            Add-WeakHostStep $work $loopback $family 'WeakHostReceive' 'Enabled'
+            Add-WeakHostStep $work $loopback $family 'WeakHostSend' 'Enabled'
+        }
+    }
+    elseif ($vipsLeft.Count -eq 0) {
+        # absent reverts lbkit's weak host settings only once no VIP is left on the loopback
+        # (other services may still use the VIPs that remain), on whichever adapter the record
+        # names: the interfaces option is not needed for it
+        foreach ($record in $Facts.records) {
+            $weakHost = ConvertFrom-WeakHostRecord $record.name
+            if ($null -eq $weakHost) { continue }
+            $adapter = @($Facts.adapters | Where-Object { $_.guid -eq $weakHost.guid }) | Select-Object -First 1
+            if ($null -eq $adapter -or ($removeLoopback -and $adapter.guid -eq $loopback.guid)) {
+                # the adapter is gone, or goes in this run with its settings: only the record is left
+                $steps.Add((New-Step 'forget_record' "forget the record $($record.name): its adapter is gone" @{ record = $record.name; report = $false }))
+                continue
+            }
+            Add-WeakHostStep $work $adapter $weakHost.family $weakHost.setting 'Disabled'
+        }
+    }
+
+    # 4. the firewall rule for the service port
+    if ($null -ne $Request.firewall) {
+        $ruleName = $Request.firewall.rule
+        $current = @()
+        if ($null -ne $Facts.firewall) { $current = @($Facts.firewall.local_addresses) }
+        $wanted = [System.Collections.Generic.List[String]]@($current)
+        foreach ($vip in $Request.vips) {
+            $text = $vip.ToString()
+            if ($Request.state -eq 'present' -and -not $wanted.Contains($text)) { $wanted.Add($text) }
+            if ($Request.state -eq 'absent') { [void]$wanted.Remove($text) }
+        }
+        $protocol = $Request.firewall.protocol
+        $port = $Request.firewall.port
+        if ($null -eq $Facts.firewall -and $wanted.Count -gt 0) {
+            $data = @{ name = $ruleName; protocol = $protocol; port = $port; addresses = @($wanted) }
+            $steps.Add((New-Step 'new_firewall_rule' "create firewall rule $ruleName ($protocol $port to $($wanted -join ', '))" $data))
+        }
+        elseif ($null -ne $Facts.firewall -and $wanted.Count -eq 0) {
+            $steps.Add((New-Step 'remove_firewall_rule' "remove firewall rule $ruleName" @{ name = $ruleName }))
+        }
+        elseif ($null -ne $Facts.firewall -and ((@($current | Sort-Object) -join ',') -ne (@($wanted | Sort-Object) -join ','))) {
+            $data = @{ name = $ruleName; addresses = @($wanted) }
+            $steps.Add((New-Step 'set_firewall_addresses' "set the local addresses of firewall rule $ruleName to $($wanted -join ', ')" $data))
+        }
+    }
+
+    # 5. the loopback lbkit created goes once it holds no VIP
+    if ($removeLoopback) {
+        $data = @{ instance_id = $created; record = "Created:$name" }
+        $steps.Add((New-Step 'remove_loopback' "remove the loopback adapter $name, which lbkit created" $data))
+    }
+
+    $after = Get-StateAfter $before $steps
+    $before.settings = ConvertTo-SortedMap $before.settings
+    $after.settings = ConvertTo-SortedMap $after.settings
+    return @{ steps = $steps; before = $before; after = $after }
+}
+
+# --- apply: the only code that changes the host ---------------------------------------------
 
 Function Set-Record([String]$Name, [String]$Value) {
     if (-not (Test-Path -LiteralPath $recordKey)) { New-Item -Path $recordKey -Force | Out-Null }
@@ -266,257 +492,92 @@ Function Remove-Record([String]$Name) {
     Remove-ItemProperty -LiteralPath $recordKey -Name $Name -ErrorAction SilentlyContinue
 }
 
-Function Get-HostAddress($Adapter) {
-    # the loopback's service addresses: link-local and APIPA ones are Windows' own
-    @(Get-NetIPAddress -InterfaceIndex $Adapter.ifIndex -ErrorAction SilentlyContinue | Where-Object {
-            $_.IPAddress -notlike 'fe80:*' -and $_.IPAddress -notlike '169.254.*'
-        })
-}
-
-Function Get-HostPrefix([System.Net.IPAddress]$Address) {
-    if ($Address.AddressFamily -eq 'InterNetwork') { return 32 }
-    return 128
-}
-
-# One weak host setting of one interface and family: enable it (present) and record that lbkit
-# did, or (absent) disable it again only where the record says lbkit enabled it.
-Function Set-WeakHost($Adapter, [String]$Family, [String]$Setting, [Boolean]$Enable) {
-    $label = "$($Adapter.Name) $Family $Setting"
-    $record = "WeakHost:$($Adapter.InterfaceGuid):$($Family):$Setting"
-    $interface = Get-NetIPInterface -InterfaceIndex $Adapter.ifIndex -AddressFamily $Family -ErrorAction SilentlyContinue
-    if ($null -eq $interface) { return }
-    $current = [String]$interface.$Setting
-    if (-not ($createdNow -and [String]$Adapter.InterfaceGuid -eq [String]$loopback.InterfaceGuid)) {
-        $before.weak_host += "$label=$current"
+# Creates a Microsoft loopback adapter, names it $Name and records that lbkit created it.
+# Returns the new adapter's facts.
+Function Install-Loopback([String]$Name) {
+    $known = @(Get-NetAdapter -IncludeHidden | Where-Object { Test-LoopbackDescription $_.InterfaceDescription } | ForEach-Object { [String]$_.InterfaceGuid })
+    $inf = Join-Path $env:SystemRoot 'INF\netloop.inf'
+    if ([Lbkit.Loopback.Device]::Install($inf, '*MSLOOP')) { $module.Result.reboot_required = $true }
+    # the adapter shows up asynchronously once the driver has started
+    $new = $null
+    for ($try = 0; $try -lt 30 -and $null -eq $new; $try++) {
+        $new = Get-NetAdapter -IncludeHidden | Where-Object {
+            (Test-LoopbackDescription $_.InterfaceDescription) -and $known -notcontains [String]$_.InterfaceGuid
+        } | Select-Object -First 1
+        if ($null -eq $new) { Start-Sleep -Seconds 1 }
     }
-    if ($Enable -and $current -ne 'Enabled') {
-        Add-Change "enable $Setting on $($Adapter.Name) ($Family)"
-        if (-not $checkMode) {
-            $arguments = @{ InterfaceIndex = $Adapter.ifIndex; AddressFamily = $Family; $Setting = 'Enabled' }
+    if ($null -eq $new) {
+        throw "the loopback driver was installed, but no new loopback adapter appeared within 30 seconds."
+    }
+    Rename-NetAdapter -Name $new.Name -NewName $Name
+    $adapter = ConvertTo-AdapterFact (Get-NetAdapter -Name $Name -IncludeHidden)
+    Set-Record "Created:$Name" $adapter.pnp_id
+    return $adapter
+}
+
+# Runs one step. $Live.loopback is the loopback adapter: the one read, or the one a
+# create_loopback step made in this run.
+Function Invoke-Step([Hashtable]$Step, [Hashtable]$Live) {
+    $loopback = $Live.loopback
+    switch -Exact ($Step.kind) {
+        'create_loopback' {
+            $Live.loopback = Install-Loopback $Step.name
+        }
+        'disable_dhcp' {
+            Set-NetIPInterface -InterfaceIndex $loopback.index -AddressFamily IPv4 -Dhcp Disabled
+        }
+        'remove_address' {
+            Remove-NetIPAddress -InterfaceIndex $loopback.index -IPAddress $Step.address -Confirm:$false
+        }
+        'skip_as_source' {
+            Set-NetIPAddress -InterfaceIndex $loopback.index -IPAddress $Step.address -SkipAsSource $true
+        }
+        'add_address' {
+            New-NetIPAddress -InterfaceIndex $loopback.index -IPAddress $Step.address -PrefixLength $Step.prefix -SkipAsSource $true | Out-Null
+        }
+        'weak_host' {
+            $adapter = if ($null -ne $Step.adapter) { $Step.adapter } else { $loopback }
+            $arguments = @{ InterfaceIndex = $adapter.index; AddressFamily = $Step.family }
+            $arguments[$Step.setting] = $Step.value
             Set-NetIPInterface @arguments
-            Set-Record $record 'Enabled'
+            $record = "WeakHost:$($adapter.guid):$($Step.family):$($Step.setting)"
+            if ($Step.value -eq 'Enabled') { Set-Record $record 'Enabled' } else { Remove-Record $record }
         }
-        $current = 'Enabled'
-    }
-    elseif (-not $Enable -and $current -eq 'Enabled' -and $null -ne (Get-Record $record)) {
-        Add-Change "disable $Setting on $($Adapter.Name) ($Family), which lbkit enabled"
-        if (-not $checkMode) {
-            $arguments = @{ InterfaceIndex = $Adapter.ifIndex; AddressFamily = $Family; $Setting = 'Disabled' }
-            Set-NetIPInterface @arguments
-            Remove-Record $record
+        'forget_record' {
+            Remove-Record $Step.record
         }
-        $current = 'Disabled'
-    }
-    $after.weak_host += "$label=$current"
-}
-
-# --- 1. the loopback adapter ----------------------------------------------------------------
-
-$loopback = Get-Adapter $loopbackName
-if ($null -ne $loopback -and -not (Test-LoopbackAdapter $loopback)) {
-    $module.FailJson("loopback_name: '$loopbackName' is the adapter '$($loopback.InterfaceDescription)', not a Microsoft loopback adapter; choose another name.")
-}
-$before.loopback = ($null -ne $loopback)
-$after.loopback = $before.loopback
-
-if ($null -eq $loopback -and $state -eq 'present') {
-    if (-not $module.Params.create_loopback) {
-        $module.FailJson("there is no loopback adapter named '$loopbackName' and create_loopback is false; create it (Microsoft KM-TEST Loopback Adapter) or set create_loopback: true.")
-    }
-    Add-Change "create the loopback adapter $loopbackName (netloop.inf, *MSLOOP)"
-    $after.loopback = $true
-    if (-not $checkMode) {
-        $known = @(Get-NetAdapter -IncludeHidden | Where-Object { Test-LoopbackAdapter $_ } | ForEach-Object { [String]$_.InterfaceGuid })
-        Add-CSharpType -AnsibleModule $module -References $setupApi
-        $inf = Join-Path $env:SystemRoot 'INF\netloop.inf'
-        if ([Lbkit.Loopback.Device]::Install($inf, '*MSLOOP')) { $module.Result.reboot_required = $true }
-        # the adapter shows up asynchronously once the driver has started
-        $new = $null
-        for ($try = 0; $try -lt 30 -and $null -eq $new; $try++) {
-            $new = Get-NetAdapter -IncludeHidden | Where-Object {
-                (Test-LoopbackAdapter $_) -and $known -notcontains [String]$_.InterfaceGuid
-            } | Select-Object -First 1
-            if ($null -eq $new) { Start-Sleep -Seconds 1 }
+        'new_firewall_rule' {
+            New-NetFirewallRule -Name $Step.name -DisplayName "lbkit real server $($Step.protocol) $($Step.port)" -Group 'lbkit' `
+                -Direction Inbound -Action Allow -Protocol $Step.protocol -LocalPort $Step.port `
+                -LocalAddress $Step.addresses -Profile Any | Out-Null
         }
-        if ($null -eq $new) {
-            $module.FailJson("the loopback driver was installed, but no new loopback adapter appeared within 30 seconds.")
+        'set_firewall_addresses' {
+            Set-NetFirewallRule -Name $Step.name -LocalAddress $Step.addresses
         }
-        Rename-NetAdapter -Name $new.Name -NewName $loopbackName
-        $loopback = Get-Adapter $loopbackName
-        $createdNow = $true
-        Set-Record "Created:$loopbackName" ([String]$loopback.PnPDeviceID)
-    }
-}
-
-# --- 2. the VIPs on the loopback, as host addresses -----------------------------------------
-
-$held = @()
-if ($null -ne $loopback) { $held = Get-HostAddress $loopback }
-$before.vips = @($held | ForEach-Object { "$($_.IPAddress)/$($_.PrefixLength)" })
-$afterVips = [System.Collections.Generic.List[String]]@($before.vips)
-
-if ($state -eq 'present' -and $families -contains 'IPv4') {
-    # the VIPs are static; a DHCP client on the loopback would only add an APIPA address. A new
-    # adapter starts with DHCP on, which is what check mode predicts for the one it would create.
-    $dhcp = 'Enabled'
-    if ($null -ne $loopback) {
-        $ipv4 = Get-NetIPInterface -InterfaceIndex $loopback.ifIndex -AddressFamily IPv4 -ErrorAction SilentlyContinue
-        $dhcp = if ($null -ne $ipv4) { [String]$ipv4.Dhcp } else { 'Disabled' }
-    }
-    if ($dhcp -eq 'Enabled') {
-        Add-Change "disable DHCP on $loopbackName"
-        if (-not $checkMode) { Set-NetIPInterface -InterfaceIndex $loopback.ifIndex -AddressFamily IPv4 -Dhcp Disabled }
-    }
-}
-
-foreach ($vip in $vips) {
-    $text = $vip.ToString()
-    $prefix = Get-HostPrefix $vip
-    $matching = @($held | Where-Object { ([System.Net.IPAddress]::Parse($_.IPAddress)).Equals($vip) })
-    if ($state -eq 'absent') {
-        foreach ($entry in $matching) {
-            Add-Change "remove $text from $loopbackName"
-            if (-not $checkMode) { Remove-NetIPAddress -InterfaceIndex $loopback.ifIndex -IPAddress $entry.IPAddress -Confirm:$false }
-            [void]$afterVips.Remove("$($entry.IPAddress)/$($entry.PrefixLength)")
+        'remove_firewall_rule' {
+            Remove-NetFirewallRule -Name $Step.name
         }
-        continue
-    }
-    $exact = @($matching | Where-Object { $_.PrefixLength -eq $prefix })
-    if ($exact.Count -gt 0) {
-        # SkipAsSource keeps Windows from picking the VIP as the source of its own connections
-        if (-not $exact[0].SkipAsSource) {
-            Add-Change "set SkipAsSource on $text"
-            if (-not $checkMode) { Set-NetIPAddress -InterfaceIndex $loopback.ifIndex -IPAddress $text -SkipAsSource $true }
+        'remove_loopback' {
+            [Lbkit.Loopback.Device]::Remove($Step.instance_id)
+            Remove-Record $Step.record
         }
-        continue
-    }
-    foreach ($entry in $matching) {
-        # a wider prefix would claim the VIP's whole subnet for the loopback
-        Add-Change "remove $($entry.IPAddress)/$($entry.PrefixLength) from $loopbackName"
-        if (-not $checkMode) { Remove-NetIPAddress -InterfaceIndex $loopback.ifIndex -IPAddress $entry.IPAddress -Confirm:$false }
-        [void]$afterVips.Remove("$($entry.IPAddress)/$($entry.PrefixLength)")
-    }
-    Add-Change "add $text/$prefix to $loopbackName"
-    if (-not $checkMode) {
-        New-NetIPAddress -InterfaceIndex $loopback.ifIndex -IPAddress $text -PrefixLength $prefix -SkipAsSource $true | Out-Null
-    }
-    $afterVips.Add("$text/$prefix")
-}
-$after.vips = @($afterVips)
-
-# --- 3. weak host receive on the NICs, weak host receive and send on the loopback ----------
-
-$adapters = @()
-foreach ($name in $nics) {
-    $adapter = Get-Adapter $name
-    if ($null -eq $adapter) {
-        $known = (@(Get-NetAdapter -IncludeHidden | ForEach-Object { $_.Name }) | Sort-Object) -join ', '
-        $module.FailJson("nic: there is no network adapter named '$name' (adapters: $known).")
-    }
-    $adapters += $adapter
-}
-$createdLoopback = Get-Record "Created:$loopbackName"
-$removeLoopback = ($state -eq 'absent') -and ($null -ne $loopback) -and ($after.vips.Count -eq 0) -and
-    ($null -ne $createdLoopback) -and ($createdLoopback -eq [String]$loopback.PnPDeviceID)
-
-if ($state -eq 'present') {
-    foreach ($family in $families) {
-        foreach ($adapter in $adapters) { Set-WeakHost $adapter $family 'WeakHostReceive' $true }
-        if ($null -ne $loopback) {
-            Set-WeakHost $loopback $family 'WeakHostReceive' $true
-            Set-WeakHost $loopback $family 'WeakHostSend' $true
-        }
-        else {
-            # the loopback exists only after this run (check mode): a new adapter has both off
-            foreach ($setting in @('WeakHostReceive', 'WeakHostSend')) {
-                Add-Change "enable $setting on $loopbackName ($family)"
-                $after.weak_host += "$loopbackName $family $setting=Enabled"
-            }
+        default {
+            throw "internal error: no apply for the step kind '$($Step.kind)'"
         }
     }
 }
-elseif ($after.vips.Count -eq 0) {
-    # absent reverts lbkit's weak host settings only once no VIP is left on the loopback (other
-    # services may still use the VIPs that remain), on whichever adapter the record names
-    $item = Get-Item -LiteralPath $recordKey -ErrorAction SilentlyContinue
-    $records = @()
-    if ($null -ne $item) { $records = @($item.Property | Where-Object { $_ -like 'WeakHost:*' }) }
-    foreach ($record in $records) {
-        # WeakHost:<interface guid>:<family>:<setting>; a guid holds no ':'
-        $parts = $record.Split(':')
-        $adapter = Get-NetAdapter -IncludeHidden | Where-Object { [String]$_.InterfaceGuid -eq $parts[1] } | Select-Object -First 1
-        $gone = ($null -eq $adapter) -or ($removeLoopback -and [String]$adapter.InterfaceGuid -eq [String]$loopback.InterfaceGuid)
-        if ($gone) {
-            # the adapter is gone, or is about to go with its settings: only the record is left
-            if (-not $checkMode) { Remove-Record $record }
-            continue
-        }
-        Set-WeakHost $adapter $parts[2] $parts[3] $false
-    }
-}
 
-# --- 4. the firewall rule for the service port ----------------------------------------------
-
-if ($null -ne $firewallPort) {
-    $ruleName = "lbkit-realserver-$($firewallProtocol.ToLowerInvariant())-$firewallPort"
-    $rule = Get-NetFirewallRule -Name $ruleName -ErrorAction SilentlyContinue
-    $current = @()
-    if ($null -ne $rule) {
-        $current = @(($rule | Get-NetFirewallAddressFilter).LocalAddress | Where-Object { $_ -ne 'Any' })
-    }
-    $wanted = [System.Collections.Generic.List[String]]@($current)
-    foreach ($vip in $vips) {
-        $text = $vip.ToString()
-        if ($state -eq 'present' -and -not $wanted.Contains($text)) { $wanted.Add($text) }
-        if ($state -eq 'absent') { [void]$wanted.Remove($text) }
-    }
-    $before.firewall = if ($null -ne $rule) { @{ name = $ruleName; local_addresses = $current } } else { $null }
-    $after.firewall = if ($wanted.Count -gt 0) { @{ name = $ruleName; local_addresses = @($wanted) } } else { $null }
-    if ($null -eq $rule -and $wanted.Count -gt 0) {
-        Add-Change "create firewall rule $ruleName ($firewallProtocol $firewallPort to $($wanted -join ', '))"
-        if (-not $checkMode) {
-            New-NetFirewallRule -Name $ruleName -DisplayName "lbkit real server $firewallProtocol $firewallPort" -Group 'lbkit' `
-                -Direction Inbound -Action Allow -Protocol $firewallProtocol -LocalPort $firewallPort `
-                -LocalAddress @($wanted) -Profile Any | Out-Null
-        }
-    }
-    elseif ($null -ne $rule -and $wanted.Count -eq 0) {
-        Add-Change "remove firewall rule $ruleName"
-        if (-not $checkMode) { Remove-NetFirewallRule -Name $ruleName }
-    }
-    elseif ($null -ne $rule -and ((@($current | Sort-Object) -join ',') -ne (@($wanted | Sort-Object) -join ','))) {
-        Add-Change "set the local addresses of firewall rule $ruleName to $($wanted -join ', ')"
-        if (-not $checkMode) { Set-NetFirewallRule -Name $ruleName -LocalAddress @($wanted) }
-    }
-}
-
-# --- 5. the loopback lbkit created goes once it holds no VIP --------------------------------
-
-if ($removeLoopback) {
-    Add-Change "remove the loopback adapter $loopbackName, which lbkit created"
-    $after.loopback = $false
-    if (-not $checkMode) {
-        Add-CSharpType -AnsibleModule $module -References $setupApi
-        [Lbkit.Loopback.Device]::Remove($createdLoopback)
-        Remove-Record "Created:$loopbackName"
-    }
-}
-
-$module.Diff.before = $before
-$module.Diff.after = $after
-$module.Result.changes = @($module.Result.changes)
-
-# --- 6. the service listens on a VIP or on all addresses (read only, so in check mode too) ---
+# --- the service listens on a VIP or on all addresses (read only, so in check mode too) ------
 
 # The rule and the message are realserver_linux's: a listener fits when it is bound to a VIP or
 # to every address (0.0.0.0, ::); one bound elsewhere never sees the VIP's packets.
-if ($state -eq 'present' -and $listenPorts.Count -gt 0) {
-    $fitting = @('0.0.0.0', '::') + @($vips | ForEach-Object { $_.ToString() })
+Function Test-Listener($Request) {
+    $fitting = @('0.0.0.0', '::') + @($Request.vips | ForEach-Object { $_.ToString() })
     # -ErrorAction: with no listening socket at all the cmdlet reports an error instead of nothing
     $listening = @(Get-NetTCPConnection -State Listen -ErrorAction SilentlyContinue)
     $found = @{}
     $problems = [System.Collections.Generic.List[String]]@()
-    foreach ($port in $listenPorts) {
+    foreach ($port in $Request.listen_ports) {
         $bound = @($listening | Where-Object { $_.LocalPort -eq $port } | ForEach-Object { [String]$_.LocalAddress } | Sort-Object -Unique)
         $good = @($bound | Where-Object { $fitting -contains $_ })
         $found["$port"] = $good
@@ -527,11 +588,52 @@ if ($state -eq 'present' -and $listenPorts.Count -gt 0) {
             $problems.Add("port $($port): nothing listens")
         }
     }
-    $module.Result.listeners = $found
-    if ($problems.Count -gt 0) {
-        $vipList = @($vips | ForEach-Object { $_.ToString() }) -join ', '
-        $module.FailJson("listen_ports: $($problems -join '; '). Fix: bind the service to the VIP ($vipList) or to all addresses (0.0.0.0 / [::]); a service bound elsewhere never sees the VIP's packets.")
-    }
+    return @{ found = $found; problems = @($problems) }
 }
 
+# --- main: read, plan, apply unless in check mode, check the listeners -----------------------
+
+$module.Result.changed = $false
+$module.Result.changes = @()
+$failure = $null
+$running = $null
+try {
+    $request = Get-Request $module.Params
+    $facts = Read-HostFact $request
+    $plan = New-Plan $request $facts
+    $module.Result.changes = @(foreach ($step in $plan.steps) { if ($step.report) { @{ action = $step.action } } })
+    $module.Result.changed = $module.Result.changes.Count -gt 0
+    $module.Diff.before = $plan.before
+    $module.Diff.after = $plan.after
+
+    if (-not $module.CheckMode) {
+        $live = @{ loopback = $facts.loopback }
+        foreach ($step in $plan.steps) {
+            $running = $step
+            Invoke-Step $step $live
+        }
+        $running = $null
+    }
+
+    if ($request.state -eq 'present' -and $request.listen_ports.Count -gt 0) {
+        $listeners = Test-Listener $request
+        $module.Result.listeners = $listeners.found
+        if ($listeners.problems.Count -gt 0) {
+            $vipList = @($request.vips | ForEach-Object { $_.ToString() }) -join ', '
+            throw "listen_ports: $($listeners.problems -join '; '). Fix: bind the service to the VIP ($vipList) or to all addresses (0.0.0.0 / [::]); a service bound elsewhere never sees the VIP's packets."
+        }
+    }
+}
+catch {
+    $failure = $_
+}
+
+if ($null -ne $failure) {
+    # refusals (a throw above) and faults alike; a fault in the apply names the step it hit
+    $message = $failure.Exception.Message
+    if ($null -ne $running) {
+        $message = "could not $($running.action): $message (the changes listed before it were made)"
+    }
+    $module.FailJson($message, $failure)
+}
 $module.ExitJson()

@@ -24,8 +24,8 @@ description:
   - 2. The VIPs on the loopback as host addresses (IPv4 /32, IPv6 /128) with C(SkipAsSource), so
     Windows never uses a VIP as the source of its own connections; DHCP is turned off on the
     loopback when an IPv4 VIP is wanted. A VIP already there with a wider prefix is replaced.
-  - 3. Weak host receive on each O(nic) and weak host receive and weak host send on the loopback
-    (C(Set-NetIPInterface -WeakHostReceive Enabled -WeakHostSend Enabled), what
+  - 3. Weak host receive on each of O(interfaces) and weak host receive and weak host send on the
+    loopback (C(Set-NetIPInterface -WeakHostReceive Enabled -WeakHostSend Enabled), what
     C(netsh interface ipv4 set interface ... weakhostreceive=enabled weakhostsend=enabled) sets),
     for each address family a VIP uses.
   - 4. With O(firewall_port), an inbound allow rule C(lbkit-realserver-<protocol>-<port>)
@@ -35,6 +35,11 @@ description:
     the listed VIPs (and them from the firewall rule, which goes when none is left); once the
     loopback holds no VIP it disables the weak host settings lbkit enabled and removes the
     loopback adapter if lbkit created it. Settings and adapters lbkit found in place stay.
+  - The module reads everything first, then plans the ordered steps from what it read, and only then
+    (not in check mode) runs them, so check mode reports exactly the changes a real run makes and a
+    second run plans none. It takes the options and returns the result shape of the other real-server
+    modules (M(lbkit.loadbalancer.realserver_linux), M(lbkit.loadbalancer.realserver_bsd),
+    M(lbkit.loadbalancer.realserver_solaris)), and refuses the same VIPs.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
 attributes:
@@ -51,7 +56,12 @@ attributes:
 options:
   vips:
     description:
-      - The virtual services' addresses (IPv4 or IPv6) the host must accept, each a bare address.
+      - The virtual services' addresses (IPv4 or IPv6) the host must accept, each a bare address, each
+        listed once.
+      - An address in a network that clients cannot reach a service on is refused, by the table the
+        other real-server modules use (C(plugins/module_utils/_net/addresses.py)), the networks
+        C(0.0.0.0/8), C(127.0.0.0/8), C(169.254.0.0/16), C(224.0.0.0/4), C(240.0.0.0/4), C(::/128), C(::1/128),
+        C(::ffff:0:0/96), C(fe80::/10), C(ff00::/8).
     type: list
     elements: str
     required: true
@@ -68,14 +78,20 @@ options:
         adapter fails the module.
     type: bool
     default: true
-  nic:
+  interfaces:
     description:
       - The adapter(s) clients' packets arrive on, by name (for example V(Ethernet)), where weak host
         receive is enabled. Required with O(state=present); not needed with O(state=absent), where
         the module's records say which settings to revert.
+      - Named as in M(lbkit.loadbalancer.realserver_linux), whose
+        O(lbkit.loadbalancer.realserver_linux#module:interfaces) are the interfaces clients' packets
+        arrive on too.
+      - The alias O(nic) is the option's former name. It is deprecated and will be removed in
+        lbkit.loadbalancer 0.3.0; use O(interfaces).
     type: list
     elements: str
     default: []
+    aliases: [nic]
   firewall_port:
     description:
       - The service's port, to allow in through Windows Firewall on the VIPs. No rule is managed
@@ -108,6 +124,7 @@ notes:
     All Unassigned. O(listen_ports) checks it.
   - Interface names are passed to the cmdlets as parameters, never pasted into a command line.
 seealso:
+  - module: lbkit.loadbalancer.realserver_linux
   - module: lbkit.loadbalancer.realserver_bsd
   - module: lbkit.loadbalancer.realserver_solaris
 author:
@@ -118,7 +135,7 @@ EXAMPLES = r"""
 - name: Accept the web VIP on a Windows real server
   lbkit.loadbalancer.win_realserver:
     vips: [192.168.10.100]
-    nic: [Ethernet]
+    interfaces: [Ethernet]
     firewall_port: 443
     listen_ports: [443]
 
@@ -131,14 +148,39 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changes:
-  description: What the module changed (or, in check mode, would change), in order.
+  description:
+    - The planned changes in the order they run, each a mapping whose C(action) describes it; the same
+      in check mode. The shape of the other real-server modules' C(changes), without their C(argv)
+      (this module runs cmdlets, not commands).
   returned: always
   type: list
-  elements: str
+  elements: dict
   sample:
-    - create the loopback adapter lbkit-loopback (netloop.inf, *MSLOOP)
-    - add 192.168.10.100/32 to lbkit-loopback
-    - enable WeakHostReceive on Ethernet (IPv4)
+    - action: create the loopback adapter lbkit-loopback (netloop.inf, *MSLOOP)
+    - action: disable DHCP on lbkit-loopback
+    - action: add 192.168.10.100/32 to lbkit-loopback
+    - action: enable WeakHostReceive on Ethernet (IPv4)
+    - action: enable WeakHostReceive on lbkit-loopback (IPv4)
+    - action: enable WeakHostSend on lbkit-loopback (IPv4)
+diff:
+  description:
+    - Before and after, in the keys the real-server modules share, C(vips) (the service addresses on the
+      loopback as C(ADDRESS/PREFIX)) and C(settings) (each weak host setting the module looked at, as
+      C(<adapter> <family> <setting>) to its value), and Windows' own C(loopback) (whether the loopback
+      adapter exists) and C(firewall) (the rule's name and local addresses, null without a rule).
+    - Returned with C(--diff).
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: {loopback: false, vips: [], settings: {"Ethernet IPv4 WeakHostReceive": Disabled}, firewall: null}
+    after:
+      loopback: true
+      vips: [192.168.10.100/32]
+      settings:
+        Ethernet IPv4 WeakHostReceive: Enabled
+        lbkit-loopback IPv4 WeakHostReceive: Enabled
+        lbkit-loopback IPv4 WeakHostSend: Enabled
+      firewall: {name: lbkit-realserver-tcp-443, local_addresses: [192.168.10.100]}
 listeners:
   description: For each of O(listen_ports), the addresses a fitting listener is bound to.
   returned: when O(listen_ports) is set and O(state=present)

@@ -1,10 +1,15 @@
 """rollback: a change that fails leaves the last good configuration serving, with no failed request."""
 
 import copy
+import datetime
 import json
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 testinfra_hosts = ["ansible://client"]
 
@@ -34,11 +39,26 @@ def spec_with(lb1, **service):
     return spec
 
 
-def converge(lb1, spec):
+def converge(lb1, spec, tls=None):
+    args = "spec='%s' host=lb1" % json.dumps(spec)
+    if tls is not None:
+        # what the module's action plugin reads on the controller from the files the spec names
+        args += " tls='%s'" % json.dumps(tls)
     try:
-        return lb1.ansible("lbkit.loadbalancer.appliance", "spec='%s' host=lb1" % json.dumps(spec), check=False)
+        return lb1.ansible("lbkit.loadbalancer.appliance", args, check=False)
     except Exception as exc:  # testinfra raises on a failed module; its result is what we check
         return getattr(exc, "result", {"failed": True, "msg": str(exc)})
+
+
+def self_signed(name):
+    """A certificate and key (PEM text) for ``name``, valid for a day."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()}
 
 
 def start_load(host, count):
@@ -54,16 +74,24 @@ def load_result(host):
     raise AssertionError("the load did not finish")
 
 
-def test_rejected_config_changes_nothing(host, lb1):
-    before = lb1.check_output("sha256sum " + FILES)
-    lb1.run("printf 'not a certificate\\n' > /etc/lbkit/tls/secure.pem && chmod 600 /etc/lbkit/tls/secure.pem")
-    spec = spec_with(lb1, name="secure", port=443, layer7={"tls": {"certificate": "unused.pem", "key": "unused.key"}})
+def test_a_broken_key_is_refused_and_the_last_good_one_stays(host, lb1):
+    spec = spec_with(lb1, name="secure", port=443, layer7={"tls": {"certificate": "secure.pem", "key": "secure.key"}})
+    good = self_signed("secure")
+    result = converge(lb1, spec, tls={"secure": good})
+    assert not result.get("failed") and "write /etc/lbkit/tls/secure.pem" in result["operations"], result
+    assert lb1.file("/etc/lbkit/tls/secure.pem").mode == 0o600
+    assert host.check_output("curl -sSk --max-time 3 https://%s/" % VIP) == "rs1"
+    before = lb1.check_output("sha256sum " + FILES + " /etc/lbkit/tls/secure.pem")
     start_load(host, 100)
-    result = converge(lb1, spec)
-    assert "haproxy rejected the new /etc/haproxy/haproxy.cfg" in result["msg"]
-    assert "nothing was changed on the appliance" in result["msg"]
-    assert lb1.check_output("sha256sum " + FILES) == before
+    # the key replaced by garbage: HAProxy's own check refuses it, quoting why, and nothing changes
+    result = converge(lb1, spec, tls={"secure": dict(good, key="-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")})
+    assert "haproxy rejected the new /etc/haproxy/haproxy.cfg: " in result["msg"], result
+    assert "secure.pem" in result["msg"] and "nothing was changed on the appliance" in result["msg"]
+    assert lb1.check_output("sha256sum " + FILES + " /etc/lbkit/tls/secure.pem") == before
     assert load_result(host) == (100, 0)
+    # the service goes again, with its TLS file
+    assert converge(lb1, spec_with(lb1, name="plain", port=8082))["changed"] is True
+    assert not lb1.file("/etc/lbkit/tls/secure.pem").exists
 
 
 def test_port_taken_by_another_program_is_refused_before_the_reload(host, lb1):
@@ -97,7 +125,7 @@ def test_failure_after_the_files_are_in_place_restores_them(host, lb1):
     finally:
         lb1.run("mount -o remount,rw /proc/sys")
     assert result.get("restored") is True, result
-    assert "sysctl -w net.ipv6.ip_nonlocal_bind=1 failed" in result["msg"]
+    assert "'sysctl -w net.ipv6.ip_nonlocal_bind=1' failed" in result["msg"]
     assert "the previous configuration was restored and is serving" in result["msg"]
     assert lb1.check_output("sha256sum " + FILES + " /etc/sysctl.d/60-lbkit.conf") == before
     assert load_result(host) == (200, 0)

@@ -33,6 +33,8 @@ def parse_vips(values, families=(4, 6), option="vips", platform=None):
         if "/" in text:
             raise RealServerError(
                 "%s: %r has a prefix length; give the bare address, the VIP is always added as a host address (/32 or /128)." % (where, text))
+        if "%" in text:
+            raise RealServerError("%s: %r has a zone id; give the bare address (a VIP is no link-local address)." % (where, text))
         try:
             address = ipaddress.ip_address(text)
         except ValueError:
