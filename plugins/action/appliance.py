@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.common.validation import check_type_dict
 from ansible.plugins.action import ActionBase
 
 
@@ -32,6 +33,12 @@ class ActionModule(ActionBase):
     def tls_material(self, spec):
         """{service name: {certificate, key}} for every layer-7 service the spec gives TLS; problems as messages."""
         material, problems = {}, []
+        if isinstance(spec, str):
+            # as the module's dict option reads it (a JSON string from an ad-hoc command, say)
+            try:
+                spec = check_type_dict(spec)
+            except TypeError:
+                return material, problems
         services = spec.get("virtual_services") if isinstance(spec, dict) else None
         for index, vs in enumerate(services if isinstance(services, list) else []):
             layer7 = vs.get("layer7") if isinstance(vs, dict) else None

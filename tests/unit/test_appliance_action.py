@@ -58,3 +58,14 @@ def test_a_missing_file_names_its_field_and_the_fix(tmp_path):
 @pytest.mark.parametrize("data", [None, [], {"virtual_services": "x"}, {"virtual_services": [{"name": 1, "layer7": {"tls": {}}}]}])
 def test_a_malformed_spec_is_left_to_the_module(tmp_path, data):
     assert action(tmp_path).tls_material(data) == ({}, [])
+
+
+def test_a_spec_given_as_json_text_is_read_as_the_module_reads_it(tmp_path):
+    import json
+
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "shop.pem").write_text("CERT\n")
+    (tmp_path / "files" / "shop.key").write_text("KEY\n")
+    text = json.dumps(spec({"certificate": "shop.pem", "key": "shop.key"}))
+    assert action(tmp_path).tls_material(text) == ({"shop": {"certificate": "CERT\n", "key": "KEY\n"}}, [])
+    assert action(tmp_path).tls_material("{not json") == ({}, [])

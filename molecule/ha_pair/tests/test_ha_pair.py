@@ -9,7 +9,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", "."), "collections"))
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import cluster_diagnosis  # noqa: E402
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.diagnosis import cluster_diagnosis  # noqa: E402
 
 testinfra_hosts = ["ansible://client"]
 

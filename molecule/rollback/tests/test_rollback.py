@@ -39,13 +39,9 @@ def spec_with(lb1, **service):
     return spec
 
 
-def converge(lb1, spec, tls=None):
-    args = "spec='%s' host=lb1" % json.dumps(spec)
-    if tls is not None:
-        # what the module's action plugin reads on the controller from the files the spec names
-        args += " tls='%s'" % json.dumps(tls)
+def converge(lb1, spec):
     try:
-        return lb1.ansible("lbkit.loadbalancer.appliance", args, check=False)
+        return lb1.ansible("lbkit.loadbalancer.appliance", "spec='%s' host=lb1" % json.dumps(spec), check=False)
     except Exception as exc:  # testinfra raises on a failed module; its result is what we check
         return getattr(exc, "result", {"failed": True, "msg": str(exc)})
 
@@ -74,17 +70,21 @@ def load_result(host):
     raise AssertionError("the load did not finish")
 
 
-def test_a_broken_key_is_refused_and_the_last_good_one_stays(host, lb1):
-    spec = spec_with(lb1, name="secure", port=443, layer7={"tls": {"certificate": "secure.pem", "key": "secure.key"}})
+def test_a_broken_key_is_refused_and_the_last_good_one_stays(host, lb1, tmp_path):
+    # The spec names the files on the controller; the module's action plugin reads them there.
     good = self_signed("secure")
-    result = converge(lb1, spec, tls={"secure": good})
-    assert not result.get("failed") and "write /etc/lbkit/tls/secure.pem" in result["operations"], result
+    (tmp_path / "secure.pem").write_text(good["certificate"])
+    (tmp_path / "secure.key").write_text(good["key"])
+    spec = spec_with(lb1, name="secure", port=443, layer7={"tls": {"certificate": str(tmp_path / "secure.pem"), "key": str(tmp_path / "secure.key")}})
+    result = converge(lb1, spec)
+    assert "write /etc/lbkit/tls/secure.pem" in result.get("operations", []), result
     assert lb1.file("/etc/lbkit/tls/secure.pem").mode == 0o600
     assert host.check_output("curl -sSk --max-time 3 https://%s/" % VIP) == "rs1"
     before = lb1.check_output("sha256sum " + FILES + " /etc/lbkit/tls/secure.pem")
     start_load(host, 100)
     # the key replaced by garbage: HAProxy's own check refuses it, quoting why, and nothing changes
-    result = converge(lb1, spec, tls={"secure": dict(good, key="-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")})
+    (tmp_path / "secure.key").write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    result = converge(lb1, spec)
     assert "haproxy rejected the new /etc/haproxy/haproxy.cfg: " in result["msg"], result
     assert "secure.pem" in result["msg"] and "nothing was changed on the appliance" in result["msg"]
     assert lb1.check_output("sha256sum " + FILES + " /etc/lbkit/tls/secure.pem") == before

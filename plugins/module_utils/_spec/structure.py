@@ -51,6 +51,7 @@ SUPPORTED_KEYWORDS = frozenset(
     ]
 )
 
+
 class Fields(dict):
     """A mapping of the spec with its defaults filled in; ``given`` are the keys the user wrote."""
 
