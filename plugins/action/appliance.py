@@ -20,6 +20,8 @@ from ansible.plugins.action import ActionBase
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
+    # the module this action runs (the LoadMaster's action reuses this class)
+    MODULE = "lbkit.loadbalancer.appliance"
 
     def _read(self, path):
         found = self._find_needle("files", path)
@@ -70,5 +72,5 @@ class ActionModule(ActionBase):
                 result.update(failed=True, changed=False, msg="\n".join(problems))
                 return result
             args["tls"] = material
-        result.update(self._execute_module(module_name="lbkit.loadbalancer.appliance", module_args=args, task_vars=task_vars))
+        result.update(self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars))
         return result

@@ -32,7 +32,10 @@ def _service_label(key, svc):
 
 
 def _rs_label(key, rs, svc_name):
-    return "%s %s in %s" % (rs["name"], key, svc_name)
+    # an engine that keeps no real-server names (a LoadMaster) labels them by address and port
+    if rs.get("name"):
+        return "%s %s in %s" % (rs["name"], key, svc_name)
+    return "%s in %s" % (key, svc_name)
 
 
 def _cluster_label(cluster):

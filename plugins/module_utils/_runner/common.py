@@ -30,6 +30,9 @@ def linux_appliance(module, **kwargs):
 def spec_for_host(module):
     """The module's spec as a model, with its host a node of the cluster (raises SpecInvalid)."""
     spec = load_spec(module.params["spec"])
+    if spec.cluster.engine != "linux":
+        raise SpecInvalid([SpecError("/cluster/engine", "is '%s'; this module converges a Linux appliance (keepalived, HAProxy)." % spec.cluster.engine,
+                                     "converge a %s cluster with its own modules (lbkit.loadbalancer.%s)." % (spec.cluster.engine, spec.cluster.engine))])
     host = module.params.get("host")
     if host is not None and spec.cluster.node(host) is None:
         nodes = ", ".join(n.host for n in spec.cluster.nodes)

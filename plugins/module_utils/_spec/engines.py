@@ -1,23 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright: lbkit developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What each engine of a Linux appliance can implement.
+"""What each engine can implement; validation knows each cluster's engine (``cluster.engine``).
 
-Layer-4 services run on keepalived + kernel IPVS, layer-7 services on HAProxy. A feature an
-engine cannot implement is a validation error naming the engine, the feature and an
+On a Linux appliance layer-4 services run on keepalived + kernel IPVS and layer-7 services on
+HAProxy; a Kemp LoadMaster serves both through its own engine, converged over its API. A
+feature an engine cannot implement is a validation error naming the engine, the feature and an
 alternative: it is never silently dropped. docs/engine-mapping.md shows how every supported
-feature is rendered.
+feature is implemented, one column per engine.
 """
 
 from __future__ import annotations
+
+import re
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
 
 IPVS = "keepalived/IPVS (layer 4)"
 HAPROXY = "HAProxy (layer 7)"
+LOADMASTER = "Kemp LoadMaster"
 
 # (engine, field, value) -> alternative. Only the gaps are listed: everything else in the
-# schema's enums is implemented by the engine that serves the service's layer.
+# schema's enums is implemented by the engine that serves the service.
 UNSUPPORTED = {
     (IPVS, "scheduling", "url_hash"): "the URL is only visible at layer 7: set layer 7, or use source_ip_hash at layer 4",
     (IPVS, "scheduling", "weighted_response_time"): "IPVS has no response-time feedback: use weighted_least_connection",
@@ -26,6 +30,11 @@ UNSUPPORTED = {
     (HAPROXY, "scheduling", "weighted_response_time"): "HAProxy has no response-time scheduler: use least_connection",
     (HAPROXY, "health_check", "icmp"): "HAProxy cannot ping: use a tcp or http check",
     (HAPROXY, "scheduling", "adaptive"): "the spec has no feedback agent settings yet: use weighted_least_connection",
+    (LOADMASTER, "scheduling", "destination_hash"): "the LoadMaster has no destination hash scheduling: use source_ip_hash",
+    (LOADMASTER, "forwarding", "tun"): "the LoadMaster forwards by route (Direct Routing) or NAT, not IP-in-IP: use dr or nat",
+    (LOADMASTER, "persistence", "selected_header"): "the LoadMaster's API documents no parameter for the header name: use host_header or a cookie mode",
+    (LOADMASTER, "health_check", "external"): "the LoadMaster runs no external check command: use an http, https, tcp or icmp check",
+    (LOADMASTER, "state", "halted"): "a LoadMaster disables a real server, which is the drain (its connections finish within the appliance's drain time): use drained",
 }
 
 # Features lbkit does not implement yet on an engine: refused by name, never dropped.
@@ -40,9 +49,15 @@ NOT_YET = {
     ),
 }
 HAPROXY_MAX_WEIGHT = 256
+# The LoadMaster's nicknames take letters, digits and . @ - _ (and lbkit prefixes its own).
+LOADMASTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,56}", re.ASCII)
+# keepalived's VRRP settings; a LoadMaster pair has a heartbeat of its own.
+VRRP_ONLY = ("vrrp_version", "unicast", "auth_secret", "ping_nodes", "track_interfaces")
 
 
-def engine_for(vs):
+def engine_for(vs, cluster_engine="linux"):
+    if cluster_engine == "loadmaster":
+        return LOADMASTER
     return IPVS if vs.layer == 4 else HAPROXY
 
 
@@ -57,10 +72,28 @@ def _not_yet(engine, field, path, col):
     col.add(path, "%s: %s." % (engine, what), alternative + ".")
 
 
-def check_service(vs, col):
-    engine = engine_for(vs)
+def check_cluster(cluster, col):
+    """What the cluster's engine refuses in the cluster itself."""
+    if cluster.engine != "loadmaster":
+        return
+    for key in VRRP_ONLY:
+        if key in cluster.ha.given:
+            col.add(join("/cluster/ha", key), "%s is keepalived's VRRP; a %s pair has a heartbeat of its own." % (key, LOADMASTER),
+                    "remove it: the LoadMaster's pair is set by ha.mode, virtual_router_id, preempt and advert_interval_ms.")
+    for side in ("external", "internal"):
+        on_side = [f for f in cluster.floating_ips if f.side == side]
+        for extra in on_side[1:]:
+            col.add(join(extra.path, "address"), "a %s pair has one shared address per interface; this is a second one on the %s side." % (LOADMASTER, side),
+                    "keep one floating IP per side (the pair's shared address).")
+
+
+def check_service(vs, col, cluster_engine="linux"):
+    engine = engine_for(vs, cluster_engine)
     _check(engine, "scheduling", vs.scheduling, join(vs.path, "scheduling"), col)
     _check(engine, "health_check", vs.health_check.type, join(vs.path, "health_check", "type"), col)
+    if engine == LOADMASTER:
+        _check_loadmaster(vs, col)
+        return
     if engine == IPVS and vs.extra_ports:
         _not_yet(engine, "extra_ports", join(vs.path, "extra_ports"), col)
     if engine == HAPROXY:
@@ -70,3 +103,30 @@ def check_service(vs, col):
             if rs.weight > HAPROXY_MAX_WEIGHT:
                 col.add(join(rs.path, "weight"), "%s takes weights up to %d, not %d." % (engine, HAPROXY_MAX_WEIGHT, rs.weight),
                         "scale the weights of this service down to 1-%d (only their ratios matter)." % HAPROXY_MAX_WEIGHT)
+
+
+def _check_loadmaster(vs, col):
+    engine = LOADMASTER
+    _check(engine, "forwarding", vs.forwarding, join(vs.path, "forwarding"), col)
+    _check(engine, "persistence", vs.persistence.mode, join(vs.path, "persistence", "mode"), col)
+    if not LOADMASTER_NAME.fullmatch(vs.name):
+        col.add(join(vs.path, "name"), "%s nicknames take letters, digits and . @ - _ only." % engine, "rename the service without ':'.")
+    p = vs.persistence
+    if "granularity" in p.given:
+        col.add(join(vs.path, "persistence", "granularity"), "%s documents no per-service granularity." % engine, "remove granularity.")
+    if p.mode != "none" and p.timeout % 60:
+        col.add(join(vs.path, "persistence", "timeout"), "%s counts persistence in whole minutes; %ds is not one." % (engine, p.timeout),
+                "use a multiple of 60 seconds (%dm)." % max(1, p.timeout // 60))
+    hc = vs.health_check
+    if hc.type in ("http", "https"):
+        covered = set()
+        for low, high in hc.expected_codes:
+            covered.update(range(low, high + 1))
+        if not set(range(200, 300)) <= covered or any(code < 200 for code in covered):
+            col.add(join(vs.path, "health_check", "expected_codes"),
+                    "%s counts every 2xx as up and takes more codes from 300 to 599 only." % engine,
+                    "list 200-299 and any codes from 300 to 599.")
+    for rs in vs.real_servers:
+        _check(engine, "state", rs.state, join(rs.path, "state"), col)
+        if rs.min_connections:
+            col.add(join(rs.path, "min_connections"), "%s has no lower connection threshold." % engine, "remove min_connections (max_connections works).")

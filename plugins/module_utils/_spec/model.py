@@ -39,6 +39,7 @@ class HA:
     preempt: bool
     ping_nodes: Tuple[object, ...]
     track_interfaces: Tuple[str, ...]
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Cluster:
     ha: HA
     floating_ips: Tuple[FloatingIP, ...]
     interfaces: Interfaces
+    engine: str = "linux"
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     def node(self, host):
         for node in self.nodes:
@@ -239,9 +242,10 @@ class _Builder(object):
         interfaces = None
         if isinstance(ifaces, Fields) and self.clean(join(path, "interfaces")):
             interfaces = Interfaces(ifaces.get("external"), ifaces.get("internal"))
-        if not (self.clean(join(path, "name")) and "name" in data and nodes_ok and ha is not None and floating_ok and interfaces is not None):
+        if not (self.clean(join(path, "name")) and self.clean(join(path, "engine")) and "name" in data and nodes_ok and ha is not None
+                and floating_ok and interfaces is not None):
             return None
-        return Cluster(data["name"], tuple(nodes), ha, tuple(floating), interfaces)
+        return Cluster(data["name"], tuple(nodes), ha, tuple(floating), interfaces, data["engine"], given=data.given)
 
     def node(self, item, path):
         if not isinstance(item, Fields):
@@ -273,6 +277,7 @@ class _Builder(object):
             preempt=data["preempt"],
             ping_nodes=tuple(ping),
             track_interfaces=tuple(data["track_interfaces"]),
+            given=data.given,
         )
 
     def floating_ip(self, item, path):
@@ -406,6 +411,13 @@ def _path_key(path):
     return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in path.split("/")]
 
 
+def _engine_given(normalized):
+    """The cluster's engine when the cluster itself has errors (its services are still checked for it)."""
+    cluster = normalized.get("cluster")
+    engine = cluster.get("engine") if isinstance(cluster, dict) else None
+    return engine if engine in ("linux", "loadmaster") else "linux"
+
+
 def check_spec(data):
     """Return ``(spec_or_None, errors)``: every problem in ``data``, structural and semantic."""
     # Imported here: rules and engines import the dataclasses above.
@@ -425,11 +437,13 @@ def check_spec(data):
         vs = builder.virtual_service(item, index)
         if vs is not None:
             services.append(vs)
+    engine = cluster.engine if cluster is not None else _engine_given(normalized)
     if cluster is not None:
         rules.check_cluster(cluster, col)
+        engines.check_cluster(cluster, col)
     for vs in services:
         rules.check_service(vs, cluster, col)
-        engines.check_service(vs, col)
+        engines.check_service(vs, col, engine)
     rules.check_services(services, cluster, col)
     col.errors.sort(key=lambda e: _path_key(e.path))
     if col.errors or cluster is None:

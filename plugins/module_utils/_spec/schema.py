@@ -264,6 +264,15 @@ CLUSTER = {
     "required": ["name", "nodes"],
     "properties": {
         "name": _p("string", "The cluster's name.", ["lb-prod"], pattern=NAME_PATTERN),
+        "engine": _p(
+            "string",
+            "What the appliances are: `linux` (Debian with keepalived and HAProxy, converged over SSH by the "
+            "appliance role) or `loadmaster` (Kemp LoadMaster, converged through its REST API). Validation "
+            "refuses what the cluster's engine cannot implement.",
+            ["linux", "loadmaster"],
+            enum=["linux", "loadmaster"],
+            default="linux",
+        ),
         "nodes": {
             "type": "array",
             "description": "The appliances: one for `ha.mode: single`, two for `ha.mode: pair`.",
