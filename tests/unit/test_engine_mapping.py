@@ -3,7 +3,10 @@
 For each row, a layer-4 and a layer-7 service get the row's setting; each `fragment` of a cell
 must appear in the engine's rendered config ("no `x`": must not; "every `x`": every line of
 that kind carries it), a "refused: ..." cell must fail validation with that text, and an
-"n/a" cell must be refused by the spec's own rules.
+"n/a" cell must be refused by the spec's own rules. The LoadMaster column is checked the same
+way against the API parameters lbkit sends (``Name=value``, one per parameter, a service's and
+its real servers'), for a cluster whose engine is ``loadmaster``, at layer 7 unless the row is
+n/a there.
 """
 
 import copy
@@ -14,6 +17,7 @@ import re
 import pytest
 import yaml
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import loadmaster
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
 
@@ -55,7 +59,7 @@ def rows():
     with open(DOC) as handle:
         for line in handle:
             cells = _cells(line) if line.startswith("|") else []
-            if len(cells) == 5 and cells[0] not in ("field", "---"):
+            if len(cells) == 6 and cells[0] not in ("field", "---"):
                 out.append(cells)
     return out
 
@@ -86,7 +90,18 @@ def _render(layer, spec):
     return haproxy.render(spec).content
 
 
-def _check_cell(cell, layer, data):
+def _render_loadmaster(spec):
+    """The parameters lbkit sends for the first service, as ``Name=value`` lines (JSON's true/false)."""
+    vs = spec.virtual_services[0]
+    entry = loadmaster.listing_entry(vs, loadmaster.certificate_name(vs.name, "PEM"))
+    lines = []
+    for params in [entry] + entry.pop("Rs"):
+        for name, item in sorted(params.items()):
+            lines.append("%s=%s" % (name, str(item).lower() if isinstance(item, bool) else item))
+    return "\n".join(lines) + "\n"
+
+
+def _check_cell(cell, layer, data, render=None):
     spec, errors = check_spec(data)
     text = "\n".join(str(e) for e in errors)
     if cell.startswith("refused"):
@@ -98,7 +113,7 @@ def _check_cell(cell, layer, data):
         assert errors, "expected the spec's rules to refuse this combination"
         return
     assert not errors, text
-    config = _render(layer, spec)
+    config = render(spec) if render else _render(layer, spec)
     for prefix, fragment in re.findall(r"(no |every )?`([^`]+)`", cell):
         if prefix == "no ":
             assert fragment not in config, "%r should not be in:\n%s" % (fragment, config)
@@ -113,10 +128,19 @@ def _check_cell(cell, layer, data):
 @pytest.mark.parametrize("layer", [4, 7])
 @pytest.mark.parametrize("row", ROWS, ids=["%s=%s" % (r[0], r[1].strip("`")) for r in ROWS])
 def test_mapping_row(row, layer):
-    field, value, extra, cell4, cell7 = row
+    field, value, extra, cell4, cell7, dummy = row
     value = yaml.safe_load(value.strip("`"))
     extra = yaml.safe_load(extra.strip("`")) if extra else {}
     _check_cell(cell4 if layer == 4 else cell7, layer, _spec(layer, field, value, extra))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=["%s=%s" % (r[0], r[1].strip("`")) for r in ROWS])
+def test_loadmaster_row(row):
+    field, value, extra, dummy, cell7, cell = row
+    layer = 4 if cell7 == "n/a" else 7
+    data = _spec(layer, field, yaml.safe_load(value.strip("`")), yaml.safe_load(extra.strip("`")) if extra else {})
+    data["cluster"]["engine"] = "loadmaster"
+    _check_cell(cell, layer, data, render=_render_loadmaster)
 
 
 def test_every_enum_value_has_a_row():

@@ -5,7 +5,8 @@
 calls, and roll back to the appliance's own backup.
 
 ``read`` makes a handful of calls whatever the number of services (``get version``, one
-``listvs``, ``listcert``, the HA parameters). ``apply`` takes the appliance's backup first,
+``listvs``, ``listcert``, the HA parameters, ``showiface`` for the interfaces the spec's floating
+IPs are on). ``apply`` takes the appliance's backup first,
 makes the plan's calls in order, checks that each write's answer reads back what was sent (a
 documented default that disagrees, a write that hit another object), and reads the whole
 appliance again at the end: what it holds must be what the plan wanted. On any failure it
@@ -36,9 +37,11 @@ class LoadMaster(Engine):
 
     name = "Kemp LoadMaster"
 
-    def __init__(self, transport, host="", tls_material=None, require_tls=True):
+    def __init__(self, transport, host="", tls_material=None, require_tls=True, interfaces=()):
         self.api = transport
         self.host = host
+        # the interfaces (ethN) whose addresses the spec's floating IPs must be
+        self.interfaces = tuple(sorted(set(engine.interface_number(name) for name in interfaces)))
         self.tls_material = tls_material
         self.require_tls = require_tls
         self._planned = None
@@ -52,7 +55,12 @@ class LoadMaster(Engine):
         ha = {}
         for param in HA_PARAMS:
             ha[param] = self.api.call("get", {"param": param}).get(param)
-        return engine.Current(version=version, services=services, foreign=foreign, certificates=certificates, ha=ha, host=self.host)
+        interfaces = {}
+        for number in self.interfaces:
+            iface = engine._field(self.api.call("showiface", {"interface": number}), "Interface", {}) or {}
+            interfaces[number] = (str(engine._field(iface, "IPAddress", "") or ""), str(engine._field(iface, "SharedIPAddress", "") or ""))
+        return engine.Current(version=version, services=services, foreign=foreign, certificates=certificates, ha=ha, host=self.host,
+                              interfaces=interfaces)
 
     def _services(self):
         """({key: listing entry} of lbkit's services, {key: nickname} of the others), from one listvs."""

@@ -188,7 +188,9 @@ def vs_params(vs, certificate=""):
         "StandbyAddr": str(vs.fallback_server.address) if vs.fallback_server else "",
         "StandbyPort": vs.fallback_server.port if vs.fallback_server else 0,
         "Transparent": l7.transparent if l7 is not None else True,
-        "SubnetOriginating": l7.subnet_originating if l7 is not None else False,
+        # non-transparent: from the appliance's own address on the real servers' subnet (the appliance
+        # refuses it with transparency)
+        "SubnetOriginating": l7 is not None and not l7.transparent,
         "AddVia": ADD_VIA[bool(l7 is not None and l7.mode == "http" and l7.x_forwarded_for)],
         "Idletime": l7.idle_timeout if l7 is not None else 660,
         "QoS": QOS[l7.quality_of_service] if l7 is not None else 0,
@@ -325,6 +327,8 @@ class Current:
     certificates: tuple
     ha: dict
     host: str = ""
+    # {interface number: (its address, the pair's shared address)}, for the interfaces the spec names
+    interfaces: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,8 @@ class Desired:
     services: dict
     certificates: dict
     ha: dict = field(default_factory=dict)
+    # {"<service key>/<real server key>": the spec's name}: the appliance keeps no real-server names
+    names: dict = field(default_factory=dict)
 
 
 def _version(text):
@@ -375,13 +381,45 @@ def desired(spec, host, current, tls_material=None, need_tls=True):
     if not pair and appliance_mode in (1, 2):
         errors.append(SpecError("/cluster/ha/mode", "the LoadMaster at %s is one unit of an HA pair (hamode %s)." % (host, appliance_mode),
                                 "set ha.mode pair and list both units, or unpair the appliance."))
+    errors.extend(_floating_ips(spec, host, current, pair))
     if errors:
         raise SpecInvalid(errors)
     state = {
         "cluster": cluster_doc(spec.cluster.name, dict(ha, hamode=appliance_mode) if pair else {"hamode": 0}),
         "virtual_services": dict(service_doc(entry) for vs, entry in services.values()),
     }
-    return Desired(state=state, services=dict((key, entry) for key, (vs, entry) in services.items()), certificates=certificates, ha=ha)
+    names = dict(("%s/%s" % (key, real_server_key(rs)), rs.name) for key, (vs, entry) in services.items() for rs in vs.real_servers)
+    return Desired(state=state, services=dict((key, entry) for key, (vs, entry) in services.items()), certificates=certificates, ha=ha,
+                   names=names)
+
+
+def interface_number(name):
+    """The LoadMaster's number of interface ``ethN``."""
+    return int(str(name)[3:])
+
+
+def _bare(address):
+    return str(address or "").split("/", 1)[0].strip()
+
+
+def _floating_ips(spec, host, current, pair):
+    """Each floating IP must be the appliance's address on its side: the pair's shared address, or a
+    single unit's own one. lbkit checks them and does not set them: they are set when the units
+    are paired, and they are the address lbkit talks to."""
+    errors = []
+    for fip in spec.cluster.floating_ips:
+        name = getattr(spec.cluster.interfaces, fip.side)
+        if name is None:
+            continue
+        own, shared = current.interfaces.get(interface_number(name), ("", ""))
+        have = _bare(shared if pair else own)
+        want = _bare(getattr(fip.address, "ip", fip.address))
+        if have != want:
+            what = "the pair's shared address" if pair else "the appliance's address"
+            errors.append(SpecError(fip.path + "/address", "%s on %s (the %s side) of the LoadMaster at %s is %s, not %s." % (
+                what, name, fip.side, host, have or "unset", want), "set the floating IP to %s; lbkit does not change the appliance's "
+                "addresses (docs/loadmaster.md, 'HA pair')." % (have or "the appliance's address")))
+    return errors
 
 
 def _ha_params(spec):
@@ -443,19 +481,23 @@ def _rs_key(rs):
 
 
 def plan(desired_state, current):
-    """The calls from ``current`` to ``desired_state``: certificates, new services with their real
-    servers, changed services (real servers added before any is removed), removed services, unused
+    """The calls from ``current`` to ``desired_state``: new certificates, removed services, new services
+    with their real servers, changed services (real servers added before any is removed), unused
     certificates, HA settings; the changes users see are the semantic diff of the two documents."""
     current_state = {
         "cluster": cluster_doc(desired_state.state["cluster"]["name"], current.ha),
         "virtual_services": dict(service_doc(entry) for entry in current.services.values()),
     }
-    changes = diff(current_state, desired_state.state)
+    changes = diff(current_state, desired_state.state, desired_state.names)
     calls = []
     have_certs = set(current.certificates)
+    # a certificate's name carries the digest of its PEM: one already there is the same certificate
     for name, pem in sorted(desired_state.certificates.items()):
-        calls.append(Call("addcert", (("cert", name), ("replace", 1 if name in have_certs else 0), ("data", pem)), "certificate %s" % name,
-                          secret=True))
+        if name not in have_certs:
+            calls.append(Call("addcert", (("cert", name), ("replace", 0), ("data", pem)), "certificate %s" % name, secret=True))
+    # services leaving the spec go first: their ports are then free for the services that come
+    for key in sorted(set(current.services) - set(desired_state.services)):
+        calls.append(Call("delvs", _vs_address(key), "virtual service %s" % key))
     for key in sorted(desired_state.services):
         wanted = desired_state.services[key]
         have = current.services.get(key)
@@ -484,8 +526,6 @@ def plan(desired_state, current):
                 calls.append(Call("modrs", rsparams + tuple((n, rs[n]) for n in rdiffer), target, check=tuple((n, rs[n]) for n in rdiffer)))
         for rkey in sorted(set(have_rs) - set(want_rs), key=str):
             calls.append(Call("delrs", address + (("rs", rkey[0]), ("rsport", rkey[1])), "real server %s in %s" % (real_server_key(_Rs(*rkey)), key)))
-    for key in sorted(set(current.services) - set(desired_state.services)):
-        calls.append(Call("delvs", _vs_address(key), "virtual service %s" % key))
     for name in sorted(have_certs - set(desired_state.certificates)):
         if name.startswith(CERT_PREFIX):
             calls.append(Call("delcert", (("cert", name),), "certificate %s" % name))

@@ -31,10 +31,11 @@ def _service_label(key, svc):
     return "%s (%s)" % (svc["name"], key.split("/", 1)[1].replace("/", ":") + "/" + key.split("/")[0])
 
 
-def _rs_label(key, rs, svc_name):
-    # an engine that keeps no real-server names (a LoadMaster) labels them by address and port
-    if rs.get("name"):
-        return "%s %s in %s" % (rs["name"], key, svc_name)
+def _rs_label(key, rs, svc_name, name=None):
+    # an engine that keeps no real-server names (a LoadMaster) passes the spec's, or has the address and port
+    name = rs.get("name") or name
+    if name:
+        return "%s %s in %s" % (name, key, svc_name)
     return "%s in %s" % (key, svc_name)
 
 
@@ -46,8 +47,10 @@ def _cluster_label(cluster):
     return "%s (single appliance %s)" % (cluster.get("name"), cluster.get("host"))
 
 
-def diff(before, after):
-    """Every change turning state ``before`` (None: nothing applied yet) into ``after``."""
+def diff(before, after, names=None):
+    """Every change turning state ``before`` (None: nothing applied yet) into ``after``; ``names``:
+    {"<service key>/<real server key>": name} for an engine whose state keeps no real-server names."""
+    names = names or {}
     before = before or {"cluster": {}, "virtual_services": {}}
     changes = []
     cluster = after.get("cluster", {})
@@ -66,7 +69,7 @@ def diff(before, after):
         if key not in old:
             changes.append(Change("add", "virtual service", key, label))
             for rkey in sorted(svc["real_servers"]):
-                changes.append(Change("add", "real server", key + "/" + rkey, _rs_label(rkey, svc["real_servers"][rkey], svc["name"])))
+                changes.append(Change("add", "real server", key + "/" + rkey, _rs_label(rkey, svc["real_servers"][rkey], svc["name"], names.get(key + "/" + rkey))))
             continue
         prev = old[key]
         plain_new = dict((k, v) for k, v in svc.items() if k != "real_servers")
@@ -75,9 +78,9 @@ def diff(before, after):
             changes.append(Change("change", "virtual service", key, label, field, b, a))
         rs_old, rs_new = prev.get("real_servers", {}), svc.get("real_servers", {})
         for rkey in sorted(set(rs_old) - set(rs_new)):
-            changes.append(Change("remove", "real server", key + "/" + rkey, _rs_label(rkey, rs_old[rkey], svc["name"])))
+            changes.append(Change("remove", "real server", key + "/" + rkey, _rs_label(rkey, rs_old[rkey], svc["name"], names.get(key + "/" + rkey))))
         for rkey in sorted(rs_new):
-            rlabel = _rs_label(rkey, rs_new[rkey], svc["name"])
+            rlabel = _rs_label(rkey, rs_new[rkey], svc["name"], names.get(key + "/" + rkey))
             if rkey not in rs_old:
                 changes.append(Change("add", "real server", key + "/" + rkey, rlabel))
                 continue

@@ -36,10 +36,15 @@ def engine_for(module, **kwargs):
     return kwargs.pop("engine", None) or LoadMaster(transport(module), host=module.params.get("host") or "", **kwargs)
 
 
+def sides(spec):
+    """The interfaces the spec's floating IPs are on (their addresses are checked)."""
+    return tuple(getattr(spec.cluster.interfaces, f.side) for f in spec.cluster.floating_ips if getattr(spec.cluster.interfaces, f.side))
+
+
 def converge(module, engine=None):
     params = module.params
     spec = loadmaster_spec(module)
-    engine = engine or engine_for(module, tls_material=params.get("tls"))
+    engine = engine or engine_for(module, tls_material=params.get("tls"), interfaces=sides(spec))
     current = engine.read()
     desired = engine.desired(spec, params.get("host") or "", current)
     plan = engine.plan(desired, current)

@@ -51,6 +51,11 @@ NOT_YET = {
 HAPROXY_MAX_WEIGHT = 256
 # The LoadMaster's nicknames take letters, digits and . @ - _ (and lbkit prefixes its own).
 LOADMASTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,56}", re.ASCII)
+# The documented ranges of ExtraPorts and CheckPort, the most extra ports and the longest CheckUrl.
+LOADMASTER_PORTS = (3, 65530)
+LOADMASTER_MAX_EXTRA_PORTS = 510
+LOADMASTER_MAX_URL = 126
+LOADMASTER_INTERFACE = re.compile(r"eth[0-9]{1,3}", re.ASCII)
 # keepalived's VRRP settings; a LoadMaster pair has a heartbeat of its own.
 VRRP_ONLY = ("vrrp_version", "unicast", "auth_secret", "ping_nodes", "track_interfaces")
 
@@ -81,6 +86,10 @@ def check_cluster(cluster, col):
             col.add(join("/cluster/ha", key), "%s is keepalived's VRRP; a %s pair has a heartbeat of its own." % (key, LOADMASTER),
                     "remove it: the LoadMaster's pair is set by ha.mode, virtual_router_id, preempt and advert_interval_ms.")
     for side in ("external", "internal"):
+        name = getattr(cluster.interfaces, side)
+        if name is not None and not LOADMASTER_INTERFACE.fullmatch(name):
+            col.add(join("/cluster/interfaces", side), "a %s names its interfaces eth0, eth1, ...; '%s' is not one." % (LOADMASTER, name),
+                    "give the appliance's interface (eth0 is its first).")
         on_side = [f for f in cluster.floating_ips if f.side == side]
         for extra in on_side[1:]:
             col.add(join(extra.path, "address"), "a %s pair has one shared address per interface; this is a second one on the %s side." % (LOADMASTER, side),
@@ -110,14 +119,35 @@ def _check_loadmaster(vs, col):
     _check(engine, "forwarding", vs.forwarding, join(vs.path, "forwarding"), col)
     _check(engine, "persistence", vs.persistence.mode, join(vs.path, "persistence", "mode"), col)
     if not LOADMASTER_NAME.fullmatch(vs.name):
-        col.add(join(vs.path, "name"), "%s nicknames take letters, digits and . @ - _ only." % engine, "rename the service without ':'.")
+        col.add(join(vs.path, "name"), "%s nicknames take letters, digits and . @ - _ only." % engine, "rename the service with letters, digits and . @ - _ only.")
     p = vs.persistence
     if "granularity" in p.given:
         col.add(join(vs.path, "persistence", "granularity"), "%s documents no per-service granularity." % engine, "remove granularity.")
     if p.mode != "none" and p.timeout % 60:
         col.add(join(vs.path, "persistence", "timeout"), "%s counts persistence in whole minutes; %ds is not one." % (engine, p.timeout),
                 "use a multiple of 60 seconds (%dm)." % max(1, p.timeout // 60))
+    outside = [port for port in vs.extra_ports if not LOADMASTER_PORTS[0] <= port <= LOADMASTER_PORTS[1]]
+    if outside:
+        col.add(join(vs.path, "extra_ports"), "%s takes extra ports from %d to %d; %s is not." % ((engine,) + LOADMASTER_PORTS + (outside[0],)),
+                "choose extra ports in that range.")
+    if len(vs.extra_ports) > LOADMASTER_MAX_EXTRA_PORTS:
+        col.add(join(vs.path, "extra_ports"), "%s takes at most %d extra ports, not %d." % (engine, LOADMASTER_MAX_EXTRA_PORTS, len(vs.extra_ports)),
+                "split the ports across services.")
+    l7 = vs.layer7
+    if l7 is not None and l7.subnet_originating:
+        col.add(join(vs.path, "layer7", "subnet_originating"), "%s cannot proxy clients on the real servers' subnet non-transparently while it is "
+                "transparent (its transparency needs those clients elsewhere)." % engine,
+                "remove subnet_originating and keep clients off the real servers' subnet, or set transparent false.")
+    if l7 is not None and l7.tls is not None and l7.tls.reencrypt and l7.transparent:
+        col.add(join(vs.path, "layer7", "transparent"), "%s turns transparency off while it re-encrypts to the real servers." % engine,
+                "set transparent false (the real servers then see the appliance's address; use x_forwarded_for), or reencrypt false.")
     hc = vs.health_check
+    if hc.port is not None and not LOADMASTER_PORTS[0] <= hc.port <= LOADMASTER_PORTS[1]:
+        col.add(join(vs.path, "health_check", "port"), "%s checks ports from %d to %d, not %d." % ((engine,) + LOADMASTER_PORTS + (hc.port,)),
+                "choose a check port in that range.")
+    if hc.type in ("http", "https") and len(hc.url) > LOADMASTER_MAX_URL:
+        col.add(join(vs.path, "health_check", "url"), "%s takes check URLs of up to %d characters, not %d." % (engine, LOADMASTER_MAX_URL, len(hc.url)),
+                "use a shorter health URL.")
     if hc.type in ("http", "https"):
         covered = set()
         for low, high in hc.expected_codes:

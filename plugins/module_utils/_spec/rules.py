@@ -50,7 +50,8 @@ def check_cluster(cluster, col):
                 "both nodes of the HA pair have priority %d; the priorities must differ." % cluster.nodes[1].priority,
                 "give the preferred master the higher priority (for example 150 and 100).",
             )
-        if ha.unicast:
+        # a LoadMaster pair keeps a heartbeat of its own (the engine refuses keepalived's VRRP words)
+        if ha.unicast and cluster.engine == "linux":
             for node in cluster.nodes:
                 if node.heartbeat_address is None:
                     col.add(
@@ -72,7 +73,8 @@ def check_cluster(cluster, col):
             )
         elif a.heartbeat_address.version != b.heartbeat_address.version:
             col.add(join(b.path, "heartbeat_address"), "the heartbeat addresses mix IPv4 and IPv6.", "use addresses of one family for both nodes.")
-    _check_vrrp(cluster, col)
+    if cluster.engine == "linux":
+        _check_vrrp(cluster, col)
     _check_floating_ips(cluster, col)
 
 
