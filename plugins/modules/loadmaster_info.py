@@ -14,8 +14,9 @@ description:
     the firmware, the HA status (C(Active), C(Standby), or not configured) and mode, lbkit's
     virtual services with each real server's status (C(Up)/C(Down)), enabled flag and weight, the
     appliance's other services by address, port and protocol, and diagnoses (a real server down,
-    a service with no real server up and enabled, a spec asking for a pair on an appliance that is
-    not in one).
+    a service with no real server up and enabled, a service of the spec missing from the
+    appliance, a spec asking for a pair on an appliance that is not in one, a pair reached through
+    a unit that is not the active one).
   - Runs over the C(lbkit.loadbalancer.loadmaster) httpapi connection plugin.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
@@ -60,6 +61,10 @@ other_services:
   returned: always
   type: list
   elements: str
+table:
+  description: The services, their real servers (status, enabled, weight) and the HA state, as text for people.
+  returned: always
+  type: str
 diagnosis:
   description: What looks wrong, one sentence each; empty when healthy.
   returned: always

@@ -179,28 +179,42 @@ class LoadMaster(Engine):
 
     # --- report ------------------------------------------------------------------------------
 
-    def info(self, state=None):
-        """The appliance's services and real servers with their status, its HA role, and the diagnoses."""
+    def info(self, spec=None):
+        """The appliance's services and real servers with their status, its HA role, a table for
+        people, and the diagnoses (against ``spec`` when given)."""
         version = str(self.api.call("get", {"param": "version"}).get("version", ""))
-        hastatus = str(self.api.call("get", {"param": "hastatus"}).get("hastatus", ""))
+        hastatus = str(self.api.call("get", {"param": "hastatus"}).get("hastatus", "") or "")
         hamode = engine._int(self.api.call("get", {"param": "hamode"}).get("hamode"))
         services, foreign = self._services()
-        out, diagnosis = {}, []
+        out, diagnosis, table = {}, [], []
         for key, entry in sorted(services.items()):
             dummy, doc = engine.service_doc(entry)
             status = str(engine._field(entry, "Status", "") or "")
             servers = {}
+            table.append("%s (%s): %s" % (doc["name"], key, status or "no status"))
             for rs in engine._field(entry, "Rs", []) or []:
                 address, port = engine._rs_key(rs)
                 rstatus = str(engine._field(rs, "Status", "") or "")
-                servers["%s:%d" % (address, port)] = {"status": rstatus, "enabled": engine._bool(engine._field(rs, "Enable", True)),
-                                                      "weight": engine._int(engine._field(rs, "Weight"))}
-                if rstatus.lower() == "down":
-                    diagnosis.append("real server %s:%d of %s is down (its health check fails)." % (address, port, doc["name"]))
-            if servers and all(not s["enabled"] or s["status"].lower() == "down" for s in servers.values()):
+                enabled = engine._bool(engine._field(rs, "Enable", True))
+                name = "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
+                servers[name] = {"status": rstatus, "enabled": enabled, "weight": engine._int(engine._field(rs, "Weight"))}
+                table.append("  %-24s %-6s %-8s weight %s" % (name, rstatus or "-", "enabled" if enabled else "disabled", servers[name]["weight"]))
+                if enabled and rstatus.lower() == "down":
+                    diagnosis.append("real server %s of %s is down (its health check fails)." % (name, doc["name"]))
+            if not any(s["enabled"] and s["status"].lower() != "down" for s in servers.values()):
                 diagnosis.append("%s (%s) has no real server up and enabled: clients get nothing (or the fallback server)." % (doc["name"], key))
             out[doc["name"]] = {"key": key, "status": status, "real_servers": servers}
-        if state and state.get("cluster", {}).get("mode") == "pair" and hamode not in (1, 2):
-            diagnosis.append("the spec asks for an HA pair, but this LoadMaster is not in one (hamode %d)." % hamode)
+        ha = "HA %s (mode %d)" % (hastatus, hamode) if hamode in (1, 2) else "not in an HA pair"
+        table.append(ha)
+        if spec is not None:
+            if spec.cluster.ha.mode == "pair" and hamode not in (1, 2):
+                diagnosis.append("the spec asks for an HA pair, but this LoadMaster is not in one (hamode %d)." % hamode)
+            if spec.cluster.ha.mode == "pair" and hamode in (1, 2) and hastatus.lower() != "active":
+                diagnosis.append("the address lbkit talks to is the pair's %s unit, not the active one: use the pair's shared address." % (
+                    hastatus or "unknown"))
+            for vs in spec.virtual_services:
+                key = engine.service_key(vs.protocol, vs.address, vs.port)
+                if key not in services:
+                    diagnosis.append("%s (%s) of the spec is not on the LoadMaster: converge it." % (vs.name, key))
         return dict(version=version, ha=dict(status=hastatus or "HA not configured", mode=hamode), services=out,
-                    other_services=sorted(foreign), diagnosis=diagnosis)
+                    other_services=sorted(foreign), diagnosis=diagnosis, table="\n".join(table))

@@ -57,11 +57,8 @@ def converge(module, engine=None):
 
 def info(module, engine=None):
     engine = engine or engine_for(module)
-    state = None
-    if module.params.get("spec") is not None:
-        spec = loadmaster_spec(module)
-        state = {"cluster": {"mode": spec.cluster.ha.mode}}
-    return dict(changed=False, **engine.info(state))
+    spec = loadmaster_spec(module) if module.params.get("spec") is not None else None
+    return dict(changed=False, **engine.info(spec))
 
 
 def real_server(module, engine=None):
