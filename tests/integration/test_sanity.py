@@ -48,6 +48,9 @@ def fixture_collection_copy():
     """
     base = Path(tempfile.mkdtemp(prefix="lbkit-sanity-"))
     root = copy_collection(base / "ansible_collections" / "lbkit" / "loadbalancer")
+    # the collection's dependency beside it, where ansible-test's import test looks for it
+    shutil.copytree(Path(importlib.util.find_spec("ansible_collections.ansible.netcommon").submodule_search_locations[0]),
+                    base / "ansible_collections" / "ansible" / "netcommon", ignore=shutil.ignore_patterns("__pycache__", "tests"))
     yield root
     shutil.rmtree(base, ignore_errors=True)
 

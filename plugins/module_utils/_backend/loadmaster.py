@@ -179,9 +179,10 @@ class LoadMaster(Engine):
 
     # --- report ------------------------------------------------------------------------------
 
-    def info(self, spec=None):
+    def info(self, state=None):
         """The appliance's services and real servers with their status, its HA role, a table for
-        people, and the diagnoses (against ``spec`` when given)."""
+        people, and the diagnoses (against ``state``, the spec as a model, when given)."""
+        spec = state
         version = str(self.api.call("get", {"param": "version"}).get("version", ""))
         hastatus = str(self.api.call("get", {"param": "hastatus"}).get("hastatus", "") or "")
         hamode = engine._int(self.api.call("get", {"param": "hamode"}).get("hamode"))

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import time
 import urllib.error
-import urllib.request
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import RuntimeApiError
 
@@ -97,28 +95,27 @@ def encode(text):
 
 
 class HttpsTransport(object):
-    """Calls over HTTPS with the standard library (certificates validated unless told otherwise)."""
+    """Calls over HTTPS with Ansible's ``open_url`` (certificates validated unless told otherwise)."""
 
     def __init__(self, url, creds, ca_path=None, validate_certs=True, timeout=30.0, limiter=None):
         self.url = url.rstrip("/") + PATH
         self.creds = creds
         self.timeout = timeout
+        self.ca_path = ca_path
+        self.validate_certs = validate_certs
         self.limiter = limiter or RateLimiter()
         self.calls = 0
-        if validate_certs:
-            self.context = ssl.create_default_context(cafile=ca_path)
-        else:
-            self.context = ssl.create_default_context()
-            self.context.check_hostname = False
-            self.context.verify_mode = ssl.CERT_NONE
 
     def call(self, cmd, params=None):
+        from ansible.module_utils.urls import open_url
+
         self.limiter.wait()
         self.calls += 1
         data = json.dumps(request_body(cmd, params or {}, self.creds)).encode("utf-8")
-        request = urllib.request.Request(self.url, data=data, headers={"Content-Type": "application/json"}, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:
+            response = open_url(self.url, data=data, headers={"Content-Type": "application/json"}, method="POST", timeout=self.timeout,
+                                validate_certs=self.validate_certs, ca_path=self.ca_path, force_basic_auth=False, use_proxy=False)
+            with response:
                 return judge(cmd, response.status, response.read().decode("utf-8", "replace"))
         except urllib.error.HTTPError as exc:
             return judge(cmd, exc.code, exc.read().decode("utf-8", "replace"))

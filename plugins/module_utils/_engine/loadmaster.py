@@ -242,7 +242,9 @@ def _reverse(table, value, default):
 
 def service_doc(entry):
     """(key, state document) of one virtual service as the appliance lists it (or as lbkit would set it)."""
-    get = lambda name, default=None: _field(entry, name, default)  # noqa: E731
+    def get(name, default=None):
+        return _field(entry, name, default)
+
     layer7 = _bool(get("ForceL7", True))
     persist = _reverse(PERSIST, str(get("Persist", "none") or "none"), str(get("Persist")))
     check = str(get("CheckType", "tcp") or "tcp")

@@ -69,7 +69,8 @@ def diff(before, after, names=None):
         if key not in old:
             changes.append(Change("add", "virtual service", key, label))
             for rkey in sorted(svc["real_servers"]):
-                changes.append(Change("add", "real server", key + "/" + rkey, _rs_label(rkey, svc["real_servers"][rkey], svc["name"], names.get(key + "/" + rkey))))
+                rlabel = _rs_label(rkey, svc["real_servers"][rkey], svc["name"], names.get(key + "/" + rkey))
+                changes.append(Change("add", "real server", key + "/" + rkey, rlabel))
             continue
         prev = old[key]
         plain_new = dict((k, v) for k, v in svc.items() if k != "real_servers")

@@ -34,7 +34,8 @@ UNSUPPORTED = {
     (LOADMASTER, "forwarding", "tun"): "the LoadMaster forwards by route (Direct Routing) or NAT, not IP-in-IP: use dr or nat",
     (LOADMASTER, "persistence", "selected_header"): "the LoadMaster's API documents no parameter for the header name: use host_header or a cookie mode",
     (LOADMASTER, "health_check", "external"): "the LoadMaster runs no external check command: use an http, https, tcp or icmp check",
-    (LOADMASTER, "state", "halted"): "a LoadMaster disables a real server, which is the drain (its connections finish within the appliance's drain time): use drained",
+    (LOADMASTER, "state", "halted"): ("a LoadMaster disables a real server, which is the drain (its connections finish within the appliance's"
+                                      " drain time): use drained"),
 }
 
 # Features lbkit does not implement yet on an engine: refused by name, never dropped.
@@ -119,7 +120,8 @@ def _check_loadmaster(vs, col):
     _check(engine, "forwarding", vs.forwarding, join(vs.path, "forwarding"), col)
     _check(engine, "persistence", vs.persistence.mode, join(vs.path, "persistence", "mode"), col)
     if not LOADMASTER_NAME.fullmatch(vs.name):
-        col.add(join(vs.path, "name"), "%s nicknames take letters, digits and . @ - _ only." % engine, "rename the service with letters, digits and . @ - _ only.")
+        col.add(join(vs.path, "name"), "%s nicknames take letters, digits and . @ - _ only." % engine,
+                "rename the service with letters, digits and . @ - _ only.")
     p = vs.persistence
     if "granularity" in p.given:
         col.add(join(vs.path, "persistence", "granularity"), "%s documents no per-service granularity." % engine, "remove granularity.")
