@@ -15,13 +15,13 @@ import sys
 import time
 import traceback
 
-from benchmarks import failover, machine, report, scale, zero_loss
+from benchmarks import failover, loadmaster, machine, report, scale, zero_loss
 from benchmarks.figures import distribution as dist
 from benchmarks.lab import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / ".cache" / "bench"
-BENCHMARKS = ("scale", "failover", "zero_loss")
+BENCHMARKS = ("scale", "failover", "zero_loss", "loadmaster")
 
 
 def parse(argv):
@@ -72,6 +72,7 @@ def main(argv):
         "scale": lambda out: scale.run(args.sizes, work, args.keep, args.baseline_limit, say, out),
         "failover": lambda out: failover.run(args.trials, work, args.keep, 10 if args.quick else 60, say, out),
         "zero_loss": lambda out: zero_loss.run(work, args.keep, say, out),
+        "loadmaster": lambda out: loadmaster.run(args.sizes, say, out),
     }
     for name in chosen:
         started = time.monotonic()

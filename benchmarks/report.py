@@ -183,6 +183,23 @@ def zero_loss_section(zero):
     return lines
 
 
+def loadmaster_section(figures):
+    """The LoadMaster engine against the simulator with the documented rate limit."""
+    rows = []
+    for size, entry in sorted(figures["sizes"].items(), key=lambda item: int(item[0])):
+        for name, label in (("first", "first converge"), ("noop", "no-op rerun"), ("one_change", "one weight")):
+            run = entry["runs"].get(name)
+            if run is None:
+                continue
+            rows.append(["%s x %d" % (size, entry["real_servers"]), label, seconds(run["wall_s"], 1), run["calls"],
+                         run["operations"], seconds(run["rate_wait_s"], 1), entry["dropped"]])
+    limit = next(iter(figures["sizes"].values()))["rate_limit"]
+    return ["## LoadMaster engine (against lbkit's API simulator)", "",
+            "The simulator drops the connection of more than %d calls in %g s, as the API documentation says; "
+            "lbkit spaces its calls to 25 in any 3 s. A simulator answers faster than an appliance." % tuple(limit), "",
+            table(["services x real servers", "run", "wall", "API calls", "writes planned", "waited for the rate limit", "dropped"], rows), ""]
+
+
 def _shift(lines, depth):
     """Headings one level per ``depth`` deeper (for a report inside another document)."""
     return [("#" * depth + line) if line.startswith("#") else line for line in lines]
@@ -201,6 +218,8 @@ def markdown(results, depth=0):
         lines += failover_section(benchmarks["failover"])
     if "zero_loss" in benchmarks:
         lines += zero_loss_section(benchmarks["zero_loss"])
+    if benchmarks.get("loadmaster", {}).get("sizes"):
+        lines += loadmaster_section(benchmarks["loadmaster"])
     for name, error in sorted(results.get("errors", {}).items()):
         lines += ["## %s: FAILED" % name, "", "```", error.rstrip(), "```", ""]
     return "\n".join(_shift(lines, depth))

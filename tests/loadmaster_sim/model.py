@@ -1,6 +1,6 @@
 """The simulated appliance's objects and the checks of their values.
 
-Everything here comes from /work/shared-notes/loadmaster-api.md (the notes cite the public
+Everything here comes from docs/loadmaster-api-notes.md (the notes cite the public
 sources); where the documentation is silent or contradicts itself the choice is marked
 CHOICE in a comment and listed in README.md.
 """

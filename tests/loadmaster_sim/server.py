@@ -1,6 +1,6 @@
 """A stateful simulator of the Kemp LoadMaster RESTful API v2 (JSON on ``POST /accessv2``).
 
-Written by lbkit from the public documentation collected in /work/shared-notes/loadmaster-api.md
+Written by lbkit from the public documentation collected in docs/loadmaster-api-notes.md
 (source ids [Sn] below refer to that file). It was never checked against a real LoadMaster.
 README.md in this directory lists what is modelled, what is not, and every choice made where
 the documentation is silent or contradicts itself (marked CHOICE in the code).
