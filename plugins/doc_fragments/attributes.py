@@ -38,3 +38,15 @@ options:
     type: path
     default: /etc/lbkit
 """
+
+    REAL_SERVER = r"""
+options:
+  service:
+    description: The virtual service's name in the spec.
+    type: str
+    required: true
+  real_server:
+    description: The real server, by its name in the spec or as C(address:port).
+    type: str
+    required: true
+"""

@@ -91,22 +91,15 @@ restored:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import loadmaster
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import finish, spec_argument
 
 
 def main():
     argument_spec = dict(host=dict(type="str"), tls=dict(type="dict", no_log=True))
     argument_spec.update(spec_argument())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    mask_only_secrets(module)
-    try:
-        result = loadmaster.converge(module)
-    except LbkitError as exc:
-        module.fail_json(**exc.result())
-    module.exit_json(**result)
+    finish(module, loadmaster.converge)
 
 
 if __name__ == "__main__":

@@ -74,20 +74,13 @@ diagnosis:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import loadmaster
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import finish, spec_argument
 
 
 def main():
     module = AnsibleModule(argument_spec=spec_argument(required=False), supports_check_mode=True)
-    mask_only_secrets(module)
-    try:
-        result = loadmaster.info(module)
-    except LbkitError as exc:
-        module.fail_json(**exc.result())
-    module.exit_json(**result)
+    finish(module, loadmaster.info)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ description:
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
   - lbkit.loadbalancer.attributes.SPEC
+  - lbkit.loadbalancer.attributes.REAL_SERVER
 attributes:
   check_mode:
     support: full
@@ -27,14 +28,6 @@ attributes:
   idempotent:
     support: full
 options:
-  service:
-    description: The virtual service's name in the spec.
-    type: str
-    required: true
-  real_server:
-    description: The real server, by its name in the spec or as C(address:port).
-    type: str
-    required: true
   state:
     description: The state to put the real server in.
     type: str
@@ -70,26 +63,18 @@ connections:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import loadmaster
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import finish, real_server_argument, spec_argument
 
 
 def main():
     argument_spec = dict(
-        service=dict(type="str", required=True),
-        real_server=dict(type="str", required=True),
         state=dict(type="str", required=True, choices=["enabled", "drained", "halted"]),
     )
     argument_spec.update(spec_argument())
+    argument_spec.update(real_server_argument())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    mask_only_secrets(module)
-    try:
-        result = loadmaster.real_server(module)
-    except LbkitError as exc:
-        module.fail_json(**exc.result())
-    module.exit_json(**result)
+    finish(module, loadmaster.real_server)
 
 
 if __name__ == "__main__":

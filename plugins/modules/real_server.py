@@ -22,6 +22,7 @@ description:
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
   - lbkit.loadbalancer.attributes.SPEC
+  - lbkit.loadbalancer.attributes.REAL_SERVER
 attributes:
   check_mode:
     support: full
@@ -30,14 +31,6 @@ attributes:
   idempotent:
     support: full
 options:
-  service:
-    description: The virtual service's name in the spec.
-    type: str
-    required: true
-  real_server:
-    description: The real server, by its name in the spec or as C(address:port).
-    type: str
-    required: true
   state:
     description: The state to put the real server in.
     type: str
@@ -98,28 +91,20 @@ waited:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner import real_server
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import spec_argument
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import finish, real_server_argument, spec_argument
 
 
 def main():
     argument_spec = dict(
-        service=dict(type="str", required=True),
-        real_server=dict(type="str", required=True),
         state=dict(type="str", required=True, choices=["enabled", "drained", "halted"]),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
     )
     argument_spec.update(spec_argument())
+    argument_spec.update(real_server_argument())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    mask_only_secrets(module)
-    try:
-        result = real_server.run(module)
-    except LbkitError as exc:
-        module.fail_json(**exc.result())
-    module.exit_json(**result)
+    finish(module, real_server.run)
 
 
 if __name__ == "__main__":

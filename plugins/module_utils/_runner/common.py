@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import LinuxAppliance
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import linux as linux_engine
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError, SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
@@ -15,6 +15,23 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model imp
 def spec_argument(required=True):
     """The ``spec`` option: the whole cluster spec, kept out of the target's log."""
     return dict(spec=dict(type="dict", required=required, no_log=True))
+
+
+def real_server_argument():
+    """The ``service`` and ``real_server`` options of the runtime modules."""
+    return dict(service=dict(type="str", required=True), real_server=dict(type="str", required=True))
+
+
+def finish(module, call):
+    """Run a module's one call: the spec's secrets masked, an ``LbkitError`` as ``fail_json``, the result as ``exit_json``."""
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
+
+    mask_only_secrets(module)
+    try:
+        result = call(module)
+    except LbkitError as exc:
+        module.fail_json(**exc.result())
+    module.exit_json(**result)
 
 
 def state_dir_argument():
