@@ -83,6 +83,8 @@ def load_seeds():
     seeds = []
     example = _load_yaml(os.path.join(ROOT, "inventory/example/group_vars/all/lbkit_spec.yml"))
     seeds.append(("inventory-example", _dejinja(example["lbkit_spec"], "")))
+    loadmaster = _load_yaml(os.path.join(ROOT, "inventory/example/host_vars/lm-pair/lbkit_spec.yml"))
+    seeds.append(("inventory-example-loadmaster", _dejinja(loadmaster["lbkit_spec"], "")))
     lab = _load_yaml(os.path.join(ROOT, "inventory/lab/group_vars/all/lbkit_spec.yml"))
     spec = dict(lab["lbkit_spec"])
     # "{{ lab_layer7_services + (lab_layer4_services if lab_layer4 | bool else []) }}": the lab

@@ -11,7 +11,8 @@ Per case (one mutated document):
 4. No message shows a secret: a string of 3 or more characters under an ``auth_secret`` key
    anywhere in the input (or the seed's secret wherever a mutation moved it, as when a slip
    turns the ha mapping into a list), nor the repr of a mapping holding one.
-5. An accepted spec renders (keepalived.conf for every node, haproxy.cfg), and no spec value
+5. An accepted spec renders (keepalived.conf for every node, haproxy.cfg; for a LoadMaster
+   cluster, the JSON of the API calls that converge an empty appliance), and no spec value
    starts a line or splits a word the engine reads as one: the rendered text is cut into token
    spans by each engine's grammar, and every occurrence of every string of the spec that is
    written verbatim must lie within one span; no line (split on "\n", and by
@@ -24,13 +25,14 @@ raised, or the kind of assertion) and reported once at the end, up to 5 examples
 
 Environment: LBKIT_PROPERTY_CASES sets the number of cases (default: tiers 1 and 2 of
 spec_mutations, every class at every path and every variant at every kind of field of every
-seed, 32,005 today); LBKIT_PROPERTY_JOBS the number of worker processes (default: the CPU
+seed, 35,582 today); LBKIT_PROPERTY_JOBS the number of worker processes (default: the CPU
 count); LBKIT_PROPERTY_FILTER runs only the cases whose description contains the given text,
 for instance 'seed=golden-vrrp2-auth class=slip path=/cluster/ha ' from a reported case.
 """
 
 import bisect
 import ipaddress
+import json
 import os
 import re
 import sys
@@ -39,6 +41,7 @@ import traceback
 
 import pytest
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import loadmaster
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
@@ -56,6 +59,8 @@ def render_engines(spec):
     fit (SpecInvalid, with the paths) is not rendered, and that is not a failure. A renderer's
     refusal of a value (UnsafeValue) is: the model must not accept what cannot be written.
     """
+    if spec.cluster.engine == "loadmaster":
+        return render_loadmaster(spec)
     out = {}
     cfg = haproxy.render(spec)
     if cfg is not None:
@@ -73,7 +78,24 @@ def render_engines(spec):
     return out
 
 
+def render_loadmaster(spec):
+    """{"loadmaster-api": the JSON bodies of the calls} that converge an empty LoadMaster (of a
+    firmware, HA mode and shared addresses that fit the spec) to an accepted spec."""
+    pair = spec.cluster.ha.mode == "pair"
+    interfaces = {}
+    for fip in spec.cluster.floating_ips:
+        name = getattr(spec.cluster.interfaces, fip.side)
+        if name is not None:
+            interfaces[loadmaster.interface_number(name)] = ("", str(fip.address.ip)) if pair else (str(fip.address.ip), "")
+    current = loadmaster.Current(version="7.2.60.0", services={}, foreign={}, certificates=(), ha={"hamode": 1 if pair else 0}, interfaces=interfaces)
+    tls = dict((vs.name, {"certificate": "C", "key": "K"}) for vs in spec.virtual_services if vs.layer7 is not None and vs.layer7.tls is not None)
+    plan = loadmaster.plan(loadmaster.desired(spec, "lm", current, tls), current)
+    return {"loadmaster-api": "\n".join(json.dumps(dict(op.arguments(), cmd=op.cmd)) for op in plan.operations)}
+
+
 def engine_of(label):
+    if label.startswith("loadmaster"):
+        return "loadmaster"
     return "haproxy" if label.startswith("haproxy") else "keepalived"
 
 
@@ -101,13 +123,15 @@ HAPROXY_TOKEN = re.compile(
     r'|"(?:[^"\\\n\x00]|\\[^\n\x00])*"?'  # double quotes: backslash escapes
     r")+"
 )
+# The API's JSON: a string literal (escapes included) is one token.
+LOADMASTER_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[^\s"{}\[\],:]+|[{}\[\],:]')
 # A string without any of these cannot cross the boundary of two spans (every boundary is at
 # one of them), so only strings holding one need their occurrences located.
 _DELIMITERS = frozenset(_WS + "\n\x00\"'#!{}\\")
 
 
 def token_spans(text, engine):
-    grammar = HAPROXY_TOKEN if engine == "haproxy" else KEEPALIVED_TOKEN
+    grammar = {"haproxy": HAPROXY_TOKEN, "loadmaster": LOADMASTER_TOKEN}.get(engine, KEEPALIVED_TOKEN)
     return [m.span() for m in grammar.finditer(text)]
 
 

@@ -125,7 +125,8 @@ def _check_loadmaster(vs, col):
     p = vs.persistence
     if "granularity" in p.given:
         col.add(join(vs.path, "persistence", "granularity"), "%s documents no per-service granularity." % engine, "remove granularity.")
-    if p.mode != "none" and p.timeout % 60:
+    # out of 1 minute to 28 days, the spec's own rule reports it
+    if p.mode != "none" and 60 <= p.timeout <= 28 * 86400 and p.timeout % 60:
         col.add(join(vs.path, "persistence", "timeout"), "%s counts persistence in whole minutes; %ds is not one." % (engine, p.timeout),
                 "use a multiple of 60 seconds (%dm)." % max(1, p.timeout // 60))
     outside = [port for port in vs.extra_ports if not LOADMASTER_PORTS[0] <= port <= LOADMASTER_PORTS[1]]
