@@ -338,3 +338,30 @@ def test_a_renamed_service_keeps_its_address_and_changes_its_nickname():
     data = _mutated(virtual_services__0__name="www")
     plan = lm.plan(_desired(data), _converged(wanted))
     assert [(op.cmd, op.arguments().get("NickName")) for op in plan.operations] == [("modvs", "lbkit-www")]
+
+
+def test_firmware_without_per_service_check_timing_neither_sends_nor_compares_it():
+    old = _current(version="7.2.54.1")
+    wanted = _desired(current=old)
+    assert not [name for entry in wanted.services.values() for name in entry if name.startswith("Chk")]
+    answered = dict((k, dict(_as_appliance(e), ChkInterval="0", ChkTimeout="0", ChkRetryCount="0")) for k, e in wanted.services.items())
+    current = lm.Current(version="7.2.54.1", services=answered, foreign={}, certificates=wanted.certificates, ha=HA, interfaces=IFACES)
+    assert not lm.plan(wanted, current)
+    data = _mutated(virtual_services__0__health_check={"type": "tcp", "interval": 5})
+    with pytest.raises(SpecInvalid) as info:
+        _desired(data, current=old)
+    assert "/virtual_services/0/health_check/interval" in str(info.value) and "7.2.60" in str(info.value)
+
+
+def test_a_value_in_another_notation_is_the_same_value():
+    wanted = _desired()
+    answered = {}
+    for key, entry in wanted.services.items():
+        entry = _as_appliance(entry)
+        if entry.get("ExtraPorts"):
+            entry["ExtraPorts"] = "8444 8443"
+        entry["Enable"] = 1
+        answered[key] = entry
+    current = lm.Current(version="7.2.60.0", services=answered, foreign={}, certificates=wanted.certificates, ha=HA, interfaces=IFACES)
+    plan = lm.plan(wanted, current)
+    assert not plan and not plan.operations and plan.summary == []

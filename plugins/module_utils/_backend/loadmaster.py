@@ -123,13 +123,13 @@ class LoadMaster(Engine):
             subject = found[0]
         for name, value in op.check:
             got = engine._field(subject, name)
-            if got is not None and engine._normal(got) != engine._normal(value):
+            if got is not None and not engine.same(name, got, value):
                 raise ApplyFailed("%s: the LoadMaster reads %s %s after lbkit set %s." % (op.describe(), name, got, value), restored=False)
 
     def _verify(self, wanted):
         """The whole appliance, read again, holds what the plan wanted."""
         services, dummy = self._services()
-        have = dict(engine.service_doc(entry) for entry in services.values())
+        have = dict(wanted.read(entry) for entry in services.values())
         want = wanted.state["virtual_services"]
         for key in sorted(set(have) | set(want)):
             if have.get(key) != want.get(key):
@@ -143,7 +143,8 @@ class LoadMaster(Engine):
             for param in done_ha:
                 self.api.call("set", {"param": param, "value": before.ha.get(param)})
             services, dummy = self._services()
-            restored = dict(engine.service_doc(e) for e in services.values()) == dict(engine.service_doc(e) for e in before.services.values())
+            restored = (dict(engine.service_doc(e) for e in services.values()) == dict(engine.service_doc(e) for e in before.services.values())
+                        and sorted(services) == sorted(before.services))
         except LbkitError as again:
             raise ApplyFailed("%s; restoring the LoadMaster's backup failed too: %s" % (message, again), restored=False) from None
         if not restored:

@@ -32,6 +32,10 @@ OWNED = "lbkit-"
 CERT_PREFIX = "lbkit"
 # APIv2 (JSON on /accessv2) came with this firmware.
 MIN_FIRMWARE = (7, 2, 52)
+# Per-service check timing is documented from this firmware on (7.2.60's API SDK); before it the
+# appliance's global check settings apply to every service.
+CHECK_TIMING_FIRMWARE = (7, 2, 60)
+CHECK_TIMING = ("ChkInterval", "ChkTimeout", "ChkRetryCount")
 
 SCHEDULE = {
     "round_robin": "rr",
@@ -212,14 +216,22 @@ def rs_params(vs, rs):
     }
 
 
-def listing_entry(vs, certificate=""):
-    """The desired virtual service as the appliance lists it (what ``service_doc`` reads)."""
+def listing_entry(vs, certificate="", check_timing=True):
+    """The desired virtual service as the appliance lists it (what ``service_doc`` reads);
+    without the per-service check timing on a firmware that has none."""
     entry = dict(vs_params(vs, certificate), VSAddress=str(vs.address), VSPort=str(vs.port), Protocol=vs.protocol)
+    if not check_timing:
+        entry = _without_timing(entry)
     entry["Rs"] = [dict(rs_params(vs, rs), Addr=str(rs.address), Port=rs.port) for rs in vs.real_servers]
     return entry
 
 
 # --- the state document: one reader for both sides -----------------------------------------
+
+
+def _without_timing(entry):
+    lower = set(name.lower() for name in CHECK_TIMING)
+    return dict((key, value) for key, value in entry.items() if key.lower() not in lower)
 
 
 def _field(entry, name, default=None):
@@ -284,9 +296,9 @@ def service_doc(entry):
             "url": str(get("CheckUrl", "") or "/") if http_check else None,
             "host": (str(get("CheckHost", "") or "") or None) if http_check else None,
             "expected_codes": _codes(get("CheckCodes", "")) if http_check else None,
-            "interval": _int(get("ChkInterval")) if check != "none" else None,
-            "timeout": _int(get("ChkTimeout")) if check != "none" else None,
-            "retries": _int(get("ChkRetryCount")) if check != "none" else None,
+            "interval": _int(get("ChkInterval")) if check != "none" and get("ChkInterval") is not None else None,
+            "timeout": _int(get("ChkTimeout")) if check != "none" and get("ChkTimeout") is not None else None,
+            "retries": _int(get("ChkRetryCount")) if check != "none" and get("ChkRetryCount") is not None else None,
         },
         "fallback_server": ({"address": str(get("StandbyAddr")), "port": _int(get("StandbyPort"))} if get("StandbyAddr") else None),
         "real_servers": rss,
@@ -341,6 +353,12 @@ class Desired:
     ha: dict = field(default_factory=dict)
     # {"<service key>/<real server key>": the spec's name}: the appliance keeps no real-server names
     names: dict = field(default_factory=dict)
+    # whether the firmware sets check timing per service (else it is neither sent nor compared)
+    check_timing: bool = True
+
+    def read(self, entry):
+        """(key, state document) of an appliance's listing entry, comparable with this one's."""
+        return service_doc(entry if self.check_timing else _without_timing(entry))
 
 
 def _version(text):
@@ -353,6 +371,13 @@ def desired(spec, host, current, tls_material=None, need_tls=True):
     if _version(current.version) < MIN_FIRMWARE:
         errors.append(SpecError("/cluster/engine", "the LoadMaster at %s runs firmware %s; lbkit needs 7.2.52 or later (APIv2, JSON on /accessv2)."
                                 % (host, current.version), "update the LoadMaster's firmware."))
+    check_timing = _version(current.version) >= CHECK_TIMING_FIRMWARE
+    for vs in spec.virtual_services if not check_timing else ():
+        for name in ("interval", "timeout", "retries"):
+            if name in vs.health_check.given and vs.health_check.type != "none":
+                errors.append(SpecError("%s/health_check/%s" % (vs.path, name), "the LoadMaster at %s runs firmware %s, which times checks globally;"
+                                        " per-service check timing needs 7.2.60 or later." % (host, current.version),
+                                        "remove it (the appliance's global check settings apply), or update the firmware."))
     certificates, names, missing = {}, {}, []
     for vs in spec.virtual_services:
         if vs.layer7 is None or vs.layer7.tls is None:
@@ -369,7 +394,8 @@ def desired(spec, host, current, tls_material=None, need_tls=True):
         errors.extend(SpecError(vs.path + "/layer7/tls", "the module was given no certificate and key for service '%s'." % vs.name,
                                 "run it through the loadmaster role or action (which read the files named here on the controller),"
                                 " or pass them in the module's tls option.") for vs in missing)
-    services = dict((service_key(vs.protocol, vs.address, vs.port), (vs, listing_entry(vs, names.get(vs.name, "")))) for vs in spec.virtual_services)
+    services = dict((service_key(vs.protocol, vs.address, vs.port), (vs, listing_entry(vs, names.get(vs.name, ""), check_timing)))
+                    for vs in spec.virtual_services)
     for key, (vs, entry) in sorted(services.items()):
         if key in current.foreign:
             errors.append(SpecError(vs.path + "/address", "%s is on the LoadMaster as '%s', which lbkit does not own." % (key, current.foreign[key]),
@@ -392,7 +418,7 @@ def desired(spec, host, current, tls_material=None, need_tls=True):
     }
     names = dict(("%s/%s" % (key, real_server_key(rs)), rs.name) for key, (vs, entry) in services.items() for rs in vs.real_servers)
     return Desired(state=state, services=dict((key, entry) for key, (vs, entry) in services.items()), certificates=certificates, ha=ha,
-                   names=names)
+                   names=names, check_timing=check_timing)
 
 
 def interface_number(name):
@@ -461,8 +487,18 @@ def _vs_address(key):
     return (("vs", address), ("port", port), ("prot", protocol))
 
 
+def same(name, got, wanted):
+    """Whether the appliance's value of parameter ``name`` is the one lbkit sends, whatever its
+    notation: port lists and status codes as sets, booleans as Y/N, 1/0 or true/false."""
+    if name == "ExtraPorts":
+        return _ports(got) == _ports(wanted)
+    if name == "CheckCodes":
+        return sorted(str(got or "").split()) == sorted(str(wanted or "").split())
+    return _normal(got) == _normal(wanted)
+
+
 def _changed(wanted, have, names):
-    return [name for name in names if name in wanted and (have is None or _normal(_field(have, name)) != _normal(wanted[name]))]
+    return [name for name in names if name in wanted and (have is None or not same(name, _field(have, name), wanted[name]))]
 
 
 def _normal(value):
@@ -488,7 +524,7 @@ def plan(desired_state, current):
     certificates, HA settings; the changes users see are the semantic diff of the two documents."""
     current_state = {
         "cluster": cluster_doc(desired_state.state["cluster"]["name"], current.ha),
-        "virtual_services": dict(service_doc(entry) for entry in current.services.values()),
+        "virtual_services": dict(desired_state.read(entry) for entry in current.services.values()),
     }
     changes = diff(current_state, desired_state.state, desired_state.names)
     calls = []
@@ -532,7 +568,7 @@ def plan(desired_state, current):
         if name.startswith(CERT_PREFIX):
             calls.append(Call("delcert", (("cert", name),), "certificate %s" % name))
     for param, value in sorted(desired_state.ha.items()):
-        if _normal(current.ha.get(param)) != _normal(value):
+        if not same(param, current.ha.get(param), value):
             calls.append(Call("set", (("param", param), ("value", value)), "HA %s" % param, check=((param, value),)))
     return Plan(changes, calls)
 
