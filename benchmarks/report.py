@@ -236,23 +236,27 @@ def doc_block(results_path, results):
 
 
 def quoted_results(doc_text):
-    """The results file docs/benchmarks.md quotes, or None."""
-    found = DOC_BLOCK.search(doc_text)
-    return found.group(1) if found else None
+    """The results files docs/benchmarks.md quotes, in the order of its figures blocks."""
+    return [found.group(1) for found in DOC_BLOCK.finditer(doc_text)]
 
 
 def main(argv):
-    """python -m benchmarks.report RESULTS_JSON: put its figures into docs/benchmarks.md."""
+    """python -m benchmarks.report RESULTS_JSON: put its figures into docs/benchmarks.md, in place of
+    the block that quotes a run of the same benchmarks."""
     root = Path(__file__).resolve().parents[1]
     results_path = Path(argv[0]).resolve().relative_to(root)
     results = json.loads((root / results_path).read_text())
     doc = root / "docs" / "benchmarks.md"
     text = doc.read_text()
-    if not DOC_BLOCK.search(text):
-        raise SystemExit("docs/benchmarks.md has no figures block (%s ... %s)" % (DOC_BEGIN % "FILE", DOC_END))
-    doc.write_text(DOC_BLOCK.sub(lambda m: doc_block(str(results_path), results), text, count=1))
-    sys.stdout.write("docs/benchmarks.md now quotes %s\n" % results_path)
-    return 0
+    kinds = set(results.get("benchmarks", {}))
+    for found in DOC_BLOCK.finditer(text):
+        quoted = json.loads((root / found.group(1)).read_text()) if (root / found.group(1)).is_file() else {}
+        if set(quoted.get("benchmarks", {})) == kinds:
+            doc.write_text(text[:found.start()] + doc_block(str(results_path), results) + text[found.end():])
+            sys.stdout.write("docs/benchmarks.md now quotes %s\n" % results_path)
+            return 0
+    raise SystemExit("docs/benchmarks.md has no figures block of a run of %s (%s ... %s): add one where it belongs"
+                     % (", ".join(sorted(kinds)), DOC_BEGIN % "FILE", DOC_END))
 
 
 if __name__ == "__main__":
