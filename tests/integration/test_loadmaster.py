@@ -359,9 +359,12 @@ def playbook(tmp_path, inventory, name, *args):
 def test_playbook_converges_then_changes_nothing_and_check_diff_touches_nothing(tmp_path, sim_process):
     spec = _single(SPEC)
     inventory = _inventory(tmp_path, sim_process, spec)
-    code, out = playbook(tmp_path, inventory, "loadmasters.yml")
+    # the main entry point: validate, converge (no Linux appliance, no real server here), the table of changes, verify
+    code, out = playbook(tmp_path, inventory, "site.yml")
     assert code == 0, out
     assert "+ virtual service shop (192.0.2.12:443/tcp)" in out and "changed=1" in out
+    assert "lm: the spec is valid: 2 virtual services, 4 real servers." in out
+    assert "Fail unless every enabled real server is up and the HA state is healthy" in out
     assert TLS["shop"]["key"].splitlines()[1] not in out and KEY not in out
     code, out = playbook(tmp_path, inventory, "loadmasters.yml")
     assert code == 0 and "changed=0" in out, out
