@@ -20,6 +20,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.loadma
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import loadmaster as engine
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.interface import Engine
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import ApplyFailed, LbkitError, NotFound, RuntimeApiError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import real_server_key
 
 HA_PARAMS = ("hamode", "havhid", "haprefered", "hatimeout")
 # restore type 2: the virtual service configuration (services, SubVSs, real servers)
@@ -37,13 +38,12 @@ class LoadMaster(Engine):
 
     name = "Kemp LoadMaster"
 
-    def __init__(self, transport, host="", tls_material=None, require_tls=True, interfaces=()):
+    def __init__(self, transport, host="", tls_material=None, interfaces=()):
         self.api = transport
         self.host = host
         # the interfaces (ethN) whose addresses the spec's floating IPs must be
         self.interfaces = tuple(sorted(set(engine.interface_number(name) for name in interfaces)))
         self.tls_material = tls_material
-        self.require_tls = require_tls
         self._planned = None
 
     # --- read --------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ class LoadMaster(Engine):
     # --- plan (pure) -------------------------------------------------------------------------
 
     def desired(self, spec, host, current):
-        return engine.desired(spec, host or self.host, current, self.tls_material, need_tls=self.require_tls)
+        return engine.desired(spec, host or self.host, current, self.tls_material)
 
     def plan(self, desired, current):
         # apply verifies against what this plan wanted, and rolls back to what it started from
@@ -109,14 +109,14 @@ class LoadMaster(Engine):
 
     def _check(self, op, answer):
         """The answer of a write reads back what was sent, on the object it was meant for."""
+        params = op.arguments()
         if op.cmd in ("addvs", "modvs"):
-            key = engine.service_key(dict(op.params)["prot"], dict(op.params)["vs"], dict(op.params)["port"])
+            key = engine.service_key(params["prot"], params["vs"], params["port"])
             if not _matches(answer, key):
                 raise ApplyFailed("%s answered for another virtual service (%s:%s), not %s." % (
                     op.describe(), engine._field(answer, "VSAddress"), engine._field(answer, "VSPort"), key), restored=False)
         subject = answer
         if op.cmd in ("addrs", "modrs"):
-            params = dict(op.params)
             found = [rs for rs in engine._field(answer, "Rs", []) or [] if engine._rs_key(rs) == (str(params["rs"]), int(params["rsport"]))]
             if not found:
                 return  # the answer carries no real server: the final read checks it
@@ -159,7 +159,7 @@ class LoadMaster(Engine):
         for entry in engine._field(answer, "Rs", []) or []:
             if engine._rs_key(entry) == (str(rs.address), rs.port):
                 return key, entry
-        raise NotFound("the LoadMaster's %s has no real server %s:%d: converge it first." % (key, rs.address, rs.port))
+        raise NotFound("the LoadMaster's %s has no real server %s: converge it first." % (key, real_server_key(rs)))
 
     def server_state(self, vs, rs):
         key, entry = self._rs(vs, rs)
@@ -195,10 +195,9 @@ class LoadMaster(Engine):
             servers = {}
             table.append("%s (%s): %s" % (doc["name"], key, status or "no status"))
             for rs in engine._field(entry, "Rs", []) or []:
-                address, port = engine._rs_key(rs)
+                name = real_server_key(engine._Rs(*engine._rs_key(rs)))
                 rstatus = str(engine._field(rs, "Status", "") or "")
                 enabled = engine._bool(engine._field(rs, "Enable", True))
-                name = "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
                 servers[name] = {"status": rstatus, "enabled": enabled, "weight": engine._int(engine._field(rs, "Weight"))}
                 table.append("  %-24s %-6s %-8s weight %s" % (name, rstatus or "-", "enabled" if enabled else "disabled", servers[name]["weight"]))
                 if enabled and rstatus.lower() == "down":

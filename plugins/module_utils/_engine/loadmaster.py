@@ -122,14 +122,19 @@ def _ports(text):
     return sorted(out)
 
 
-def _ranges(ports):
+def _runs(numbers):
+    """The distinct ``numbers`` as runs of consecutive ones, [[first, last], ...] in order."""
     out = []
-    for port in sorted(set(ports)):
-        if out and port == out[-1][1] + 1:
-            out[-1][1] = port
+    for number in sorted(set(numbers)):
+        if out and number == out[-1][1] + 1:
+            out[-1][1] = number
         else:
-            out.append([port, port])
-    return ",".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in out)
+            out.append([number, number])
+    return out
+
+
+def _ranges(ports):
+    return ",".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in _runs(ports))
 
 
 def _extra_codes(codes):
@@ -142,14 +147,7 @@ def _extra_codes(codes):
 
 def _codes(text):
     """CheckCodes back as the spec's ranges, 200-299 included."""
-    codes = set(range(200, 300)) | set(int(c) for c in str(text or "").split() if c.isdigit())
-    out = []
-    for code in sorted(codes):
-        if out and code == out[-1][1] + 1:
-            out[-1][1] = code
-        else:
-            out.append([code, code])
-    return out
+    return _runs(set(range(200, 300)) | set(int(c) for c in str(text or "").split() if c.isdigit()))
 
 
 def ha_timeout(advert_interval_ms):
@@ -264,8 +262,8 @@ def service_doc(entry):
     rss = {}
     forwarding = set()
     for rs in get("Rs", []) or []:
-        address, port = str(_field(rs, "Addr", "")), _int(_field(rs, "Port"))
-        key = "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
+        address, port = _rs_key(rs)
+        key = real_server_key(_Rs(address, port))
         forwarding.add(str(_field(rs, "Forward", "nat")))
         rss[key] = {
             "address": address,
@@ -365,7 +363,7 @@ def _version(text):
     return tuple(_int(p) for p in re.findall(r"\d+", str(text))[:3])
 
 
-def desired(spec, host, current, tls_material=None, need_tls=True):
+def desired(spec, host, current, tls_material=None):
     """What the appliance should hold for ``spec``; SpecInvalid when the appliance cannot take it."""
     errors = []
     if _version(current.version) < MIN_FIRMWARE:
@@ -378,23 +376,20 @@ def desired(spec, host, current, tls_material=None, need_tls=True):
                 errors.append(SpecError("%s/health_check/%s" % (vs.path, name), "the LoadMaster at %s runs firmware %s, which times checks globally;"
                                         " per-service check timing needs 7.2.60 or later." % (host, current.version),
                                         "remove it (the appliance's global check settings apply), or update the firmware."))
-    certificates, names, missing = {}, {}, []
+    certificates, cert_names = {}, {}
     for vs in spec.virtual_services:
         if vs.layer7 is None or vs.layer7.tls is None:
             continue
         material = (tls_material or {}).get(vs.name)
         if material is None:
-            missing.append(vs)
-            names[vs.name] = "%s%s" % (CERT_PREFIX, re.sub(r"[^A-Za-z0-9]", "", vs.name)[:40])
+            errors.append(SpecError(vs.path + "/layer7/tls", "the module was given no certificate and key for service '%s'." % vs.name,
+                                    "run it through the loadmaster role or action (which read the files named here on the controller),"
+                                    " or pass them in the module's tls option."))
             continue
         pem = material["certificate"].rstrip() + "\n" + material["key"].rstrip() + "\n"
-        names[vs.name] = certificate_name(vs.name, pem)
-        certificates[names[vs.name]] = pem
-    if missing and need_tls:
-        errors.extend(SpecError(vs.path + "/layer7/tls", "the module was given no certificate and key for service '%s'." % vs.name,
-                                "run it through the loadmaster role or action (which read the files named here on the controller),"
-                                " or pass them in the module's tls option.") for vs in missing)
-    services = dict((service_key(vs.protocol, vs.address, vs.port), (vs, listing_entry(vs, names.get(vs.name, ""), check_timing)))
+        cert_names[vs.name] = certificate_name(vs.name, pem)
+        certificates[cert_names[vs.name]] = pem
+    services = dict((service_key(vs.protocol, vs.address, vs.port), (vs, listing_entry(vs, cert_names.get(vs.name, ""), check_timing)))
                     for vs in spec.virtual_services)
     for key, (vs, entry) in sorted(services.items()):
         if key in current.foreign:
@@ -551,7 +546,7 @@ def plan(desired_state, current):
             calls.append(Call("modvs", address + tuple((n, wanted[n]) for n in differ), "virtual service %s" % key,
                               check=tuple((n, wanted[n]) for n in differ)))
         have_rs = dict((_rs_key(rs), rs) for rs in (_field(have, "Rs", []) or [])) if have else {}
-        want_rs = dict(((str(rs["Addr"]), int(rs["Port"])), rs) for rs in wanted["Rs"])
+        want_rs = dict((_rs_key(rs), rs) for rs in wanted["Rs"])
         for rkey in sorted(want_rs, key=str):
             rs = want_rs[rkey]
             target = "real server %s in %s" % (real_server_key(_Rs(*rkey)), key)
