@@ -42,6 +42,16 @@ options:
     description:
       - The appliance's inventory hostname, as listed in C(cluster.nodes[].host); used with O(spec).
     type: str
+  gather:
+    description:
+      - What to read. C(vrrp) alone (the VRRP role and the addresses held) is what a converge
+        needs to order the nodes of a pair, and costs nothing that grows with the services;
+        the IPVS table and HAProxy's servers, with their diagnoses, are read when named.
+      - A part not gathered is returned empty (C(ipvs.services), C(haproxy.services)).
+    type: list
+    elements: str
+    choices: [vrrp, ipvs, haproxy]
+    default: [vrrp, ipvs, haproxy]
 author:
   - lbkit developers (@lbkit)
 """
@@ -50,6 +60,10 @@ EXAMPLES = r"""
 - name: Read every appliance
   lbkit.loadbalancer.appliance_info:
   register: lbkit_info
+
+- name: Read only the VRRP role (cheap on an appliance with many services)
+  lbkit.loadbalancer.appliance_info:
+    gather: [vrrp]
 
 - name: Diagnose against the spec rather than the last applied state
   lbkit.loadbalancer.appliance_info:
@@ -93,7 +107,7 @@ ipvs:
   type: dict
   contains:
     available:
-      description: The kernel has IPVS loaded.
+      description: The kernel has IPVS loaded (null when O(gather) leaves C(ipvs) out).
       type: bool
       returned: always
     services:
@@ -131,7 +145,8 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets i
 
 
 def main():
-    argument_spec = dict(host=dict(type="str"))
+    argument_spec = dict(host=dict(type="str"), gather=dict(type="list", elements="str", choices=["vrrp", "ipvs", "haproxy"],
+                                                            default=["vrrp", "ipvs", "haproxy"]))
     argument_spec.update(spec_argument(required=False))
     argument_spec.update(state_dir_argument())
     module = AnsibleModule(argument_spec=argument_spec, required_by=dict(spec="host"), supports_check_mode=True)

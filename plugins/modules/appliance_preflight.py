@@ -19,7 +19,9 @@ description:
     applied, held while this node is master) are not counted as the appliance's own.
   - Reports the interfaces and whether the kernel has IPVS; a layer-4 service on a kernel without
     IPVS is an error at its C(layer).
-  - Reports which services are layer 4 and which layer 7, for the role's decisions (keepalived's mode, HAProxy at boot).
+  - Reports which services are layer 4 and which layer 7.
+  - Reports which of the OS packages named in O(packages) are not installed (C(dpkg-query)), so
+    the role runs the package manager only when one is missing.
   - It never changes the host.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
@@ -38,6 +40,13 @@ options:
       - The appliance's inventory hostname, as listed in C(cluster.nodes[].host).
     type: str
     required: true
+  packages:
+    description:
+      - OS packages the appliance needs; those C(dpkg-query) does not report as installed are
+        returned in RV(missing_packages). Nothing is installed by this module.
+    type: list
+    elements: str
+    default: []
 author:
   - lbkit developers (@lbkit)
 """
@@ -78,6 +87,12 @@ services:
   returned: always
   type: dict
   sample: {"layer4": ["web-dr"], "layer7": ["shop"]}
+missing_packages:
+  description: The packages of O(packages) that are not installed (all of them where C(dpkg-query) is not available).
+  returned: always
+  type: list
+  elements: str
+  sample: ["haproxy"]
 errors:
   description: Every problem found, each with its JSON-pointer path into the spec and a fix.
   returned: always
@@ -98,7 +113,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets i
 
 
 def main():
-    argument_spec = dict(host=dict(type="str", required=True))
+    argument_spec = dict(host=dict(type="str", required=True), packages=dict(type="list", elements="str", default=[]))
     argument_spec.update(spec_argument())
     argument_spec.update(state_dir_argument())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

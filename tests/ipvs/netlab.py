@@ -5,7 +5,7 @@ it) or on a host whose kernel has IPVS. Standard library only (the guest's Pytho
 
 A *host* is a network namespace plus a mount namespace of its own, in which the directories
 the collection writes (/etc/keepalived, /etc/lbkit, /var/lib/lbkit, /run) are private tmpfs,
-and /usr/local/libexec/lbkit holds the appliance role's helper programs. So two appliances of
+and /usr/local/libexec/lbkit holds keepalived's helper programs (as the appliance module writes them). So two appliances of
 a pair, or two real servers, each keep their own configuration and state, and nothing is
 written outside the lab. A *switch* is a bridge in the lab's own namespace; hosts plug into it
 with veth pairs. Nothing is routed off the lab: its namespaces have no link to anything else.
@@ -55,7 +55,7 @@ class Lab(object):
 
     def __enter__(self):
         os.makedirs(os.path.join(self.dir, "mnt"), exist_ok=True)
-        # The appliance role installs its helpers (keepalived's notify and ping-node scripts)
+        # The appliance module installs its helpers (keepalived's notify and ping-node scripts)
         # root-owned and executable; keepalived's script security insists on both.
         self.helpers = os.path.join(self.dir, "helpers")
         os.makedirs(self.helpers, mode=0o755)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
 import shutil
 import signal
 import subprocess
@@ -117,6 +118,15 @@ def _copy_tree(source, target):
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
 
 
+def _write_helpers(target):
+    """keepalived's helper programs, as the appliance module writes them (_render/programs.py), into ``target``."""
+    programs = runpy.run_path(str(ROOT / "plugins" / "module_utils" / "_render" / "programs.py"))
+    target.mkdir(parents=True, exist_ok=True)
+    for path, text in programs["HELPERS"].items():
+        (target / Path(path).name).write_text(text)
+    return target
+
+
 def _guest_python_compiler():
     """A Python of the guest's minor version (3.11) to precompile the overlay, or None."""
     for name in ("python3.11",):
@@ -136,7 +146,7 @@ def build_overlay(scenarios, staging):
     pylib = opt / "pylib"
     collection = pylib / "ansible_collections" / "lbkit" / "loadbalancer"
     _copy_tree(ROOT / "plugins", collection / "plugins")
-    _copy_tree(ROOT / "roles" / "appliance" / "files", collection / "roles" / "appliance" / "files")
+    helpers = _write_helpers(opt / "helpers")
     for marker in (pylib / "ansible_collections", collection.parent, collection):
         (marker / "__init__.py").touch()
     _copy_tree(Path(ansible.__file__).parent, pylib / "ansible")
@@ -147,7 +157,7 @@ def build_overlay(scenarios, staging):
         "scenarios": list(scenarios),
         "python": "/usr/bin/python3",
         "pythonpath": [str(Path("/") / pylib.relative_to(staging))],
-        "helpers": str(Path("/") / (collection / "roles" / "appliance" / "files").relative_to(staging)),
+        "helpers": str(Path("/") / helpers.relative_to(staging)),
     }
     (opt / "run.json").write_text(json.dumps(config, indent=1))
     compiler = _guest_python_compiler()
@@ -221,7 +231,7 @@ def run_on_host(scenarios, log_path, timeout):
         "scenarios": list(scenarios),
         "python": sys.executable,
         "pythonpath": [str(ROOT / "collections")],
-        "helpers": str(ROOT / "roles" / "appliance" / "files"),
+        "helpers": str(_write_helpers(CACHE / "helpers")),
     }
     run_json = CACHE / "run.json"
     run_json.write_text(json.dumps(config, indent=1))

@@ -35,6 +35,10 @@ STATE_FILE = engine.STATE_DIR + "/state.json"
 SHOP_PEM = engine.STATE_DIR + "/tls/shop.pem"
 
 
+# The daemons systemd starts at boot: on disk on a real host, so shared by every FakeHost of a test.
+BOOT = set()
+
+
 class FakeHost(object):
     """What the module and the backend use of AnsibleModule, backed by a temporary root."""
 
@@ -73,7 +77,12 @@ class FakeHost(object):
         if name == "ip":
             return 0, IP_JSON, ""
         if name == "systemctl":
-            action, service = argv[1], argv[2]
+            action, service = argv[1], argv[-1]
+            if action == "is-enabled":
+                return 0, "".join("%s\n" % ("enabled" if name in BOOT else "disabled") for name in argv[2:]), ""
+            if action in ("enable", "disable"):
+                (BOOT.add if action == "enable" else BOOT.discard)(service)
+                return 0, "", ""
             if action == "is-active":
                 if self.reloading_left.get(service):
                     self.reloading_left[service] -= 1
@@ -81,7 +90,7 @@ class FakeHost(object):
                 return (0, "active\n", "") if service in self.active else (3, "inactive\n", "")
             if action == "reload":
                 self.reloading_left[service] = self.reloading.get(service, 0)
-            if action in ("start", "reload"):
+            if action in ("start", "reload", "restart"):
                 self.active.add(service)
             if action == "stop":
                 self.active.discard(service)
@@ -94,6 +103,7 @@ class FakeHost(object):
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
+    BOOT.clear()
     return str(tmp_path)
 
 
@@ -539,3 +549,104 @@ def test_lbkit_rendering_anew_is_told_apart_from_a_hand_edit(root):
         handle.write("# by hand\n")
     again, result = converge(again.params["spec"], root, host=again)
     assert result["summary"] == ["! file %s%s (edited outside lbkit)" % (root, HAPROXY_CFG)]
+
+
+# --- keepalived's helpers and command line, the daemons at boot -----------------------------
+
+PING_ANY = "/usr/local/libexec/lbkit/ping-any"
+VRRP_NOTIFY = "/usr/local/libexec/lbkit/vrrp-notify"
+DEFAULTS = "/etc/default/keepalived"
+
+
+def layer7_only():
+    spec = mutate({})
+    spec["virtual_services"] = [vs for vs in spec["virtual_services"] if vs.get("layer") == 7]
+    assert spec["virtual_services"]
+    return spec
+
+
+def mode_of(root, path):
+    return "%04o" % (os.stat(root + path).st_mode & 0o7777)
+
+
+def test_first_apply_installs_the_helpers_and_the_command_line_and_starts_at_boot(root):
+    host, result = converge(layer7_only(), root)
+    assert result["changed"]
+    for path in (PING_ANY, VRRP_NOTIFY):
+        assert read(root, path).startswith("#!/bin/sh\n# Installed by lbkit.loadbalancer.")
+        assert mode_of(root, path) == "0755"
+    assert read(root, DEFAULTS) == '# Managed by lbkit.loadbalancer.\nDAEMON_ARGS="--vrrp"\n'
+    assert mode_of(root, DEFAULTS) == "0644"
+    assert BOOT == {"keepalived", "haproxy"}
+    assert "enable keepalived" in result["operations"] and "enable haproxy" in result["operations"]
+    # Recorded like every file lbkit writes, so a hand edit shows as one.
+    record = json.loads(read(root, STATE_FILE))["engine"]["files"]
+    assert set([root + PING_ANY, root + VRRP_NOTIFY, root + DEFAULTS]) <= set(record)
+
+
+def test_adding_the_first_layer4_service_restarts_keepalived_for_its_new_mode(root):
+    host, first = converge(layer7_only(), root)
+    checker = FakeHost(mutate({}), check_mode=True)
+    checker.active = set(host.active)
+    checker, predicted = converge(mutate({}), root, host=checker)
+    assert "~ service keepalived: mode VRRP only -> VRRP and IPVS" in predicted["summary"]
+    assert read(root, DEFAULTS).endswith('DAEMON_ARGS="--vrrp"\n') and not checker.ran("systemctl", "restart")
+    runner = FakeHost(mutate({}))
+    runner.active = set(host.active)
+    runner, applied = converge(mutate({}), root, host=runner)
+    assert applied["summary"] == predicted["summary"]
+    assert read(root, DEFAULTS).endswith('DAEMON_ARGS=""\n')
+    assert runner.ran("systemctl", "restart", "keepalived") and not runner.ran("systemctl", "reload", "keepalived")
+    again = FakeHost(mutate({}))
+    again.active = set(runner.active)
+    again, second = converge(mutate({}), root, host=again)
+    assert second["changed"] is False and not again.ran("systemctl", "restart")
+
+
+def test_a_failed_restart_puts_the_old_command_line_back_and_restarts_again(root):
+    host, first = converge(layer7_only(), root)
+    bad = FakeHost(mutate({}))
+    bad.active = set(host.active)
+    bad.fail[("systemctl", "restart", "keepalived")] = (1, "", "Job for keepalived.service failed")
+    with pytest.raises(ApplyFailed) as info:
+        converge(mutate({}), root, host=bad)
+    assert info.value.restored
+    assert read(root, DEFAULTS).endswith('DAEMON_ARGS="--vrrp"\n')
+    assert len(bad.ran("systemctl", "restart", "keepalived")) == 2
+
+
+def test_a_helper_with_the_wrong_mode_is_fixed_without_a_reload(root):
+    host, first = converge(mutate({}), root)
+    os.chmod(root + PING_ANY, 0o644)
+    checker = FakeHost(mutate({}), check_mode=True)
+    checker.active = set(host.active)
+    checker, predicted = converge(mutate({}), root, host=checker)
+    assert predicted["summary"] == ["~ file %s: mode 0644 -> 0755" % (root + PING_ANY)]
+    assert mode_of(root, PING_ANY) == "0644"
+    runner = FakeHost(mutate({}))
+    runner.active = set(host.active)
+    runner, applied = converge(mutate({}), root, host=runner)
+    assert mode_of(root, PING_ANY) == "0755" and applied["summary"] == predicted["summary"]
+    assert not runner.ran("systemctl", "reload") and not runner.ran("systemctl", "restart")
+
+
+def test_a_hand_edited_helper_is_put_back_and_said_so(root):
+    host, first = converge(mutate({}), root)
+    with open(root + VRRP_NOTIFY, "a") as handle:
+        handle.write("echo hello\n")
+    runner = FakeHost(mutate({}))
+    runner.active = set(host.active)
+    runner, applied = converge(mutate({}), root, host=runner)
+    assert applied["summary"] == ["! file %s (edited outside lbkit)" % (root + VRRP_NOTIFY)]
+    assert "echo hello" not in read(root, VRRP_NOTIFY)
+    assert not runner.ran("systemctl", "reload")
+
+
+def test_haproxy_is_not_started_at_boot_without_layer7_services(root):
+    spec = mutate({})
+    spec["virtual_services"] = [vs for vs in spec["virtual_services"] if vs.get("layer", 4) == 4]
+    BOOT.add("haproxy")
+    host, result = converge(spec, root)
+    assert "~ service haproxy: started at boot true -> false" in result["summary"]
+    assert BOOT == {"keepalived"}
+    assert read(root, DEFAULTS).endswith('DAEMON_ARGS=""\n')

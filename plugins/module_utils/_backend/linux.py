@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import haproxy_runtime, ipvs
@@ -35,6 +36,8 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state imp
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, sysctl
 
 VRRP_STATE = "/run/lbkit/vrrp-lbkit.state"
+# What appliance_info can read.
+INFO_PARTS = frozenset(["vrrp", "ipvs", "haproxy"])
 # Lines of an engine checker's output quoted in a rejection.
 REASON_LINES = 12
 
@@ -52,6 +55,13 @@ def read_state(paths=engine.Paths()):
         return None, {}
     record = stored.pop("engine", None)
     return stored, record if isinstance(record, dict) else {}
+
+
+def _mode(path):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
 
 
 def _reason(output, candidate, target):
@@ -109,19 +119,32 @@ class LinuxAppliance(Engine):
 
     def read(self):
         state, record = read_state(self.paths)
-        paths = set(self.paths.fixed()) | set(record.get("files", {}))
+        paths = set(self.paths.fixed()) | set(self.paths.system()) | set(record.get("files", {}))
         tls_dir = self.paths.root + self.paths.tls_dir
         if os.path.isdir(tls_dir):
             paths.update(os.path.join(tls_dir, name) for name in os.listdir(tls_dir) if name.endswith(".pem"))
         active = dict((name, self.is_active(name)) for name in engine.SERVICES)
+        files = dict((path, read_text(path)) for path in sorted(paths))
         return engine.Current(
             state=state,
             record=record,
-            files=dict((path, read_text(path)) for path in sorted(paths)),
+            files=files,
             active=active,
             links=tuple(self.host.links()),
             servers=self._servers() if active.get(engine.HAPROXY) else None,
+            modes=dict((path, _mode(path)) for path, text in files.items() if text is not None),
+            enabled=self.enabled(),
         )
+
+    def enabled(self):
+        """{daemon: what ``systemctl is-enabled`` says} ('enabled', 'disabled', 'masked'...), one call for both."""
+        if self.host.which("systemctl") is None:
+            return {}
+        rc, out, err = self.host.run(["systemctl", "is-enabled"] + list(engine.SERVICES), check=False)
+        answers = out.split()
+        if len(answers) != len(engine.SERVICES):
+            return {}
+        return dict(zip(engine.SERVICES, answers))
 
     def _servers(self):
         """{(proxy, server): spec state} of HAProxy's servers, or None when its runtime API does not answer."""
@@ -179,6 +202,8 @@ class LinuxAppliance(Engine):
                 elif isinstance(op, engine.Service):
                     reached.append(op)
                     self._service(op)
+                elif isinstance(op, engine.EnableService):
+                    self.host.run(["systemctl", "enable" if op.enabled else "disable", "--quiet", op.name])
                 elif isinstance(op, engine.RecordState):
                     self._record(op.state)
         except (LbkitError, OSError) as exc:
@@ -311,6 +336,12 @@ class LinuxAppliance(Engine):
             return
         if op.verb == "start" and not active:
             return  # it was not running before this apply started it
+        if op.verb == "restart":
+            # Its previous command line (/etc/default/keepalived, restored above) takes a restart.
+            self.host.run(["systemctl", "restart", op.name])
+            if not self.is_active(op.name):
+                raise ApplyFailed("%s is not running with the restored configuration" % op.name, restored=False)
+            return
         self.host.run(["systemctl", "reload" if active else "start", op.name])
         if not self.is_active(op.name):
             raise ApplyFailed("%s is not running with the restored configuration" % op.name, restored=False)
@@ -367,11 +398,12 @@ class LinuxAppliance(Engine):
 
     # --- report ------------------------------------------------------------------------------
 
-    def info(self, state):
-        """VRRP role and addresses held, the IPVS table, HAProxy's servers, and the diagnoses."""
+    def info(self, state, parts=INFO_PARTS):
+        """VRRP role and addresses held, the IPVS table, HAProxy's servers, and the diagnoses
+        (``parts``: which of ``INFO_PARTS`` to read; the others come back empty)."""
         vrrp = self._vrrp_info(state)
-        ipvs_result, ipvs_diag = self._ipvs_info(state)
-        haproxy_result, haproxy_diag = self._haproxy_info()
+        ipvs_result, ipvs_diag = self._ipvs_info(state) if "ipvs" in parts else (dict(available=None, services=[], connection_states={}), [])
+        haproxy_result, haproxy_diag = self._haproxy_info() if "haproxy" in parts else (dict(running=None, services={}), [])
         diagnosis = ipvs_diag + haproxy_diag
         if state is None:
             diagnosis.insert(0, "lbkit has not converged this appliance yet (no %s)." % self.paths.state)

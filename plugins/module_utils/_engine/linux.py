@@ -4,8 +4,9 @@
 """The Linux appliance engine's pure half: what an appliance should hold, and the plan. Pure.
 
 An appliance is converged through files (keepalived.conf, haproxy.cfg, the TLS files HAProxy
-reads, a sysctl.d file, a modules-load.d file), the daemons that read them, and HAProxy's
-runtime states. ``desired`` renders the files from the spec; ``plan`` compares them, and the
+reads, a sysctl.d file, a modules-load.d file, keepalived's helper programs and its command
+line in /etc/default/keepalived), the daemons that read them (running, and started at boot),
+and HAProxy's runtime states. ``desired`` renders the files from the spec; ``plan`` compares them, and the
 state lbkit recorded, with what ``read`` found, and lists the operations ``apply``
 (``_backend/linux.py``) carries out: nothing else is written, reloaded or set.
 
@@ -27,7 +28,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import Change
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import diff
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import desired_state, held_addresses, real_server_key
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, sysctl
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, programs, sysctl
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
 
@@ -39,6 +40,8 @@ TLS_NAME = "tls"
 KEEPALIVED = "keepalived"
 HAPROXY = "haproxy"
 KERNEL = "kernel"
+# /etc/default/keepalived: keepalived's command line; a change restarts it (a reload keeps the old one).
+KEEPALIVED_MODE = "keepalived-mode"
 # The daemons, in the order they are started, reloaded or stopped.
 SERVICES = (KEEPALIVED, HAPROXY)
 # Each daemon's own configuration checker, run on a candidate file before it goes into place.
@@ -82,9 +85,21 @@ class Paths:
         """The TLS directory as haproxy.cfg names it (without the test root)."""
         return self.state_dir + "/" + TLS_NAME
 
+    @property
+    def keepalived_defaults(self):
+        return self.root + programs.KEEPALIVED_DEFAULTS
+
+    def helpers(self):
+        """{path: text} of keepalived's helper programs."""
+        return dict((self.root + path, text) for path, text in sorted(programs.HELPERS.items()))
+
     def fixed(self):
-        """The managed files whose path does not depend on the spec."""
+        """The configuration files whose path does not depend on the spec (what ``state: rendered`` shows)."""
         return (self.keepalived, self.haproxy, self.modules, self.sysctl)
+
+    def system(self):
+        """The other files every appliance holds: keepalived's command line and helper programs."""
+        return (self.keepalived_defaults,) + tuple(sorted(self.helpers()))
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,9 @@ class Current:
     active: dict
     links: tuple
     servers: Optional[dict] = None
+    # {path: permission bits} of the files read; {daemon: systemctl is-enabled's answer}.
+    modes: dict = field(default_factory=dict)
+    enabled: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,9 @@ class Desired:
     fingerprint: Optional[str]
     binds: tuple
     runtime: tuple = field(default=())
+    # {daemon: started at boot}; keepalived's mode (programs.keepalived_mode).
+    enabled: dict = field(default_factory=dict)
+    mode: Optional[str] = None
 
 
 # --- operations ---------------------------------------------------------------------------
@@ -168,7 +189,7 @@ class CheckListeners(Operation):
 
 @dataclass(frozen=True)
 class Service(Operation):
-    """Start, reload (never restart) or stop a daemon. ``fingerprint``: the haproxy.cfg it must then
+    """Start, reload or stop a daemon (restart only keepalived, when its command line changes). ``fingerprint``: the haproxy.cfg it must then
     be running; ``previous``: the fingerprint a rollback must find running again."""
 
     verb: str
@@ -178,6 +199,17 @@ class Service(Operation):
 
     def describe(self):
         return "%s %s" % (self.verb, self.name)
+
+
+@dataclass(frozen=True)
+class EnableService(Operation):
+    """Start a daemon at boot (``systemctl enable``) or not (``disable``)."""
+
+    name: str
+    enabled: bool
+
+    def describe(self):
+        return "%s %s" % ("enable" if self.enabled else "disable", self.name)
 
 
 @dataclass(frozen=True)
@@ -241,13 +273,16 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
     conf = keepalived.render(spec, host, interfaces)
     cfg = haproxy.render(spec, paths.tls_dir, digests)
     kernel = sysctl.render(spec)
+    mode = programs.keepalived_mode(spec)
     files = (
         # keepalived.conf may hold the VRRP secret: 0600.
         ManagedFile(paths.keepalived, conf.content, 0o600, KEEPALIVED, conf.masked),
         ManagedFile(paths.haproxy, cfg.content if cfg else None, 0o640, HAPROXY, cfg.content if cfg else None),
         ManagedFile(paths.modules, sysctl.modules(spec), 0o644, None, sysctl.modules(spec)),
         ManagedFile(paths.sysctl, kernel.content if kernel else None, 0o644, KERNEL, kernel.content if kernel else None),
-    ) + tuple(tls_files)
+    ) + tuple(tls_files) + (
+        ManagedFile(paths.keepalived_defaults, programs.keepalived_defaults(mode), 0o644, KEEPALIVED_MODE),
+    ) + tuple(ManagedFile(path, text, programs.MODE) for path, text in sorted(paths.helpers().items()))
     runtime = tuple(
         (vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers
     )
@@ -259,6 +294,8 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
         fingerprint=cfg.fingerprint if cfg else None,
         binds=cfg.binds if cfg else (),
         runtime=runtime,
+        enabled={KEEPALIVED: True, HAPROXY: cfg is not None},
+        mode=mode,
     )
 
 
@@ -291,6 +328,10 @@ def _file_change(managed, now, recorded, semantic):
     return None
 
 
+def _defaults_path(desired):
+    return next((f.path for f in desired.files if f.engine == KEEPALIVED_MODE), None)
+
+
 def plan(desired, current):
     """The plan from ``current`` to ``desired``: semantic changes, engine lines, operations."""
     changes = diff(current.state, desired.state)
@@ -303,7 +344,13 @@ def plan(desired, current):
     gone = [ManagedFile(path, None, 0o600, HAPROXY) for path in sorted(recorded) if path not in wanted_paths and current.files.get(path) is not None]
     for managed in tuple(desired.files) + tuple(gone):
         now = current.files.get(managed.path)
+        mode_now = current.modes.get(managed.path)
         if now == managed.content:
+            if now is None or mode_now is None or mode_now == managed.mode:
+                continue
+            # Same content, wrong permissions (a helper keepalived would refuse to run, a secret readable).
+            operations.append(WriteFile(managed.path, managed.content, managed.mode, None))
+            changes.append(Change("change", "file", managed.path, managed.path, "mode", "%04o" % mode_now, "%04o" % managed.mode))
             continue
         touched.add(managed.engine)
         if managed.content is None:
@@ -328,10 +375,23 @@ def plan(desired, current):
         if wanted and not active:
             operations.append(Service("start", name, fingerprint, previous_here))
             changes.append(Change("start", "service", name, name))
+        elif wanted and name == KEEPALIVED and KEEPALIVED_MODE in touched:
+            # keepalived reads its command line only when it starts.
+            was = programs.mode_of_defaults(current.files.get(_defaults_path(desired)))
+            operations.append(Service("restart", name))
+            changes.append(Change("change", "service", name, name, "mode", was or "VRRP and IPVS", desired.mode))
         elif wanted and name in touched:
             operations.append(Service("reload", name, fingerprint, previous_here))
         elif not wanted and active:
             operations.append(Service("stop", name))
+    for name in SERVICES:
+        wanted = desired.enabled.get(name)
+        if wanted is None:
+            continue
+        now = current.enabled.get(name)
+        if wanted != (now == "enabled") and (wanted or now == "enabled"):
+            operations.append(EnableService(name, wanted))
+            changes.append(Change("change", "service", name, name, "started at boot", now == "enabled", wanted))
     runtime, runtime_changes = [], []
     if current.state is not None and current.servers is not None:
         for vs, rs in desired.runtime:

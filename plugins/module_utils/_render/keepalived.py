@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import programs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import keepalived_quoted, keepalived_word
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, join
 
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s, node %s). Changes made here are overwritten.\n"
-PING_HELPER = "/usr/local/libexec/lbkit/ping-any"
-NOTIFY_HELPER = "/usr/local/libexec/lbkit/vrrp-notify"
+PING_HELPER = programs.PING_ANY
+NOTIFY_HELPER = programs.VRRP_NOTIFY
 INSTANCE = "lbkit"
 
 LB_ALGO = {

@@ -16,4 +16,4 @@ def info(module):
         state, dummy = read_state(engine.paths)
     else:
         state = desired_state(spec_for_host(module), module.params["host"])
-    return dict(changed=False, **engine.info(state))
+    return dict(changed=False, **engine.info(state, parts=set(module.params.get("gather") or ())))

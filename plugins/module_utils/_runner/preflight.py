@@ -27,6 +27,21 @@ def ipvs_availability(host):
     return {"loaded": loaded, "available": available}
 
 
+def missing_packages(host, packages):
+    """The packages dpkg does not report as installed, in the order given (all of them without dpkg-query)."""
+    if not packages:
+        return []
+    if host.which("dpkg-query") is None:
+        return list(packages)
+    rc, out, dummy = host.run(["dpkg-query", "--show", "--showformat", "${Package}\\t${db:Status-Abbrev}\\n", "--"] + list(packages), check=False)
+    installed = set()
+    for line in out.splitlines():
+        name, dummy, status = line.partition("\t")
+        if status.startswith("ii"):
+            installed.add(name.split(":", 1)[0])
+    return [name for name in packages if name not in installed]
+
+
 def layer4_without_ipvs(spec, host_name):
     """An error at each layer-4 service when the appliance's kernel has no IPVS."""
     return [SpecError(join(vs.path, "layer"), "%s's kernel has no IPVS (ip_vs), which this layer-4 service needs." % host_name,
@@ -43,6 +58,7 @@ def preflight(module):
         interfaces=dict((name, [str(a) for a in addresses]) for name, addresses in interfaces.items()),
         ipvs=ipvs_availability(engine.host),
         services=dict(layer4=[], layer7=[]),
+        missing_packages=missing_packages(engine.host, module.params.get("packages") or []),
     )
     spec, errors = check_spec(module.params["spec"])
     if spec is not None:
