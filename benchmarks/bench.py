@@ -15,18 +15,18 @@ import sys
 import time
 import traceback
 
-from benchmarks import failover, loadmaster, machine, report, scale, zero_loss
+from benchmarks import failover, loadmaster, machine, report, scale, site, zero_loss
 from benchmarks.figures import distribution as dist
 from benchmarks.lab import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / ".cache" / "bench"
-BENCHMARKS = ("scale", "failover", "zero_loss", "loadmaster")
+BENCHMARKS = ("scale", "site", "failover", "zero_loss", "loadmaster")
 
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog="./benchmarks/run", description="lbkit's benchmarks; figures go to benchmarks/results/.")
-    parser.add_argument("benchmark", nargs="?", default="all", choices=BENCHMARKS + ("all",))
+    parser.add_argument("benchmark", nargs="?", default="all", help="all, or some of %s, comma-separated" % ", ".join(BENCHMARKS))
     parser.add_argument("--sizes", default=None, help="virtual services per scale run, comma-separated (default 10,100,1000; --quick: 10)")
     parser.add_argument("--trials", type=int, default=None, help="failover trials per advert interval (default 10; --quick: 2)")
     parser.add_argument("--quick", action="store_true", help="small and short: to try the benchmarks, not to quote them")
@@ -36,6 +36,10 @@ def parse(argv):
                         help="do not run a baseline size whose run is projected to take longer (default 3600)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmarks' containers up (to look at them)")
     args = parser.parse_args(argv)
+    args.chosen = BENCHMARKS if args.benchmark == "all" else tuple(b.strip() for b in args.benchmark.split(",") if b.strip())
+    unknown = [b for b in args.chosen if b not in BENCHMARKS]
+    if unknown or not args.chosen:
+        parser.error("unknown benchmark %s (choose all, or some of %s)" % (", ".join(unknown) or "''", ", ".join(BENCHMARKS)))
     args.sizes = [int(s) for s in (args.sizes or ("10" if args.quick else "10,100,1000")).split(",") if s.strip()]
     if args.trials is None:
         args.trials = 2 if args.quick else 10
@@ -44,6 +48,22 @@ def parse(argv):
 
 def command_line(argv):
     return " ".join(["./benchmarks/run"] + [shlex.quote(a) for a in argv])
+
+
+def previous_runs(chosen):
+    """{benchmark: the newest results file (relative to the repository) with its figures}, for the report's comparison."""
+    out = {}
+    for path in sorted(RESULTS.glob("*.json"), reverse=True):
+        try:
+            earlier = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if earlier.get("quick"):
+            continue
+        for name in chosen:
+            if name not in out and name in earlier.get("benchmarks", {}) and name not in earlier.get("errors", {}):
+                out[name] = str(path.relative_to(ROOT))
+    return out
 
 
 def say(message):
@@ -63,14 +83,17 @@ def write(results, stamp):
 def main(argv):
     args = parse(argv)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    chosen = BENCHMARKS if args.benchmark == "all" else (args.benchmark,)
-    results = {"command": command_line(argv), "stamp": stamp, "quick": args.quick, "machine": machine.describe(), "benchmarks": {}, "errors": {}}
+    chosen = args.chosen
+    results = {"command": command_line(argv), "stamp": stamp, "quick": args.quick, "machine": machine.describe(), "benchmarks": {}, "errors": {},
+               "previous": previous_runs(chosen)}
     if args.wait_quiet:
         results["quiet_wait"] = machine.wait_quiet(args.wait_quiet, say=say)
     work = WORK / stamp
     runners = {
         "scale": lambda out: scale.run(args.sizes, work, args.keep, args.baseline_limit, say, out),
-        "failover": lambda out: failover.run(args.trials, work, args.keep, 10 if args.quick else 60, say, out),
+        "site": lambda out: site.run(work, args.keep, say, out),
+        "failover": lambda out: failover.run(args.trials, work, args.keep, 10 if args.quick else 60, say, out,
+                                             default_quiet_seconds=10 if args.quick else 600),
         "zero_loss": lambda out: zero_loss.run(work, args.keep, say, out),
         "loadmaster": lambda out: loadmaster.run(args.sizes, say, out),
     }

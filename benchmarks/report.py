@@ -120,6 +120,95 @@ def scale_section(scale):
     return lines
 
 
+def _task_rows(runs, limit=None):
+    """Rows [task, seconds per run...] of per-task breakdowns ({run: [{play, task, seconds}]}),
+    tasks of the same play and name added up, in the order they first ran; the longest ``limit``
+    of them (by their largest figure) and the rest as one row."""
+    order, totals = [], {}
+    for run, tasks in runs:
+        for task in tasks or []:
+            key = (task.get("play"), task.get("task"))
+            if key not in totals:
+                order.append(key)
+                totals[key] = {}
+            totals[key][run] = totals[key].get(run, 0.0) + (task.get("seconds") or 0.0)
+    names = [run for run, dummy in runs]
+    keep = order
+    if limit is not None and len(order) > limit:
+        longest = set(sorted(order, key=lambda k: -max(totals[k].values()))[:limit])
+        keep = [k for k in order if k in longest]
+    rows = [["%s: %s" % key] + [seconds(totals[key].get(run)) for run in names] for key in keep]
+    rest = [k for k in order if k not in keep]
+    if rest:
+        rows.append(["(%d other tasks)" % len(rest)] + [seconds(sum(totals[k].get(run, 0.0) for k in rest)) for run in names])
+    return rows
+
+
+def task_section(scale):
+    """Where each lbkit converge's time goes, task by task."""
+    lines = []
+    for entry in scale.get("sizes", []):
+        runs = [(run, entry.get("lbkit", {}).get(run, {}).get("tasks")) for run in ("first", "noop")]
+        if not any(tasks for dummy, tasks in runs):
+            continue
+        if not lines:
+            lines = ["Where the time goes: each task of `playbooks/appliances.yml` (from its start to the next task's; "
+                     "the rest of the wall time is ansible-playbook starting and reading the inventory and spec):", ""]
+        lines.append("%d × %d:" % (entry["services"], scale["real_servers_per_service"]))
+        lines += ["", table(["play: task", "first", "no-op"], _task_rows(runs)), ""]
+    return lines
+
+
+def _load(path):
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return json.loads((root / path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _appliance(measured, key):
+    return measured["modules"]["modules"].get("appliance", {}).get(key) if measured else None
+
+
+def previous_scale_section(scale, previous_path):
+    """This run's lbkit figures beside the previous run's, so a regression shows."""
+    if not previous_path:
+        return []  # a run from before the report compared runs, or the first run
+    before = (_load(previous_path) or {}).get("benchmarks", {}).get("scale", {})
+    old = dict((e["services"], e.get("lbkit", {})) for e in before.get("sizes", []))
+    rows = []
+    for entry in scale.get("sizes", []):
+        for run in ("first", "noop"):
+            now, then = entry.get("lbkit", {}).get(run), old.get(entry["services"], {}).get(run)
+            if not now:
+                continue
+            rows.append(["%d × %d" % (entry["services"], scale["real_servers_per_service"]), run, seconds(now["wall_s"]),
+                         seconds(then["wall_s"]) if then else None, now["modules"]["processes"], then["modules"]["processes"] if then else None,
+                         seconds(_appliance(now, "seconds")), seconds(_appliance(then, "seconds")),
+                         megabytes(_appliance(now, "peak_rss_mb")), megabytes(_appliance(then, "peak_rss_mb"))])
+    if not rows:
+        return []
+    return ["lbkit now and in the previous run (`%s`%s):" % (previous_path, "" if before else ", which cannot be read"), "",
+            table(["services × real servers", "run", "wall", "before", "module processes", "before", "appliance module", "before",
+                   "its peak RSS", "before"], rows), ""]
+
+
+def site_section(site):
+    lines = ["## site.yml on the embedded lab: two appliances (an HA pair), three real servers, a client", ""]
+    rows = []
+    for run in ("first", "noop"):
+        r = site.get(run)
+        if r:
+            rows.append([run, seconds(r["wall_s"]), r["changed_tasks"], r["hosts"], megabytes(r["controller_peak_rss_mb"])])
+    lines += [table(["run", "wall (verify included)", "changed tasks (all hosts)", "hosts", "controller peak RSS"], rows), ""]
+    runs = [(run, site.get(run, {}).get("tasks")) for run in ("first", "noop")]
+    if any(tasks for dummy, tasks in runs):
+        lines += ["The tasks that took longest (from each task's start to the next task's, all hosts together):", "",
+                  table(["play: task", "first", "no-op"], _task_rows(runs, limit=20)), ""]
+    return lines
+
+
 def failover_section(failover):
     lines = ["## Failover: the master's link cut under a new connection every %d ms" % round(failover.get("request_interval_s", 0) * 1000), ""]
     rows, quiet_rows = [], []
@@ -212,8 +301,13 @@ def markdown(results, depth=0):
              "Command: `%s`" % results.get("command"), ""]
     lines += machine_section(results)
     benchmarks = results.get("benchmarks", {})
+    previous = results.get("previous", {})
     if benchmarks.get("scale", {}).get("sizes"):
         lines += scale_section(benchmarks["scale"])
+        lines += previous_scale_section(benchmarks["scale"], previous.get("scale"))
+        lines += task_section(benchmarks["scale"])
+    if benchmarks.get("site", {}).get("first"):
+        lines += site_section(benchmarks["site"])
     if "failover" in benchmarks:
         lines += failover_section(benchmarks["failover"])
     if "zero_loss" in benchmarks:

@@ -40,6 +40,7 @@ def _measure(lab, host, book, extra_vars, log):
         "wall_s": result["seconds"],
         "controller_peak_rss_mb": result["controller_peak_rss_mb"],
         "changed_tasks": recap.get("changed"),
+        "tasks": result["tasks"],
         "modules": figures.module_totals(records),
         "log": result["log"],
     }
