@@ -40,6 +40,7 @@ def run(workdir, keep=False, say=print, out=None):
     _lab("up", workdir / "lab-up.log")
     try:
         reports = workdir / "reports"
+        reports.mkdir(parents=True, exist_ok=True)
         for name in ("first", "noop"):
             say("site: site.yml, %s run" % name)
             result = playbook.run(INVENTORY, SITE, ["-e", "lbkit_report_dir=%s" % reports], workdir / ("site-%s.log" % name))

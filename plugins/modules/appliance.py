@@ -27,6 +27,14 @@ description:
     (C(<state_dir>/tls/<service>.pem), mode 0600). The module's action plugin reads them on the
     controller from the paths the spec names (C(layer7.tls.certificate), C(layer7.tls.key),
     searched like M(ansible.builtin.copy) searches C(src), Vault-encrypted files decrypted).
+  - Besides the configuration, the same plan keeps what keepalived needs on the appliance: its
+    helper programs (C(/usr/local/libexec/lbkit/ping-any), C(vrrp-notify), 0755), its command line
+    (C(/etc/default/keepalived): C(--vrrp) while there is no layer-4 service; a change restarts
+    keepalived, the only restart the module does), keepalived started at boot, and HAProxy started
+    at boot exactly when there are layer-7 services. A file with the right content but the wrong
+    permissions is put right.
+  - Refuses layer-4 services on a kernel without IPVS (at each service's C(layer)), before
+    changing anything.
   - Services not in the spec are removed.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
@@ -65,6 +73,15 @@ options:
       - "With O(state=rendered), render for these interfaces (a mapping such as C(eth0: [192.0.2.11/24])) instead of
         reading the appliance's own, to review an appliance's files elsewhere (in CI, say)."
     type: dict
+  packages:
+    description:
+      - OS packages the appliance needs (the appliance role passes C(appliance_packages)). The spec
+        and the host are checked first; then, when C(dpkg-query) reports any of these as not
+        installed, the module changes nothing and returns them in RV(missing_packages), so the
+        caller installs them and runs it again. In check mode the plan is still reported.
+    type: list
+    elements: str
+    default: []
 notes:
   - The result's C(operations) lists the steps the apply takes (files written, daemons reloaded), the same in check mode.
 author:
@@ -126,6 +143,12 @@ restored:
   description: After a failed apply, whether the last good configuration was put back and is serving.
   returned: when the apply failed
   type: bool
+missing_packages:
+  description: The packages of O(packages) that are not installed; when any is, nothing was applied.
+  returned: when O(packages) is given
+  type: list
+  elements: str
+  sample: ["keepalived", "haproxy"]
 rendered:
   description: The rendered files by path (C(null) for a file that must not exist), secrets masked.
   returned: when O(state=rendered)
@@ -146,6 +169,7 @@ def main():
         state=dict(type="str", default="present", choices=["present", "rendered"]),
         tls=dict(type="dict", no_log=True),
         interfaces=dict(type="dict"),
+        packages=dict(type="list", elements="str", default=[]),
     )
     argument_spec.update(spec_argument())
     argument_spec.update(state_dir_argument())

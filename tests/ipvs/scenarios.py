@@ -444,6 +444,7 @@ def scenario_drain(ctx):
         args = dict({"spec": spec, "service": "web", "real_server": name, "state": state}, **extra)
         return module(lb, "real_server", args)
 
+    obs["weights_before"] = ipvs_real_servers(lb)
     obs["drain"] = set_state("drained")
     obs["weights_drained"] = ipvs_real_servers(lb)
     obs["while_drained"] = summary(client_get(client, 10))

@@ -159,7 +159,8 @@ def test_a_stopped_service_leaves_the_table_within_the_check_timing_and_comes_ba
     assert obs["table_without"] == {"10.77.0.22:80": 1}
     assert obs["while_down"]["failed"] == 0 and obs["while_down"]["answered"] == {"rs2": 10}
     assert obs["readded_after"] <= bound
-    assert obs["after"]["answered"] == {"rs1": 5, "rs2": 5}
+    # Back in the table, rs1 takes new connections again (the split is the scheduler's affair).
+    assert set(obs["after"]["answered"]) == {"rs1", "rs2"} and sum(obs["after"]["answered"].values()) == 10, obs["after"]
 
 
 def test_drain_halt_and_enable_at_runtime(results):
@@ -172,8 +173,11 @@ def test_drain_halt_and_enable_at_runtime(results):
     assert obs["drain_wait"]["connections"] == 0, obs["drain_wait"]
     assert obs["halt"]["changed"] and address[held] not in obs["weights_halted"]
     assert obs["while_halted"]["answered"] == {other: 10}, "a halted server gets nothing"
-    assert obs["enable"]["changed"] and obs["weights_enabled"][address[held]] > 0
-    assert obs["after_enable"]["answered"] == {"rs1": 5, "rs2": 5}
+    assert obs["enable"]["changed"] and obs["weights_enabled"] == obs["weights_before"], "enabled again: the spec's weights are back"
+    # Both servers take new connections again. Not an exact 5/5 split: the scheduler's position
+    # is not reset by the enable, and which server the next connection goes to is not a promise.
+    after = obs["after_enable"]
+    assert set(after["answered"]) == {"rs1", "rs2"} and sum(after["answered"].values()) == 10, after
     assert obs["keepalived_not_reloaded"], "runtime changes never reload keepalived"
 
 
@@ -182,7 +186,8 @@ def test_source_ip_persistence_keeps_each_client_on_one_real_server(results):
     assert "persistent 300" in obs["ipvs"]
     for client in ("client", "client2"):
         assert obs[client]["failed"] == 0 and len(obs[client]["answered"]) == 1, obs[client]
-        assert obs[client + "_without"]["answered"] == {"rs1": 3, "rs2": 3}, "the other service still spreads"
+        without = obs[client + "_without"]
+        assert set(without["answered"]) == {"rs1", "rs2"} and sum(without["answered"].values()) == 6, "the other service still spreads: %s" % without
 
 
 def test_a_removed_real_server_does_not_swallow_a_reused_client_port(results):

@@ -443,7 +443,8 @@ def test_layer4_loads_ip_vs_before_its_sysctl_and_at_boot(root):
 def test_ip_vs_already_loaded_is_not_loaded_again(root):
     os.makedirs(os.path.join(root, "proc/sys/net/ipv4/vs"))
     host, result = converge(mutate({}), root)
-    assert not host.ran("modprobe") and host.ran("sysctl", "-w", "net.ipv4.vs.expire_nodest_conn=1")
+    loads = [argv for argv in host.ran("modprobe") if "--dry-run" not in argv]
+    assert not loads and host.ran("sysctl", "-w", "net.ipv4.vs.expire_nodest_conn=1")
 
 
 def test_ip_vs_that_cannot_load_fails_the_apply_and_restores(root):
@@ -650,3 +651,45 @@ def test_haproxy_is_not_started_at_boot_without_layer7_services(root):
     assert "~ service haproxy: started at boot true -> false" in result["summary"]
     assert BOOT == {"keepalived"}
     assert read(root, DEFAULTS).endswith('DAEMON_ARGS=""\n')
+
+
+def test_layer4_services_are_refused_without_ipvs_and_nothing_changes(root):
+    host = FakeHost(mutate({}))
+    host.fail[("modprobe", "--dry-run", "ip_vs")] = (1, "", "modprobe: FATAL: Module ip_vs not found")
+    with pytest.raises(SpecInvalid) as info:
+        converge(mutate({}), root, host=host)
+    paths = [e.path for e in info.value.errors]
+    assert paths == ["/virtual_services/0/layer", "/virtual_services/1/layer"], paths
+    assert "kernel has no IPVS" in str(info.value)
+    assert not os.path.exists(root + KEEPALIVED_CONF) and not host.ran("systemctl", "start")
+
+
+def test_rendering_needs_no_ipvs(root):
+    host = FakeHost(mutate({}), state="rendered")
+    host.fail[("modprobe", "--dry-run", "ip_vs")] = (1, "", "modprobe: FATAL: Module ip_vs not found")
+    host, result = converge(mutate({}), root, host=host)
+    assert "virtual_server" in result["rendered"][root + KEEPALIVED_CONF]
+
+
+def test_missing_packages_leave_the_appliance_alone_until_installed(root):
+    host = FakeHost(mutate({}))
+    host.params["packages"] = ["keepalived", "haproxy"]
+    host.fail[("dpkg-query",)] = (1, "keepalived\tii \n", "dpkg-query: no packages found matching haproxy\n")
+    host, result = converge(mutate({}), root, host=host)
+    assert result["missing_packages"] == ["haproxy"]
+    assert result["changed"] is False and result["operations"] == [] and result["diff"] == {"prepared": ""}
+    assert not os.path.exists(root + KEEPALIVED_CONF) and not host.ran("systemctl", "start")
+    # check mode still tells what the converge will do once they are there
+    checker = FakeHost(mutate({}), check_mode=True)
+    checker.params["packages"] = ["keepalived", "haproxy"]
+    checker.fail[("dpkg-query",)] = (1, "keepalived\tii \n", "")
+    checker, predicted = converge(mutate({}), root, host=checker)
+    assert predicted["missing_packages"] == ["haproxy"] and predicted["changed"] is True
+    assert "+ virtual service web-dr (192.0.2.10:80/tcp)" in predicted["summary"]
+    # installed: the converge goes ahead
+    runner = FakeHost(mutate({}))
+    runner.params["packages"] = ["keepalived", "haproxy"]
+    runner.fail[("dpkg-query",)] = (0, "keepalived\tii \nhaproxy\tii \n", "")
+    runner, applied = converge(mutate({}), root, host=runner)
+    assert applied["missing_packages"] == [] and applied["changed"] and applied["summary"] == predicted["summary"]
+    assert os.path.exists(root + KEEPALIVED_CONF)

@@ -429,7 +429,7 @@ def test_defaults_are_filled():
     assert shop.layer7.idle_timeout == 660
     assert shop.layer7.x_forwarded_for is True
     assert shop.persistence.timeout == 1800
-    assert spec.cluster.ha.advert_interval_ms == 200 and spec.cluster.ha.vrrp_version == 3
+    assert spec.cluster.ha.advert_interval_ms == 100 and spec.cluster.ha.vrrp_version == 3
     assert spec.cluster.ha.preempt is False
     nat = spec.service("app-nat")
     assert nat.real_servers[0].name == "10.0.1.21:80"

@@ -89,13 +89,20 @@ def test_drain_without_a_failed_request(host, lb1):
     assert (done, failed) == (150, 0)
 
 
+def assert_both_answer(host, requests=10):
+    """Both real servers take new connections again: what an enabled server means. (Not an exact
+    split: where round robin stands after a server returns is HAProxy's affair.)"""
+    answers = collections.Counter(get(host) for dummy in range(requests))
+    assert set(answers) == {"rs1", "rs2"} and sum(answers.values()) == requests, answers
+
+
 def test_next_converge_restores_the_spec_state(host, lb1):
     real_server(lb1, "rs2", "halted")
     assert set(get(host) for dummy in range(6)) == {"rs1"}
     spec = lb1.ansible.get_variables()["lbkit_spec"]
     result = lb1.ansible("lbkit.loadbalancer.appliance", "spec='%s' host=lb1" % json.dumps(spec), check=False)
     assert result["summary"] == ["~ runtime rs2 172.31.252.22:8080 in web: state halted -> enabled"]
-    assert collections.Counter(get(host) for dummy in range(10)) == {"rs1": 5, "rs2": 5}
+    assert_both_answer(host)
 
 
 def playbook(*extra):
@@ -114,6 +121,6 @@ def test_operations_playbook_drains_and_enables(host):
     assert set(get(host) for dummy in range(6)) == {"rs1"}
     rc, out = playbook("service=web", "real_server=rs2", "state=enabled")
     assert rc == 0, out
-    assert collections.Counter(get(host) for dummy in range(10)) == {"rs1": 5, "rs2": 5}
+    assert_both_answer(host)
     rc, out = playbook("service=web", "real_server=rs2")
     assert rc != 0 and "Give -e service=NAME" in out

@@ -57,6 +57,16 @@ def read_state(paths=engine.Paths()):
     return stored, record if isinstance(record, dict) else {}
 
 
+def ipvs_availability(host, root=""):
+    """{loaded, available}: the ip_vs module is loaded, or modprobe can load it."""
+    loaded = os.path.exists(root + "/proc/net/ip_vs")
+    available = loaded
+    if not loaded and host.which("modprobe") is not None:
+        rc, dummy, dummy = host.run(["modprobe", "--dry-run", "ip_vs"], check=False)
+        available = rc == 0
+    return {"loaded": loaded, "available": available}
+
+
 def _mode(path):
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
@@ -134,6 +144,7 @@ class LinuxAppliance(Engine):
             servers=self._servers() if active.get(engine.HAPROXY) else None,
             modes=dict((path, _mode(path)) for path, text in files.items() if text is not None),
             enabled=self.enabled(),
+            ipvs=ipvs_availability(self.host, self.paths.root)["available"],
         )
 
     def enabled(self):

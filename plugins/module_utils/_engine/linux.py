@@ -127,6 +127,8 @@ class Current:
     # {path: permission bits} of the files read; {daemon: systemctl is-enabled's answer}.
     modes: dict = field(default_factory=dict)
     enabled: dict = field(default_factory=dict)
+    # The kernel has IPVS or can load it (None: not asked, as when only rendering).
+    ipvs: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,13 @@ class RecordState(Operation):
 # --- desired ------------------------------------------------------------------------------
 
 
+def layer4_without_ipvs(spec, host_name):
+    """An error at each layer-4 service when the appliance's kernel has no IPVS."""
+    return [SpecError(join(vs.path, "layer"), "%s's kernel has no IPVS (ip_vs), which this layer-4 service needs." % host_name,
+                      "run layer-4 services on a kernel with ip_vs (Debian's linux-image-amd64 or -cloud-amd64 have it), or make it layer 7.")
+            for vs in spec.virtual_services if vs.layer == 4]
+
+
 def pem(material):
     """The PEM file HAProxy reads for a service: the certificate (with its chain), then the key."""
     return material["certificate"].rstrip() + "\n" + material["key"].rstrip() + "\n"
@@ -252,6 +261,8 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
     """
     interfaces = ip.by_name(current.links)
     errors = check_host(spec, host, interfaces, held_addresses(current.state))
+    if current.ipvs is False:
+        errors += layer4_without_ipvs(spec, host)
     if errors:
         raise SpecInvalid(errors)
     tls_material = tls_material or {}

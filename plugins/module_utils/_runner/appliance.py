@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import linux as linux_engine
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import linux_appliance, spec_for_host
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.preflight import missing_packages
 
 
 def interfaces_given(value):
@@ -37,11 +39,22 @@ def converge(module, engine=None):
     engine = engine or linux_appliance(module, tls_material=params.get("tls"), require_tls=not rendering)
     current = engine.read() if not (rendering and params.get("interfaces")) else linux_engine.Current(
         state=None, record={}, files={}, active={}, links=interfaces_given(params["interfaces"]))
+    if rendering:
+        # Rendering needs no IPVS: the files are for review, or for a host that has it.
+        current = dataclasses.replace(current, ipvs=None)
     desired = engine.desired(spec, params["host"], current)
     if rendering:
         return dict(changed=False, changes=[], summary=[], operations=[], rendered=linux_engine.rendered(desired, engine.paths))
     plan = engine.plan(desired, current)
     result = plan.result(diff=module._diff)
+    if params.get("packages"):
+        result["missing_packages"] = missing_packages(engine.host, params["packages"])
+        if result["missing_packages"] and not module.check_mode:
+            # Nothing is applied before the engines are installed; the caller installs and runs again.
+            skipped = dict(result, changed=False, changes=[], summary=[], operations=[])
+            if "diff" in skipped:
+                skipped["diff"] = dict(prepared="")
+            return skipped
     if plan and not module.check_mode:
         engine.apply(plan)
     return result

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import read_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import ipvs_availability, read_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.linux import layer4_without_ipvs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
@@ -15,16 +16,6 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
-
-
-def ipvs_availability(host):
-    """{loaded, available}: the ip_vs module is loaded, or modprobe can load it."""
-    loaded = os.path.exists("/proc/net/ip_vs")
-    available = loaded
-    if not loaded and host.which("modprobe") is not None:
-        rc, dummy, dummy = host.run(["modprobe", "--dry-run", "ip_vs"], check=False)
-        available = rc == 0
-    return {"loaded": loaded, "available": available}
 
 
 def missing_packages(host, packages):
@@ -40,13 +31,6 @@ def missing_packages(host, packages):
         if status.startswith("ii"):
             installed.add(name.split(":", 1)[0])
     return [name for name in packages if name not in installed]
-
-
-def layer4_without_ipvs(spec, host_name):
-    """An error at each layer-4 service when the appliance's kernel has no IPVS."""
-    return [SpecError(join(vs.path, "layer"), "%s's kernel has no IPVS (ip_vs), which this layer-4 service needs." % host_name,
-                      "run layer-4 services on a kernel with ip_vs (Debian's linux-image-amd64 or -cloud-amd64 have it), or make it layer 7.")
-            for vs in spec.virtual_services if vs.layer == 4]
 
 
 def preflight(module):

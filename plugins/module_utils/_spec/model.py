@@ -433,8 +433,11 @@ def check_spec(data):
     cluster = builder.cluster(normalized.get("cluster"))
     services = []
     listed = normalized.get("virtual_services")
-    for index, item in enumerate(listed if isinstance(listed, list) else []):
-        vs = builder.virtual_service(item, index)
+    for index in range(len(listed) if isinstance(listed, list) else 0):
+        vs = builder.virtual_service(listed[index], index)
+        # Each service's normalized copy goes as soon as it is built: with thousands of real
+        # servers, holding the normalized spec and the model together set the module's peak memory.
+        listed[index] = None
         if vs is not None:
             services.append(vs)
     engine = cluster.engine if cluster is not None else _engine_given(normalized)

@@ -124,7 +124,7 @@ NODE = {
 HA = {
     "type": "object",
     "description": "High availability: a single appliance, or an active/passive pair with floating IPs and a VRRP heartbeat.",
-    "examples": [{"mode": "pair", "virtual_router_id": 51, "advert_interval_ms": 200, "preempt": False}],
+    "examples": [{"mode": "pair", "virtual_router_id": 51, "advert_interval_ms": 100, "preempt": False}],
     "additionalProperties": False,
     "default": {},
     "properties": {
@@ -154,11 +154,13 @@ HA = {
         "advert_interval_ms": _p(
             "integer",
             "Heartbeat (VRRP advert) interval in milliseconds. The backup takes over after about three "
-            "missed adverts. VRRPv3: a multiple of 10 from 10 to 40950; VRRPv2: whole seconds.",
-            [200, 1000],
+            "missed adverts. VRRPv3: a multiple of 10 from 10 to 40950; VRRPv2: whole seconds. The "
+            "default, 100 ms, keeps a client's longest wait during a failover under half a second "
+            "(docs/benchmarks.md).",
+            [100, 1000],
             minimum=10,
             maximum=40950,
-            default=200,
+            default=100,
         ),
         "unicast": _p(
             "boolean",
