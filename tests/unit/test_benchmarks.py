@@ -8,12 +8,15 @@ import json
 import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec, load_spec
 from benchmarks import baseline, bench, figures, lab, machine, report, specs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 
@@ -228,6 +231,10 @@ def test_the_command_line_and_its_defaults():
     args = bench.parse(["scale", "--quick"])
     assert (args.benchmark, args.sizes, args.trials) == ("scale", [10], 2)
     assert bench.command_line(["scale", "--sizes", "10,100"]) == "./benchmarks/run scale --sizes 10,100"
+    assert bench.parse(["scale,site, failover"]).chosen == ("scale", "site", "failover")
+    assert bench.parse([]).chosen == bench.BENCHMARKS
+    with pytest.raises(SystemExit):
+        bench.parse(["scale,nope"])
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -314,8 +321,8 @@ def test_docs_quote_a_committed_run_of_every_benchmark_as_it_was_measured():
         assert report.doc_block(quoted, results) in doc
         assert not results["quick"] and not results["errors"] and results["command"] in doc
         measured |= set(results["benchmarks"])
-    assert measured == {"scale", "failover", "zero_loss", "loadmaster"}, "docs/benchmarks.md quotes no committed run of %s" % sorted(
-        {"scale", "failover", "zero_loss", "loadmaster"} - measured)
+    every = {"scale", "site", "failover", "zero_loss", "loadmaster"}
+    assert measured == every, "docs/benchmarks.md quotes no committed run of %s" % sorted(every - measured)
 
 
 def test_a_lab_comes_up_on_fresh_containers_only(monkeypatch, tmp_path):
@@ -335,3 +342,61 @@ def test_a_lab_comes_up_on_fresh_containers_only(monkeypatch, tmp_path):
     assert calls[0] == ("ps", "--all", "--quiet", "--filter", "label=org.lbkit.lab=lbkit-bench")
     assert calls[1] == ("rm", "--force", "0a1b2c", "3d4e5f")
     assert calls[2] == ("playbook", "lab.yml", "-e", "lab_state=present")
+
+
+def test_the_report_breaks_each_converge_down_by_task_and_sets_it_beside_the_previous_run(tmp_path, monkeypatch):
+    tasks = [{"play": "Find", "task": "Read", "seconds": 0.5}, {"play": "Converge", "task": "appliance", "seconds": 1.25},
+             {"play": "Converge", "task": "appliance", "seconds": 0.25}]
+    now = {"services": 10, "lbkit": {"first": dict(measured(3.0, 1.5, 1), tasks=tasks), "noop": dict(measured(2.0, 0.7), tasks=tasks[:2])},
+           "baseline": {"not_run": "--baseline-limit 0"}}
+    before = {"benchmarks": {"scale": {"real_servers_per_service": 10, "sizes": [
+        {"services": 10, "lbkit": {"first": measured(17.0, 6.0, 8), "noop": measured(16.0, 5.0)}}]}}}
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(before))
+    monkeypatch.setattr(report, "_load", lambda path: json.loads(old.read_text()) if path == "benchmarks/results/old.json" else None)
+    text = report.markdown({"stamp": "S", "command": "c", "machine": {}, "previous": {"scale": "benchmarks/results/old.json"},
+                            "benchmarks": {"scale": {"real_servers_per_service": 10, "sizes": [now]}}})
+    assert "lbkit now and in the previous run (`benchmarks/results/old.json`):" in text
+    assert "| 10 × 10 | noop | 2.00 s | 16.00 s | 3 | 3 | 0.35 s | 2.50 s | 30.0 MB | 30.0 MB |" in text
+    # a task that runs twice is added up; the order is the order of the run
+    assert "| Find: Read | 0.50 s | 0.50 s |\n| Converge: appliance | 1.50 s | 1.25 s |" in text
+    # an older results file, without a previous run: no comparison (its quoted tables stay as they were)
+    assert "previous run" not in report.markdown({"stamp": "S", "command": "c", "machine": {},
+                                                  "benchmarks": {"scale": {"real_servers_per_service": 10, "sizes": [now]}}})
+
+
+def test_the_site_report_shows_both_runs_and_the_longest_tasks():
+    tasks = [{"play": "P", "task": "t%02d" % n, "seconds": n / 10.0} for n in range(30)]
+    site = {"first": {"wall_s": 7.7, "changed_tasks": 2, "hosts": 7, "controller_peak_rss_mb": 60.7, "tasks": tasks},
+            "noop": {"wall_s": 6.4, "changed_tasks": 0, "hosts": 7, "controller_peak_rss_mb": 60.5, "tasks": tasks}}
+    text = report.markdown({"stamp": "S", "command": "c", "machine": {}, "benchmarks": {"site": site}})
+    assert "| noop | 6.40 s | 0 | 7 | 60.5 MB |" in text
+    assert "| P: t29 | 2.90 s | 2.90 s |" in text and "| P: t09 |" not in text
+    assert "| (10 other tasks) | 4.50 s | 4.50 s |" in text
+
+
+def test_the_task_times_callback_writes_each_tasks_duration(tmp_path, monkeypatch):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("lbkit_task_times", str(ROOT / "benchmarks" / "callback_plugins" / "lbkit_task_times.py"))
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    clock = iter([10.0, 10.5, 12.0, 12.25])
+    monkeypatch.setattr(plugin.time, "monotonic", lambda: next(clock))
+    out = tmp_path / "tasks.json"
+    monkeypatch.setenv("LBKIT_BENCH_TASK_TIMES", str(out))
+
+    class Named(object):
+        def __init__(self, name):
+            self.name = name
+
+        def get_name(self):
+            return self.name
+
+    callback = plugin.CallbackModule()
+    callback.v2_playbook_on_play_start(Named("play one"))
+    callback.v2_playbook_on_task_start(Named("first"), False)
+    callback.v2_playbook_on_task_start(Named("second"), False)
+    callback.v2_playbook_on_play_start(Named("play two"))
+    callback.v2_playbook_on_stats(None)
+    assert json.loads(out.read_text()) == [{"play": "play one", "task": "first", "seconds": 0.5},
+                                           {"play": "play one", "task": "second", "seconds": 0.25}]

@@ -64,3 +64,23 @@ def test_preflight_refuses_a_vip_that_is_the_appliances_own_address(host):
     # (testinfra's runner drops the 'failed' key; the errors and the message are what count)
     assert [e["path"] for e in result["errors"]] == ["/virtual_services/0/address"]
     assert "172.31.250.10 is an address of interface eth0 on lb1" in result["msg"]
+
+
+@pytest.mark.parametrize("name", ["ping-any", "vrrp-notify"])
+def test_keepalived_helpers_are_roots_and_executable(host, name):
+    # keepalived's script security runs them only so; the appliance module writes them.
+    helper = host.file("/usr/local/libexec/lbkit/" + name)
+    assert helper.is_file and helper.mode == 0o755
+    assert helper.user == "root" and helper.group == "root"
+    assert helper.content_string.startswith("#!/bin/sh\n# Installed by lbkit.loadbalancer.")
+
+
+def test_keepalived_runs_vrrp_only_without_layer4_services(host):
+    # The scenario's spec has layer-7 services only.
+    assert host.file("/etc/default/keepalived").content_string == '# Managed by lbkit.loadbalancer.\nDAEMON_ARGS="--vrrp"\n'
+    assert "--vrrp" in host.check_output("ps -o args= -C keepalived")
+
+
+@pytest.mark.parametrize("name", ["keepalived", "haproxy"])
+def test_the_engines_start_at_boot(host, name):
+    assert host.service(name).is_enabled and host.service(name).is_running
