@@ -27,10 +27,10 @@ description:
     (C(<state_dir>/tls/<service>.pem), mode 0600). The module's action plugin reads them on the
     controller from the paths the spec names (C(layer7.tls.certificate), C(layer7.tls.key),
     searched like M(ansible.builtin.copy) searches C(src), Vault-encrypted files decrypted).
-  - Besides the configuration, the same plan keeps what keepalived needs on the appliance: its
-    helper programs (C(/usr/local/libexec/lbkit/ping-any), C(vrrp-notify), 0755), its command line
-    (C(/etc/default/keepalived): C(--vrrp) while there is no layer-4 service; a change restarts
-    keepalived, the only restart the module does), keepalived started at boot, and HAProxy started
+  - Besides the configuration, the same plan keeps what keepalived needs on the appliance, its
+    helper programs (C(/usr/local/libexec/lbkit/ping-any), C(vrrp-notify), mode 0755), its command
+    line in C(/etc/default/keepalived) (C(--vrrp) while there is no layer-4 service; a change
+    restarts keepalived, the only restart the module does), keepalived started at boot, and HAProxy started
     at boot exactly when there are layer-7 services. A file with the right content but the wrong
     permissions is put right.
   - Refuses layer-4 services on a kernel without IPVS (at each service's C(layer)), before

@@ -33,6 +33,9 @@ KEEPALIVED_CONF = engine.KEEPALIVED_CONF
 HAPROXY_CFG = engine.HAPROXY_CFG
 STATE_FILE = engine.STATE_DIR + "/state.json"
 SHOP_PEM = engine.STATE_DIR + "/tls/shop.pem"
+PING_ANY = "/usr/local/libexec/lbkit/ping-any"
+VRRP_NOTIFY = "/usr/local/libexec/lbkit/vrrp-notify"
+DEFAULTS = "/etc/default/keepalived"
 
 
 # The daemons systemd starts at boot: on disk on a real host, so shared by every FakeHost of a test.
@@ -55,6 +58,7 @@ class FakeHost(object):
         # how many times is-active answers "reloading" after a reload (HAProxy announces its own)
         self.reloading = {}
         self.reloading_left = {}
+        self.root = None
 
     def verify_haproxy(self, fingerprint):
         """HAProxy 'loads' the file unless told to refuse (a port taken, say)."""
@@ -76,6 +80,13 @@ class FakeHost(object):
                 return answer
         if name == "ip":
             return 0, IP_JSON, ""
+        if words[:3] == ["keepalived", "--config-test", "-f"] and self.root is not None:
+            # keepalived disables a track script it cannot find: the helpers must be in place first.
+            with open(argv[3]) as handle:
+                conf = handle.read()
+            for helper in (PING_ANY, VRRP_NOTIFY):
+                if helper in conf and not os.access(self.root + helper, os.X_OK):
+                    return 1, "", "Disabling track script lbkit_ping since not found/accessible"
         if name == "systemctl":
             action, service = argv[1], argv[-1]
             if action == "is-enabled":
@@ -112,6 +123,7 @@ def converge(spec, root, host=None, servers=None, tls=None, **kwargs):
     ``tls``: the TLS material the action plugin hands over (default: TLS)."""
     tls = TLS if tls is None else tls
     host = host or FakeHost(spec, **kwargs)
+    host.root = root
     rendering = host.params["state"] == "rendered"
     backend = linux.LinuxAppliance(host, paths=engine.Paths(root=root), tls_material=tls, require_tls=not rendering,
                                    verify={"haproxy": host.verify_haproxy}, sleep=host.sleeps.append)
@@ -554,9 +566,6 @@ def test_lbkit_rendering_anew_is_told_apart_from_a_hand_edit(root):
 
 # --- keepalived's helpers and command line, the daemons at boot -----------------------------
 
-PING_ANY = "/usr/local/libexec/lbkit/ping-any"
-VRRP_NOTIFY = "/usr/local/libexec/lbkit/vrrp-notify"
-DEFAULTS = "/etc/default/keepalived"
 
 
 def layer7_only():
@@ -693,3 +702,17 @@ def test_missing_packages_leave_the_appliance_alone_until_installed(root):
     runner, applied = converge(mutate({}), root, host=runner)
     assert applied["missing_packages"] == [] and applied["changed"] and applied["summary"] == predicted["summary"]
     assert os.path.exists(root + KEEPALIVED_CONF)
+
+
+def test_keepalived_checks_the_new_config_with_its_helpers_in_place_and_a_refusal_takes_them_away(root):
+    # a pair with ping nodes: keepalived.conf runs ping-any, and its check needs it there
+    spec = mutate({"/cluster/ha/ping_nodes": ["192.168.10.1"]})
+    host, result = converge(spec, root)
+    assert result["changed"] and "ping-any 192.168.10.1" in read(root, KEEPALIVED_CONF)
+    # a fresh appliance whose keepalived refuses the new file: the helpers placed for the check go again
+    fresh = root + "/fresh"
+    bad = FakeHost(spec)
+    bad.fail[("keepalived", "--config-test")] = (1, "", "Configuration error")
+    with pytest.raises(EngineRejected):
+        converge(spec, fresh, host=bad)
+    assert not os.path.exists(fresh + PING_ANY) and not os.path.exists(fresh + KEEPALIVED_CONF)

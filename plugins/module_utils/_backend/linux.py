@@ -235,8 +235,9 @@ class LinuxAppliance(Engine):
 
     def _validate(self, ops, writes, previous):
         """Write every candidate and check it with its engine's checker: ({path: candidate}, the
-        paths already in place). The TLS files are put in place here (HAProxy's check reads them
-        from their paths); a refusal puts them back and leaves nothing changed."""
+        paths already in place). keepalived's helpers and the TLS files are put in place here (the
+        checks read them from their paths: keepalived disables a script it cannot find, HAProxy
+        refuses a certificate it cannot load); a refusal puts them back and leaves nothing changed."""
         candidates, staged = {}, []
         try:
             for op in writes:
@@ -244,13 +245,17 @@ class LinuxAppliance(Engine):
                     self._ensure_dirs(op.path)
                     candidates[op.path] = write_beside(op.path, op.content, op.mode)
             for op in writes:
+                if op.engine == engine.KEEPALIVED_HELPER:
+                    staged.append(op)
+                    self._place(op, candidates.pop(op.path, None))
+            for op in writes:
                 if op.engine == engine.KEEPALIVED and op.path in candidates:
                     self._check(engine.KEEPALIVED, candidates[op.path], op.path)
             haproxy_ops = [op for op in writes if op.engine == engine.HAPROXY]
             if haproxy_ops:
                 for op in haproxy_ops:
                     if op.path != self.paths.haproxy:
-                        staged.append(op.path)
+                        staged.append(op)
                         self._place(op, candidates.pop(op.path, None))
                 config = candidates.get(self.paths.haproxy)
                 if config is None and any(op.path == self.paths.haproxy for op in haproxy_ops):
@@ -266,10 +271,10 @@ class LinuxAppliance(Engine):
             for tmp in candidates.values():
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-            for path in staged:
-                replace_file(path, previous[path], 0o600)
+            for op in staged:
+                replace_file(op.path, previous[op.path], getattr(op, "mode", 0o600))
             raise EngineRejected("%s; nothing was changed on the appliance." % exc, restored=True) from None
-        return candidates, set(staged)
+        return candidates, set(op.path for op in staged)
 
     def _check(self, name, candidate, target):
         argv = list(engine.CHECKS[name]) + [candidate]

@@ -42,6 +42,8 @@ HAPROXY = "haproxy"
 KERNEL = "kernel"
 # /etc/default/keepalived: keepalived's command line; a change restarts it (a reload keeps the old one).
 KEEPALIVED_MODE = "keepalived-mode"
+# keepalived's helper programs: in place before keepalived's check, which refuses a script it cannot find.
+KEEPALIVED_HELPER = "keepalived-helper"
 # The daemons, in the order they are started, reloaded or stopped.
 SERVICES = (KEEPALIVED, HAPROXY)
 # Each daemon's own configuration checker, run on a candidate file before it goes into place.
@@ -293,7 +295,7 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
         ManagedFile(paths.sysctl, kernel.content if kernel else None, 0o644, KERNEL, kernel.content if kernel else None),
     ) + tuple(tls_files) + (
         ManagedFile(paths.keepalived_defaults, programs.keepalived_defaults(mode), 0o644, KEEPALIVED_MODE),
-    ) + tuple(ManagedFile(path, text, programs.MODE) for path, text in sorted(paths.helpers().items()))
+    ) + tuple(ManagedFile(path, text, programs.MODE, KEEPALIVED_HELPER) for path, text in sorted(paths.helpers().items()))
     runtime = tuple(
         (vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers
     )

@@ -5,15 +5,12 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import ipvs_availability, read_state
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.linux import layer4_without_ipvs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import linux_appliance
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
 
