@@ -567,7 +567,6 @@ def test_lbkit_rendering_anew_is_told_apart_from_a_hand_edit(root):
 # --- keepalived's helpers and command line, the daemons at boot -----------------------------
 
 
-
 def layer7_only():
     spec = mutate({})
     spec["virtual_services"] = [vs for vs in spec["virtual_services"] if vs.get("layer") == 7]
