@@ -19,7 +19,7 @@ description:
     C(changed), the diff and what is applied, so check mode reports exactly what a run does.
   - Applying writes each file beside its target, validates it (C(keepalived --config-test),
     C(haproxy -c), with the TLS files in place so HAProxy's check loads them), moves it into
-    place, reloads the engines (never a restart for a config change) and verifies they run the
+    place, reloads the engines (a restart only for keepalived's command line) and verifies they run the
     new files. On any failure the previous files (TLS files included) and kernel settings are put
     back and reloaded, so the last good configuration keeps serving, and the module says so
     (C(restored)). An engine's refusal quotes its own reason.
@@ -145,7 +145,7 @@ restored:
   type: bool
 missing_packages:
   description: The packages of O(packages) that are not installed; when any is, nothing was applied.
-  returned: when O(packages) is given
+  returned: unless O(state=rendered)
   type: list
   elements: str
   sample: ["keepalived", "haproxy"]

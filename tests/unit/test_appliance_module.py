@@ -40,6 +40,8 @@ DEFAULTS = "/etc/default/keepalived"
 
 # The daemons systemd starts at boot: on disk on a real host, so shared by every FakeHost of a test.
 BOOT = set()
+# Other answers of `systemctl is-enabled` for a unit ('static', 'masked'...).
+UNIT_STATE = {}
 
 
 class FakeHost(object):
@@ -90,7 +92,9 @@ class FakeHost(object):
         if name == "systemctl":
             action, service = argv[1], argv[-1]
             if action == "is-enabled":
-                return 0, "".join("%s\n" % ("enabled" if name in BOOT else "disabled") for name in argv[2:]), ""
+                if service in UNIT_STATE:
+                    return (0 if UNIT_STATE[service] in engine.STARTED_AT_BOOT else 1), UNIT_STATE[service] + "\n", ""
+                return (0, "enabled\n", "") if service in BOOT else (1, "disabled\n", "")
             if action in ("enable", "disable"):
                 (BOOT.add if action == "enable" else BOOT.discard)(service)
                 return 0, "", ""
@@ -115,6 +119,7 @@ class FakeHost(object):
 @pytest.fixture
 def root(tmp_path, monkeypatch):
     BOOT.clear()
+    UNIT_STATE.clear()
     return str(tmp_path)
 
 
@@ -624,7 +629,7 @@ def test_a_failed_restart_puts_the_old_command_line_back_and_restarts_again(root
     assert len(bad.ran("systemctl", "restart", "keepalived")) == 2
 
 
-def test_a_helper_with_the_wrong_mode_is_fixed_without_a_reload(root):
+def test_a_helper_with_the_wrong_mode_is_fixed_and_keepalived_reloads_to_take_it(root):
     host, first = converge(mutate({}), root)
     os.chmod(root + PING_ANY, 0o644)
     checker = FakeHost(mutate({}), check_mode=True)
@@ -636,7 +641,9 @@ def test_a_helper_with_the_wrong_mode_is_fixed_without_a_reload(root):
     runner.active = set(host.active)
     runner, applied = converge(mutate({}), root, host=runner)
     assert mode_of(root, PING_ANY) == "0755" and applied["summary"] == predicted["summary"]
-    assert not runner.ran("systemctl", "reload") and not runner.ran("systemctl", "restart")
+    # keepalived judges its scripts when it loads its config: only a reload makes it use the helper again
+    assert runner.ran("systemctl", "reload", "keepalived") and not runner.ran("systemctl", "reload", "haproxy")
+    assert not runner.ran("systemctl", "restart")
 
 
 def test_a_hand_edited_helper_is_put_back_and_said_so(root):
@@ -648,7 +655,7 @@ def test_a_hand_edited_helper_is_put_back_and_said_so(root):
     runner, applied = converge(mutate({}), root, host=runner)
     assert applied["summary"] == ["! file %s (edited outside lbkit)" % (root + VRRP_NOTIFY)]
     assert "echo hello" not in read(root, VRRP_NOTIFY)
-    assert not runner.ran("systemctl", "reload")
+    assert runner.ran("systemctl", "reload", "keepalived") and not runner.ran("systemctl", "restart")
 
 
 def test_haproxy_is_not_started_at_boot_without_layer7_services(root):
@@ -715,3 +722,62 @@ def test_keepalived_checks_the_new_config_with_its_helpers_in_place_and_a_refusa
     with pytest.raises(EngineRejected):
         converge(spec, fresh, host=bad)
     assert not os.path.exists(fresh + PING_ANY) and not os.path.exists(fresh + KEEPALIVED_CONF)
+
+
+@pytest.mark.parametrize("answer", ["static", "generated", "alias", "enabled-runtime"])
+def test_a_unit_systemd_starts_without_enabling_is_left_as_it_is(root, answer):
+    UNIT_STATE["keepalived"] = answer
+    host, first = converge(mutate({}), root)
+    assert "enable keepalived" not in first["operations"]
+    again = FakeHost(mutate({}))
+    again.active = set(host.active)
+    again, second = converge(mutate({}), root, host=again)
+    assert second["changed"] is False
+
+
+def test_a_masked_unit_is_enabled_and_the_failure_rolls_back(root):
+    host, first = converge(mutate({}), root)
+    UNIT_STATE["keepalived"] = "masked"
+    bad = FakeHost(mutate({"/virtual_services/0/real_servers/0/weight": 7}))
+    bad.active = set(host.active)
+    bad.fail[("systemctl", "enable", "--quiet", "keepalived")] = (1, "", "Failed to enable unit: Unit file /etc/systemd/system/keepalived.service is masked.")
+    before = read(root, KEEPALIVED_CONF)
+    with pytest.raises(ApplyFailed) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert "is masked" in str(info.value) and info.value.restored
+    assert read(root, KEEPALIVED_CONF) == before
+
+
+def test_the_defaults_file_rewritten_without_a_change_of_mode_does_not_restart_keepalived(root):
+    host, first = converge(layer7_only(), root)
+    with open(root + DEFAULTS, "w") as handle:
+        handle.write('# a comment\nDAEMON_ARGS="--vrrp"\n')
+    runner = FakeHost(layer7_only())
+    runner.active = set(host.active)
+    runner, applied = converge(layer7_only(), root, host=runner)
+    assert applied["summary"] == ["! file %s (edited outside lbkit)" % (root + DEFAULTS)]
+    assert not runner.ran("systemctl", "restart") and runner.ran("systemctl", "reload", "keepalived")
+
+
+def test_a_failed_apply_sets_the_boot_settings_back(root):
+    host, first = converge(mutate({}), root)
+    BOOT.discard("keepalived")
+    bad = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
+    bad.active = set(host.active)
+    bad.refuse_load = 1  # HAProxy does not run the new file: the apply fails after the boot settings
+    with pytest.raises(ApplyFailed) as info:
+        converge(bad.params["spec"], root, host=bad)
+    assert info.value.restored
+    assert bad.ran("systemctl", "enable", "--quiet", "keepalived") and bad.ran("systemctl", "disable", "--quiet", "keepalived")
+    assert "keepalived" not in BOOT
+
+
+def test_a_rollback_puts_each_file_back_with_its_own_permissions(root):
+    host, first = converge(mutate({}), root)
+    os.chmod(root + HAPROXY_CFG, 0o644)  # as a package or an operator left it
+    bad = FakeHost(mutate({"/virtual_services/2/real_servers/0/weight": 7}))
+    bad.active = set(host.active)
+    bad.refuse_load = 1
+    with pytest.raises(ApplyFailed):
+        converge(bad.params["spec"], root, host=bad)
+    assert mode_of(root, HAPROXY_CFG) == "0644"

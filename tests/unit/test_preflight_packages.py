@@ -25,8 +25,10 @@ def test_installed_packages_are_not_missing():
     assert host.argv[:2] == ["dpkg-query", "--show"] and host.argv[4:] == ["--", "keepalived", "haproxy", "ipvsadm", "iputils-ping"]
 
 
-def test_architecture_qualified_names_count_as_installed():
+def test_architecture_qualified_names_and_held_packages_count_as_installed():
     assert missing_packages(Host((0, "haproxy:amd64\tii \n", "")), ["haproxy"]) == []
+    # apt-mark hold: wanted "hold", installed
+    assert missing_packages(Host((0, "keepalived\thi \n", "")), ["keepalived"]) == []
 
 
 def test_without_dpkg_everything_is_missing_and_nothing_asked_for_nothing():

@@ -5,11 +5,13 @@
 
 ``apply`` carries out exactly the plan's operations (``_engine/linux.py``): every file is
 written beside its target and checked by its engine's own checker (``keepalived --config-test``,
-``haproxy -c``, the TLS files in place first so HAProxy's check loads them), then moved into
-place; the kernel settings are set, the daemons started or reloaded (never restarted) and
-HAProxy proven to run the new file (its fingerprint in ``show stat``); state.json is written
-last. On any failure the previous files and kernel values are put back, the daemons the apply
-reached are reloaded, and the restore is proven by reading again.
+``haproxy -c``, keepalived's helpers and the TLS files in place first so the checks find them),
+then moved into place; the kernel settings are set, the boot settings changed, the daemons
+started or reloaded (restarted only for keepalived's new command line) and HAProxy proven to run
+the new file (its fingerprint in ``show stat``); state.json is written last. On any failure the
+previous files (with their permissions), kernel values and boot settings are put back, the
+daemons the apply reached are reloaded (keepalived restarted for a command line put back), and
+the restore is proven by reading again.
 """
 
 from __future__ import annotations
@@ -148,14 +150,15 @@ class LinuxAppliance(Engine):
         )
 
     def enabled(self):
-        """{daemon: what ``systemctl is-enabled`` says} ('enabled', 'disabled', 'masked'...), one call for both."""
+        """{daemon: what ``systemctl is-enabled`` says} ('enabled', 'disabled', 'static', 'masked'...;
+        '' for a unit systemd does not know)."""
         if self.host.which("systemctl") is None:
             return {}
-        rc, out, err = self.host.run(["systemctl", "is-enabled"] + list(engine.SERVICES), check=False)
-        answers = out.split()
-        if len(answers) != len(engine.SERVICES):
-            return {}
-        return dict(zip(engine.SERVICES, answers))
+        out = {}
+        for name in engine.SERVICES:
+            dummy, answer, dummy = self.host.run(["systemctl", "is-enabled", name], check=False)
+            out[name] = answer.strip()
+        return out
 
     def _servers(self):
         """{(proxy, server): spec state} of HAProxy's servers, or None when its runtime API does not answer."""
@@ -198,6 +201,8 @@ class LinuxAppliance(Engine):
         ops = plan.operations
         writes = [op for op in ops if isinstance(op, (engine.WriteFile, engine.RemoveFile))]
         previous = dict((op.path, read_text(op.path)) for op in writes)
+        # and their permissions, which a rollback or a refusal puts back too
+        self._previous_modes = dict((op.path, _mode(op.path)) for op in writes)
         kernel = [op for op in ops if isinstance(op, engine.SetKernel)]
         kernel_before = dict((key, self._sysctl_read(key)) for op in kernel for key, dummy in op.settings)
         candidates, staged = self._validate(ops, writes, previous)
@@ -214,6 +219,7 @@ class LinuxAppliance(Engine):
                     reached.append(op)
                     self._service(op)
                 elif isinstance(op, engine.EnableService):
+                    reached.append(op)
                     self.host.run(["systemctl", "enable" if op.enabled else "disable", "--quiet", op.name])
                 elif isinstance(op, engine.RecordState):
                     self._record(op.state)
@@ -272,7 +278,7 @@ class LinuxAppliance(Engine):
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             for op in staged:
-                replace_file(op.path, previous[op.path], getattr(op, "mode", 0o600))
+                replace_file(op.path, previous[op.path], self._restore_mode(op))
             raise EngineRejected("%s; nothing was changed on the appliance." % exc, restored=True) from None
         return candidates, set(op.path for op in staged)
 
@@ -329,12 +335,17 @@ class LinuxAppliance(Engine):
         self._ensure_dirs(self.paths.state)
         replace_file(self.paths.state, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
 
+    def _restore_mode(self, op):
+        """The permissions a file had before this apply (the operation's own when it did not exist)."""
+        before = getattr(self, "_previous_modes", {}).get(op.path)
+        return before if before is not None else getattr(op, "mode", 0o600)
+
     def _roll_back(self, message, writes, previous, kernel_before, reached):
         """Put back every file and kernel value the apply changed, bring the daemons it reached back
         to the last good files, and prove it by reading again; raise ApplyFailed either way."""
         try:
             for op in writes:
-                replace_file(op.path, previous[op.path], getattr(op, "mode", 0o600))
+                replace_file(op.path, previous[op.path], self._restore_mode(op))
             self._sysctl_write(sorted(kernel_before.items()))
             for op in reached:
                 self._restore_service(op)
@@ -343,6 +354,10 @@ class LinuxAppliance(Engine):
         raise ApplyFailed("%s; the previous configuration was restored and is serving." % message, restored=True)
 
     def _restore_service(self, op):
+        if isinstance(op, engine.EnableService):
+            if op.was != op.enabled:
+                self.host.run(["systemctl", "enable" if op.was else "disable", "--quiet", op.name])
+            return
         config = self.paths.haproxy if op.name == engine.HAPROXY else self.paths.keepalived
         wanted = read_text(config) is not None
         active = self.is_active(op.name)

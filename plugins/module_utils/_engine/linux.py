@@ -44,6 +44,9 @@ KERNEL = "kernel"
 KEEPALIVED_MODE = "keepalived-mode"
 # keepalived's helper programs: in place before keepalived's check, which refuses a script it cannot find.
 KEEPALIVED_HELPER = "keepalived-helper"
+# What `systemctl is-enabled` answers for a unit that starts at boot (or that systemd starts
+# without being enabled: static, generated): nothing to enable there.
+STARTED_AT_BOOT = frozenset(["enabled", "enabled-runtime", "static", "generated", "alias"])
 # The daemons, in the order they are started, reloaded or stopped.
 SERVICES = (KEEPALIVED, HAPROXY)
 # Each daemon's own configuration checker, run on a candidate file before it goes into place.
@@ -211,6 +214,8 @@ class EnableService(Operation):
 
     name: str
     enabled: bool
+    # Started at boot before: what a rollback sets back.
+    was: bool = False
 
     def describe(self):
         return "%s %s" % ("enable" if self.enabled else "disable", self.name)
@@ -345,6 +350,16 @@ def _defaults_path(desired):
     return next((f.path for f in desired.files if f.engine == KEEPALIVED_MODE), None)
 
 
+def _mode_changes(desired, current):
+    """keepalived's command line changes (not merely its defaults file's text)."""
+    path = _defaults_path(desired)
+    if path is None:
+        return False
+    now = current.files.get(path)
+    # No file: keepalived's default command line, VRRP and IPVS.
+    return now != next(f.content for f in desired.files if f.path == path) and (programs.mode_of_defaults(now) or "VRRP and IPVS") != desired.mode
+
+
 def plan(desired, current):
     """The plan from ``current`` to ``desired``: semantic changes, engine lines, operations."""
     changes = diff(current.state, desired.state)
@@ -362,7 +377,10 @@ def plan(desired, current):
             if now is None or mode_now is None or mode_now == managed.mode:
                 continue
             # Same content, wrong permissions (a helper keepalived would refuse to run, a secret readable).
-            operations.append(WriteFile(managed.path, managed.content, managed.mode, None))
+            # keepalived judges its scripts when it loads its config: a helper put right takes a reload.
+            engine = KEEPALIVED_HELPER if managed.engine == KEEPALIVED_HELPER else None
+            operations.append(WriteFile(managed.path, managed.content, managed.mode, engine))
+            touched.add(engine)
             changes.append(Change("change", "file", managed.path, managed.path, "mode", "%04o" % mode_now, "%04o" % managed.mode))
             continue
         touched.add(managed.engine)
@@ -380,6 +398,18 @@ def plan(desired, current):
             operations.append(CheckListeners(new))
     if KERNEL in touched and desired.settings:
         operations.append(SetKernel(tuple(sorted(desired.settings.items()))))
+    # Boot settings before the daemons: a refusal (a masked unit) stops the apply before any
+    # daemon is restarted or reloaded, and a later failure sets them back (the rollback).
+    for name in SERVICES:
+        wanted = desired.enabled.get(name)
+        if wanted is None:
+            continue
+        now = current.enabled.get(name)
+        at_boot = now in STARTED_AT_BOOT
+        # Disabled only from what 'systemctl disable' undoes: a static unit stays as it is.
+        if (wanted and not at_boot) or (not wanted and now in ("enabled", "enabled-runtime")):
+            operations.append(EnableService(name, wanted, at_boot))
+            changes.append(Change("change", "service", name, name, "started at boot", at_boot, wanted))
     previous = current.record.get("fingerprint")
     for name in SERVICES:
         wanted, active = desired.services.get(name, False), current.active.get(name, False)
@@ -388,23 +418,17 @@ def plan(desired, current):
         if wanted and not active:
             operations.append(Service("start", name, fingerprint, previous_here))
             changes.append(Change("start", "service", name, name))
-        elif wanted and name == KEEPALIVED and KEEPALIVED_MODE in touched:
+        elif wanted and name == KEEPALIVED and _mode_changes(desired, current):
             # keepalived reads its command line only when it starts.
             was = programs.mode_of_defaults(current.files.get(_defaults_path(desired)))
             operations.append(Service("restart", name))
             changes.append(Change("change", "service", name, name, "mode", was or "VRRP and IPVS", desired.mode))
-        elif wanted and name in touched:
+        elif wanted and (name in touched or (name == KEEPALIVED and touched & set([KEEPALIVED_HELPER, KEEPALIVED_MODE]))):
+            # (keepalived also reloads for a helper put back, and for its defaults file rewritten
+            # without a change of mode, which costs nothing)
             operations.append(Service("reload", name, fingerprint, previous_here))
         elif not wanted and active:
             operations.append(Service("stop", name))
-    for name in SERVICES:
-        wanted = desired.enabled.get(name)
-        if wanted is None:
-            continue
-        now = current.enabled.get(name)
-        if wanted != (now == "enabled") and (wanted or now == "enabled"):
-            operations.append(EnableService(name, wanted))
-            changes.append(Change("change", "service", name, name, "started at boot", now == "enabled", wanted))
     runtime, runtime_changes = [], []
     if current.state is not None and current.servers is not None:
         for vs, rs in desired.runtime:

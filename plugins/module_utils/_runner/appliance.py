@@ -47,7 +47,7 @@ def converge(module, engine=None):
         return dict(changed=False, changes=[], summary=[], operations=[], rendered=linux_engine.rendered(desired, engine.paths))
     plan = engine.plan(desired, current)
     result = plan.result(diff=module._diff)
-    if params.get("packages"):
+    if params.get("packages") is not None:
         result["missing_packages"] = missing_packages(engine.host, params["packages"])
         if result["missing_packages"] and not module.check_mode:
             # Nothing is applied before the engines are installed; the caller installs and runs again.

@@ -25,7 +25,8 @@ def missing_packages(host, packages):
     installed = set()
     for line in out.splitlines():
         name, dummy, status = line.partition("\t")
-        if status.startswith("ii"):
+        # The second letter is the package's state: i, installed (whatever is wanted of it: held, say).
+        if status[1:2] == "i":
             installed.add(name.split(":", 1)[0])
     return [name for name in packages if name not in installed]
 
