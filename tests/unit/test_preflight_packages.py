@@ -1,6 +1,7 @@
-"""appliance_preflight's package check: which of the packages dpkg does not report as installed."""
+"""The appliance's package check (the appliance module and appliance_preflight): which of the
+packages dpkg does not report as installed."""
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.preflight import missing_packages
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import missing_packages
 
 
 class Host(object):

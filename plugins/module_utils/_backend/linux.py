@@ -69,11 +69,33 @@ def ipvs_availability(host, root=""):
     return {"loaded": loaded, "available": available}
 
 
+def missing_packages(host, packages):
+    """The packages dpkg does not report as installed, in the order given (all of them without dpkg-query)."""
+    if not packages:
+        return []
+    if host.which("dpkg-query") is None:
+        return list(packages)
+    rc, out, dummy = host.run(["dpkg-query", "--show", "--showformat", "${Package}\\t${db:Status-Abbrev}\\n", "--"] + list(packages), check=False)
+    installed = set()
+    for line in out.splitlines():
+        name, dummy, status = line.partition("\t")
+        # The second letter is the package's state: i, installed (whatever is wanted of it: held, say).
+        if status[1:2] == "i":
+            installed.add(name.split(":", 1)[0])
+    return [name for name in packages if name not in installed]
+
+
 def _mode(path):
     try:
         return stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
         return None
+
+
+def _mode_before(op, modes):
+    """The permissions a file had before the apply (the operation's own when it did not exist)."""
+    before = modes.get(op.path)
+    return before if before is not None else getattr(op, "mode", 0o600)
 
 
 def _reason(output, candidate, target):
@@ -201,11 +223,11 @@ class LinuxAppliance(Engine):
         ops = plan.operations
         writes = [op for op in ops if isinstance(op, (engine.WriteFile, engine.RemoveFile))]
         previous = dict((op.path, read_text(op.path)) for op in writes)
-        # and their permissions, which a rollback or a refusal puts back too
-        self._previous_modes = dict((op.path, _mode(op.path)) for op in writes)
+        # and their permissions, which a refusal or a rollback puts back too
+        modes = dict((op.path, _mode(op.path)) for op in writes)
         kernel = [op for op in ops if isinstance(op, engine.SetKernel)]
         kernel_before = dict((key, self._sysctl_read(key)) for op in kernel for key, dummy in op.settings)
-        candidates, staged = self._validate(ops, writes, previous)
+        candidates, staged = self._validate(ops, writes, previous, modes)
         runtime = [op for op in ops if isinstance(op, engine.SetServerState)]
         reached = []
         try:
@@ -224,7 +246,7 @@ class LinuxAppliance(Engine):
                 elif isinstance(op, engine.RecordState):
                     self._record(op.state)
         except (LbkitError, OSError) as exc:
-            self._roll_back(str(exc), writes, previous, kernel_before, reached)
+            self._roll_back(str(exc), writes, previous, modes, kernel_before, reached)
         for op in runtime:
             try:
                 haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(op.proxy, op.server, op.state), self.socket_path)
@@ -239,7 +261,7 @@ class LinuxAppliance(Engine):
                 os.makedirs(directory, 0o700)
                 os.chmod(directory, 0o700)
 
-    def _validate(self, ops, writes, previous):
+    def _validate(self, ops, writes, previous, modes):
         """Write every candidate and check it with its engine's checker: ({path: candidate}, the
         paths already in place). keepalived's helpers and the TLS files are put in place here (the
         checks read them from their paths: keepalived disables a script it cannot find, HAProxy
@@ -278,7 +300,7 @@ class LinuxAppliance(Engine):
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             for op in staged:
-                replace_file(op.path, previous[op.path], self._restore_mode(op))
+                replace_file(op.path, previous[op.path], _mode_before(op, modes))
             raise EngineRejected("%s; nothing was changed on the appliance." % exc, restored=True) from None
         return candidates, set(op.path for op in staged)
 
@@ -335,17 +357,12 @@ class LinuxAppliance(Engine):
         self._ensure_dirs(self.paths.state)
         replace_file(self.paths.state, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
 
-    def _restore_mode(self, op):
-        """The permissions a file had before this apply (the operation's own when it did not exist)."""
-        before = getattr(self, "_previous_modes", {}).get(op.path)
-        return before if before is not None else getattr(op, "mode", 0o600)
-
-    def _roll_back(self, message, writes, previous, kernel_before, reached):
+    def _roll_back(self, message, writes, previous, modes, kernel_before, reached):
         """Put back every file and kernel value the apply changed, bring the daemons it reached back
         to the last good files, and prove it by reading again; raise ApplyFailed either way."""
         try:
             for op in writes:
-                replace_file(op.path, previous[op.path], self._restore_mode(op))
+                replace_file(op.path, previous[op.path], _mode_before(op, modes))
             self._sysctl_write(sorted(kernel_before.items()))
             for op in reached:
                 self._restore_service(op)

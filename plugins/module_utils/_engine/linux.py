@@ -44,6 +44,9 @@ KERNEL = "kernel"
 KEEPALIVED_MODE = "keepalived-mode"
 # keepalived's helper programs: in place before keepalived's check, which refuses a script it cannot find.
 KEEPALIVED_HELPER = "keepalived-helper"
+# The daemon a rewritten file of each kind reloads: keepalived judges its helpers when it loads its
+# config, and a defaults file rewritten without a change of mode costs it no more than a reload.
+RELOADED_BY = {KEEPALIVED: KEEPALIVED, KEEPALIVED_HELPER: KEEPALIVED, KEEPALIVED_MODE: KEEPALIVED, HAPROXY: HAPROXY}
 # What `systemctl is-enabled` answers for a unit that starts at boot (or that systemd starts
 # without being enabled: static, generated): nothing to enable there.
 STARTED_AT_BOOT = frozenset(["enabled", "enabled-runtime", "static", "generated", "alias"])
@@ -346,18 +349,10 @@ def _file_change(managed, now, recorded, semantic):
     return None
 
 
-def _defaults_path(desired):
-    return next((f.path for f in desired.files if f.engine == KEEPALIVED_MODE), None)
-
-
-def _mode_changes(desired, current):
-    """keepalived's command line changes (not merely its defaults file's text)."""
-    path = _defaults_path(desired)
-    if path is None:
-        return False
-    now = current.files.get(path)
-    # No file: keepalived's default command line, VRRP and IPVS.
-    return now != next(f.content for f in desired.files if f.path == path) and (programs.mode_of_defaults(now) or "VRRP and IPVS") != desired.mode
+def _running_mode(desired, current):
+    """The mode keepalived's command line (its defaults file, as read) gives it now."""
+    path = next(f.path for f in desired.files if f.engine == KEEPALIVED_MODE)
+    return programs.mode_of_defaults(current.files.get(path))
 
 
 def plan(desired, current):
@@ -378,9 +373,9 @@ def plan(desired, current):
                 continue
             # Same content, wrong permissions (a helper keepalived would refuse to run, a secret readable).
             # keepalived judges its scripts when it loads its config: a helper put right takes a reload.
-            engine = KEEPALIVED_HELPER if managed.engine == KEEPALIVED_HELPER else None
-            operations.append(WriteFile(managed.path, managed.content, managed.mode, engine))
-            touched.add(engine)
+            reader = KEEPALIVED_HELPER if managed.engine == KEEPALIVED_HELPER else None
+            operations.append(WriteFile(managed.path, managed.content, managed.mode, reader))
+            touched.add(reader)
             changes.append(Change("change", "file", managed.path, managed.path, "mode", "%04o" % mode_now, "%04o" % managed.mode))
             continue
         touched.add(managed.engine)
@@ -411,6 +406,8 @@ def plan(desired, current):
             operations.append(EnableService(name, wanted, at_boot))
             changes.append(Change("change", "service", name, name, "started at boot", at_boot, wanted))
     previous = current.record.get("fingerprint")
+    running_mode = _running_mode(desired, current)
+    reloads = set(RELOADED_BY[reader] for reader in touched if reader in RELOADED_BY)
     for name in SERVICES:
         wanted, active = desired.services.get(name, False), current.active.get(name, False)
         fingerprint = desired.fingerprint if name == HAPROXY else None
@@ -418,14 +415,11 @@ def plan(desired, current):
         if wanted and not active:
             operations.append(Service("start", name, fingerprint, previous_here))
             changes.append(Change("start", "service", name, name))
-        elif wanted and name == KEEPALIVED and _mode_changes(desired, current):
+        elif wanted and name == KEEPALIVED and running_mode != desired.mode:
             # keepalived reads its command line only when it starts.
-            was = programs.mode_of_defaults(current.files.get(_defaults_path(desired)))
             operations.append(Service("restart", name))
-            changes.append(Change("change", "service", name, name, "mode", was or "VRRP and IPVS", desired.mode))
-        elif wanted and (name in touched or (name == KEEPALIVED and touched & set([KEEPALIVED_HELPER, KEEPALIVED_MODE]))):
-            # (keepalived also reloads for a helper put back, and for its defaults file rewritten
-            # without a change of mode, which costs nothing)
+            changes.append(Change("change", "service", name, name, "mode", running_mode, desired.mode))
+        elif wanted and name in reloads:
             operations.append(Service("reload", name, fingerprint, previous_here))
         elif not wanted and active:
             operations.append(Service("stop", name))

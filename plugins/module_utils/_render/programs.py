@@ -56,10 +56,9 @@ def keepalived_defaults(mode):
 
 
 def mode_of_defaults(text):
-    """The mode an /etc/default/keepalived runs keepalived in (None: no such file)."""
-    if text is None:
-        return None
-    for line in text.splitlines():
+    """The mode an /etc/default/keepalived runs keepalived in (``None``, no such file: keepalived's
+    default command line, VRRP and IPVS)."""
+    for line in (text or "").splitlines():
         words = line.strip()
         if words.startswith("DAEMON_ARGS=") and "--vrrp" in words.split("#", 1)[0]:
             return "VRRP only"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import missing_packages
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import linux as linux_engine
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import linux_appliance, spec_for_host
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.preflight import missing_packages
 
 
 def interfaces_given(value):

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import ipvs_availability, read_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend.linux import ipvs_availability, missing_packages, read_state
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.linux import layer4_without_ipvs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
@@ -13,22 +13,6 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state imp
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._runner.common import linux_appliance
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
-
-
-def missing_packages(host, packages):
-    """The packages dpkg does not report as installed, in the order given (all of them without dpkg-query)."""
-    if not packages:
-        return []
-    if host.which("dpkg-query") is None:
-        return list(packages)
-    rc, out, dummy = host.run(["dpkg-query", "--show", "--showformat", "${Package}\\t${db:Status-Abbrev}\\n", "--"] + list(packages), check=False)
-    installed = set()
-    for line in out.splitlines():
-        name, dummy, status = line.partition("\t")
-        # The second letter is the package's state: i, installed (whatever is wanted of it: held, say).
-        if status[1:2] == "i":
-            installed.add(name.split(":", 1)[0])
-    return [name for name in packages if name not in installed]
 
 
 def preflight(module):
