@@ -97,6 +97,14 @@ def check_cluster(cluster, col):
                     "keep one floating IP per side (the pair's shared address).")
 
 
+def check_monitoring(cluster, col):
+    """What the cluster's engine refuses of the monitoring section."""
+    if cluster.engine == "loadmaster":
+        col.add("/monitoring", "the %s engine does not configure monitoring: a LoadMaster serves its own statistics "
+                "(its SNMP agent and the REST API's statistics), which lbkit does not set up yet." % LOADMASTER,
+                "remove monitoring from this cluster's spec, and read the LoadMaster's statistics with its SNMP agent.")
+
+
 def check_service(vs, col, cluster_engine="linux"):
     engine = engine_for(vs, cluster_engine)
     _check(engine, "scheduling", vs.scheduling, join(vs.path, "scheduling"), col)

@@ -42,6 +42,12 @@ def check_host(spec, host, interfaces, managed=()):
             "%s is not an address of %s." % (node.heartbeat_address, host),
             "use one of its addresses: %s." % (", ".join(str(a) for a in sorted(owned, key=str)) or "none found"),
         )
+    if node is not None and spec.monitoring is not None and node.management_address is not None and node.management_address not in owned:
+        col.add(
+            join(node.path, "management_address"),
+            "%s is not an address of %s, so its metrics endpoint could not listen there." % (node.management_address, host),
+            "use one of its addresses: %s." % (", ".join(str(a) for a in sorted(owned, key=str)) or "none found"),
+        )
     for side in ("external", "internal"):
         name = getattr(cluster.interfaces, side)
         if name and name not in interfaces:

@@ -26,6 +26,12 @@ class Node:
     heartbeat_address: Optional[object]
     priority: int
     path: str = field(default="", compare=False, repr=False)
+    management_address: Optional[object] = None
+
+    @property
+    def monitoring_address(self):
+        """Where this node's monitoring endpoint listens: its management address, else its heartbeat address."""
+        return self.management_address if self.management_address is not None else self.heartbeat_address
 
 
 @dataclass(frozen=True)
@@ -174,9 +180,23 @@ class VirtualService:
 
 
 @dataclass(frozen=True)
+class StatusPage:
+    user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    port: int
+    allowed_sources: Tuple[object, ...]
+    status_page: Optional[StatusPage]
+
+
+@dataclass(frozen=True)
 class Spec:
     cluster: Cluster
     virtual_services: Tuple[VirtualService, ...]
+    monitoring: Optional[Monitoring] = None
 
     def service(self, name):
         for vs in self.virtual_services:
@@ -251,9 +271,10 @@ class _Builder(object):
         if not isinstance(item, Fields):
             return None
         ok, heartbeat = self.value(item, path, "heartbeat_address", values.parse_address, "a heartbeat address")
-        if not (ok and "host" in item and self.fields_ok(path, "host", "priority")):
+        management_ok, management = self.value(item, path, "management_address", values.parse_address, "a management address")
+        if not (ok and management_ok and "host" in item and self.fields_ok(path, "host", "priority")):
             return None
-        return Node(item["host"], heartbeat, item["priority"], path=path)
+        return Node(item["host"], heartbeat, item["priority"], path=path, management_address=management)
 
     def ha(self, data, path):
         if not isinstance(data, Fields):
@@ -405,6 +426,25 @@ class _Builder(object):
             given=data.given,
         )
 
+    # --- monitoring -------------------------------------------------------------------------
+
+    def monitoring(self, data):
+        path = "/monitoring"
+        if not isinstance(data, Fields):
+            return None
+        sources, sources_ok = [], isinstance(data.get("allowed_sources"), list)
+        for i, text in enumerate(data.get("allowed_sources") if sources_ok else []):
+            where = join(path, "allowed_sources", i)
+            parsed = self.parse(where, values.parse_source, text) if self.clean(where) else None
+            sources_ok = sources_ok and parsed is not None
+            if parsed is not None:
+                sources.append(parsed)
+        if not (sources_ok and self.clean(path)):
+            return None
+        page = data.get("status_page")
+        status_page = StatusPage(page["user"], page["password"]) if page is not None else None
+        return Monitoring(data["port"], tuple(sources), status_page)
+
 
 def _path_key(path):
     """Sort errors in the order of the spec: list indexes (ASCII digits) as numbers."""
@@ -448,10 +488,16 @@ def check_spec(data):
         rules.check_service(vs, cluster, col)
         engines.check_service(vs, col, engine)
     rules.check_services(services, cluster, col)
+    monitoring = None
+    if "monitoring" in normalized:
+        monitoring = builder.monitoring(normalized["monitoring"])
+        if monitoring is not None and cluster is not None:
+            rules.check_monitoring(monitoring, cluster, col)
+            engines.check_monitoring(cluster, col)
     col.errors.sort(key=lambda e: _path_key(e.path))
     if col.errors or cluster is None:
         return None, col.errors
-    return Spec(cluster, tuple(services)), []
+    return Spec(cluster, tuple(services), monitoring), []
 
 
 def load_spec(data):

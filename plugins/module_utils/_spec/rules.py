@@ -415,3 +415,14 @@ def check_services(services, cluster, col):
                     "%s is an IPv6 VIP, but VRRPv2 carries IPv4 addresses only, so the pair could not move it." % vs.address,
                     "set /cluster/ha/vrrp_version to 3, or use an IPv4 VIP.",
                 )
+
+
+def check_monitoring(monitoring, cluster, col):
+    """Each node needs an address for its monitoring endpoint."""
+    for node in cluster.nodes:
+        if node.monitoring_address is None:
+            col.add(
+                join(node.path, "management_address"),
+                "is required with monitoring: node '%s' has no address for its metrics endpoint (and no heartbeat address to use)." % node.host,
+                "give the node its address on the management network, where Prometheus reaches it.",
+            )

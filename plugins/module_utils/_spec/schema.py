@@ -30,6 +30,10 @@ URL_PATTERN = r"^/[A-Za-z0-9._~!&'()*+,;=:@/?%-]*$"
 TOKEN_PATTERN = r"^[!$%&*+.^_`|~0-9A-Za-z-]+$"
 QUERY_ITEM_PATTERN = r"^[!$%*+.^_`|~0-9A-Za-z-]+$"
 COMMAND_PATTERN = r"^/[A-Za-z0-9._+@/-]+$"
+# An address, or a network with its prefix length.
+SOURCE_PATTERN = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$"
+# A user name of HTTP basic authentication: no ':' (it ends the name) and nothing HAProxy quotes.
+USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
 def _p(type_, description, examples, **extra):
@@ -109,6 +113,11 @@ NODE = {
             "The address this node sends and receives the VRRP heartbeat on. Required for an HA pair "
             "with unicast heartbeat: each node's unicast peer is the other node's heartbeat address.",
             ["192.168.10.11"],
+        ),
+        "management_address": _address(
+            "The address this node's monitoring endpoint listens on (`monitoring`), on the management network. "
+            "Defaults to the heartbeat address.",
+            ["192.168.20.11"],
         ),
         "priority": _p(
             "integer",
@@ -618,6 +627,48 @@ VIRTUAL_SERVICE = {
     },
 }
 
+STATUS_PAGE = {
+    "type": "object",
+    "description": "HAProxy's status page (the manuals' layer-7 status) at /stats on the monitoring endpoint, behind HTTP basic authentication.",
+    "examples": [{"user": "operator", "password": "correct-horse-battery"}],
+    "additionalProperties": False,
+    "required": ["user", "password"],
+    "properties": {
+        "user": _p("string", "The user name the page asks for.", ["operator"], pattern=USER_PATTERN),
+        "password": _p(
+            "string",
+            "The page's password (8 to 64 characters). Keep it in Ansible Vault; it is never shown in diffs or logs.",
+            ["{{ vault_lb_status_password }}"],
+            minLength=8,
+            maxLength=64,
+            pattern=SECRET_PATTERN,
+            writeOnly=True,
+        ),
+    },
+}
+
+MONITORING = {
+    "type": "object",
+    "description": "Prometheus metrics from every appliance (docs/monitoring.md): one HTTP endpoint on each node's management "
+    "address serving HAProxy's exporter (/metrics), the node exporter with lbkit's own series (/node/metrics: the VRRP state, "
+    "the floating addresses held, each virtual service and real server in the manuals' four states, the IPVS table) and, "
+    "when asked, HAProxy's status page (/stats). Only the allowed sources reach it.",
+    "examples": [{"allowed_sources": ["192.168.20.0/24"], "port": 9101}],
+    "additionalProperties": False,
+    "required": ["allowed_sources"],
+    "properties": {
+        "port": _p("integer", "The endpoint's port on each node's management address.", [9101], minimum=1, maximum=65535, default=9101),
+        "allowed_sources": {
+            "type": "array",
+            "description": "Who may read the endpoint: addresses or networks (the Prometheus servers). Every other source gets 403.",
+            "examples": [["192.168.20.5", "192.168.30.0/24"]],
+            "minItems": 1,
+            "items": _p("string", "An address or a network.", ["192.168.20.0/24"], pattern=SOURCE_PATTERN),
+        },
+        "status_page": {"$ref": "#/$defs/status_page"},
+    },
+}
+
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "urn:lbkit:loadbalancer:spec",
@@ -634,6 +685,7 @@ SCHEMA = {
             "examples": [[{"name": "web", "address": "192.0.2.10", "port": 80, "real_servers": []}]],
             "items": {"$ref": "#/$defs/virtual_service"},
         },
+        "monitoring": {"$ref": "#/$defs/monitoring"},
     },
     "$defs": {
         "cluster": CLUSTER,
@@ -648,5 +700,7 @@ SCHEMA = {
         "tls": TLS,
         "fallback_server": FALLBACK,
         "real_server": REAL_SERVER,
+        "monitoring": MONITORING,
+        "status_page": STATUS_PAGE,
     },
 }

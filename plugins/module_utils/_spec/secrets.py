@@ -11,7 +11,7 @@ narrows that to the secrets themselves.
 
 from __future__ import annotations
 
-SECRET_FIELDS = frozenset(["auth_secret"])
+SECRET_FIELDS = frozenset(["auth_secret", "password"])
 
 
 def secret_values(raw):

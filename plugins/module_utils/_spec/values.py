@@ -65,6 +65,24 @@ def parse_interface(text, what="a floating IP"):
     return ipaddress.ip_interface(text)
 
 
+def parse_source(text):
+    """An address or a network (``192.168.20.0/24``) allowed to reach the monitoring endpoint."""
+    fix = "write an address like 192.168.20.5, or a network like 192.168.20.0/24 or 2001:db8::/64."
+    address, slash, prefix = text.partition("/") if isinstance(text, str) else ("", "", "")
+    try:
+        ip = _ip(address)
+    except ValueError:
+        raise ValueError("%s is not an address or a network." % show(text), fix) from None
+    bits = 32 if ip.version == 4 else 128
+    if slash and (not _NUMBER.fullmatch(prefix) or not 0 <= int(prefix) <= bits):
+        raise ValueError("%s is not a network with a prefix length from /0 to /%d." % (show(text), bits), fix)
+    try:
+        return ipaddress.ip_network(text if slash else "%s/%d" % (ip, bits))
+    except ValueError:
+        network = ipaddress.ip_network(text, strict=False)
+        raise ValueError("%s has host bits set." % show(text), "write the network as %s." % network) from None
+
+
 def parse_duration(value):
     """Seconds from a number or a string with a unit (s, m, h, d)."""
     fix = "write seconds (300) or a number with s, m, h or d (5m)."
