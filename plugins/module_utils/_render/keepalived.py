@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import programs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import keepalived_quoted, keepalived_word
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, join
@@ -250,6 +251,12 @@ def _virtual_server(vs, lines):
         if rs.min_connections:
             lines.append("        lthreshold %d" % rs.min_connections)
         _check(vs, rs, lines)
+        if vs.health_check.type != "none":
+            # Each check result lands where the status overview reads it: a server out of the
+            # IPVS table is down when its check failed, halted (at runtime) when it did not.
+            key = overview.check_key(vs.protocol, vs.address, vs.port, rs.address, rs.port)
+            for result in ("up", "down"):
+                lines.append('        notify_%s "%s %s %s"' % (result, programs.CHECK_NOTIFY, result, key))
         lines.append("    }")
     lines.append("}")
     lines.append("")

@@ -1,0 +1,382 @@
+# -*- coding: utf-8 -*-
+# Copyright: lbkit developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The appliance's status overview (the manuals' four states) and its Prometheus series.
+
+Standard library only, and nothing imported from the collection: ``appliance_info`` imports it
+for the overview, and the appliance engine installs this very file as the ``lbkit-metrics``
+program, which rewrites the series for the node exporter's textfile collector every few
+seconds (``python3 metrics --output FILE``). One file, so the status playbook and the metrics
+can never disagree on what "down" or "drained" means.
+
+A real server is ``up``, ``down`` (its health check fails), ``drained`` (weight 0: it keeps its
+connections, gets no new ones) or ``halted`` (taken out of service by the operator). A virtual
+service is ``healthy`` (no real server down), ``degraded`` (one down, another up), ``down`` (none up,
+one down) or ``drained`` (none up and none down: every one drained or halted, or it has none):
+the manuals' green, yellow, red and blue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import ipaddress
+import json
+import os
+import socket
+import sys
+import time
+
+REAL_SERVER_STATUSES = ("up", "down", "drained", "halted")
+SERVICE_STATUSES = ("healthy", "degraded", "down", "drained")
+VRRP_STATES = ("master", "backup", "fault", "stopped", "unknown")
+# The HAProxy proxy of a layer-7 service is this prefix and the service's name (_render/haproxy.py).
+PROXY_PREFIX = "vs_"
+
+
+# --- the overview (pure) ----------------------------------------------------------------------
+
+
+def check_key(protocol, vip, vport, rip, rport):
+    """The name of the file keepalived's health-check notifications write for one real server."""
+    return "%s_%s_%d_%s_%d" % (protocol, vip, int(vport), rip, int(rport))
+
+
+def layer7_status(entry):
+    """A real server's status from its ``show stat`` entry ({status, weight}; None: HAProxy runs no such server)."""
+    if entry is None:
+        return "down"
+    status = (entry.get("status") or "").upper()
+    if status.startswith("MAINT"):
+        return "halted"
+    if status.startswith("DOWN") or status.startswith("NOLB"):
+        return "down"
+    if status.startswith("DRAIN") or entry.get("weight") == 0:
+        return "drained"
+    return "up"
+
+
+def layer4_status(entry, check, spec_state):
+    """A real server's status from its IPVS entry ({weight}; None: not in the table), the last
+    health-check result keepalived notified ('up', 'down' or None: none since it started) and its
+    state in the applied spec. keepalived takes a server whose check fails out of the table; a
+    server halted by the spec or at runtime is not in it either, while its check passes."""
+    if entry is not None:
+        return "drained" if entry.get("weight") == 0 else "up"
+    if spec_state == "halted" or check != "down":
+        return "halted"
+    return "down"
+
+
+def service_status(statuses):
+    """A virtual service's status from its real servers' statuses."""
+    up = "up" in statuses
+    down = "down" in statuses
+    if down:
+        return "degraded" if up else "down"
+    return "healthy" if up else "drained"
+
+
+def _endpoint_key(address):
+    """Addresses compared in one spelling (IPv6 has several)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
+def overview(state, ipvs=None, haproxy=None, checks=None):
+    """Every virtual service of an applied ``state`` (state.json) with its status and its real servers'.
+
+    ``ipvs``: {(protocol, vip, vport): {(rip, rport): {weight, active}}}, the kernel's table;
+    ``haproxy``: {(proxy, server): {status, weight, current_sessions}}, HAProxy's ``show stat``
+    (None: HAProxy does not answer); ``checks``: {check_key(...): 'up' or 'down'}.
+    """
+    ipvs = dict(((p, _endpoint_key(a), int(port)), dict(((_endpoint_key(ra), int(rp)), v) for (ra, rp), v in rows.items()))
+                for (p, a, port), rows in (ipvs or {}).items())
+    haproxy = haproxy or {}
+    checks = checks or {}
+    out = []
+    services = (state or {}).get("virtual_services", {})
+    for key in sorted(services, key=lambda k: (services[k]["name"], k)):
+        svc = services[key]
+        vip, vport, protocol = _endpoint_key(svc["address"]), svc["port"], svc["protocol"]
+        table = ipvs.get((protocol, vip, vport), {})
+        servers = []
+        for rs in sorted(svc.get("real_servers", {}).values(), key=lambda r: (r["name"], r["address"], r["port"])):
+            rip, rport = _endpoint_key(rs["address"]), rs["port"]
+            if svc["layer"] == 7:
+                entry = haproxy.get((PROXY_PREFIX + svc["name"], rs["name"]))
+                status = layer7_status(entry)
+                weight = entry.get("weight", 0) if entry else 0
+                active = entry.get("current_sessions", 0) if entry else 0
+            else:
+                entry = table.get((rip, rport))
+                status = layer4_status(entry, checks.get(check_key(protocol, vip, vport, rip, rport)), rs.get("state"))
+                weight = entry.get("weight", 0) if entry else 0
+                active = entry.get("active", 0) if entry else 0
+            servers.append(dict(name=rs["name"], address=rs["address"], port=rport, status=status, weight=weight, active=active))
+        out.append(dict(name=svc["name"], address=svc["address"], port=vport, protocol=protocol, layer=svc["layer"],
+                        status=service_status([s["status"] for s in servers]), real_servers=servers))
+    return out
+
+
+def floating_addresses(state):
+    """[(address, name)] of every floating address an applied state puts on the master."""
+    names = {}
+    for svc in sorted((state or {}).get("virtual_services", {}).values(), key=lambda s: s["name"]):
+        names.setdefault(_endpoint_key(svc["address"]), []).append(svc["name"])
+    for address, fip in sorted((state or {}).get("cluster", {}).get("floating_ips", {}).items()):
+        names.setdefault(_endpoint_key(address.split("/")[0]), []).append(fip.get("name") or address)
+    return sorted((address, ",".join(sorted(set(label)))) for address, label in names.items())
+
+
+# --- the series (pure) ------------------------------------------------------------------------
+
+
+def _escape(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _series(name, labels, value):
+    return "%s{%s} %s" % (name, ",".join('%s="%s"' % (k, _escape(v)) for k, v in labels), value)
+
+
+HELP = (
+    ("lbkit_metrics_updated_timestamp_seconds", "gauge", "When lbkit-metrics last refreshed these series (Unix time)."),
+    ("lbkit_vrrp_state", "gauge", "1 for this node's VRRP state (stopped: keepalived is not running), 0 for the others."),
+    ("lbkit_vrrp_priority", "gauge", "This node's VRRP priority in the applied spec."),
+    ("lbkit_floating_address_held", "gauge", "1 when this node holds the floating address (a VIP or a floating IP)."),
+    ("lbkit_virtual_service_status", "gauge", "1 for the service's status: healthy, degraded (a real server down), down (none up), drained."),
+    ("lbkit_real_server_status", "gauge", "1 for the real server's status: up, down (its health check fails), drained or halted."),
+    ("lbkit_real_server_weight", "gauge", "The weight the engine gives the real server now."),
+    ("lbkit_real_server_active_connections", "gauge", "The real server's connections now (IPVS active connections, HAProxy sessions)."),
+)
+
+
+def render(state, vrrp_state, held, services, now):
+    """The text of the textfile collector's file: lbkit's series for one node."""
+    cluster = (state or {}).get("cluster", {})
+    base = [("cluster", cluster.get("name", "")), ("host", cluster.get("host", ""))]
+    rows = dict((name, []) for name, dummy, dummy in HELP)
+    rows["lbkit_metrics_updated_timestamp_seconds"].append(_series("lbkit_metrics_updated_timestamp_seconds", base, "%.3f" % now))
+    for value in VRRP_STATES:
+        rows["lbkit_vrrp_state"].append(_series("lbkit_vrrp_state", base + [("state", value)], int(value == vrrp_state)))
+    if "priority" in cluster:
+        rows["lbkit_vrrp_priority"].append(_series("lbkit_vrrp_priority", base, cluster["priority"]))
+    for address, name in floating_addresses(state):
+        rows["lbkit_floating_address_held"].append(
+            _series("lbkit_floating_address_held", base + [("address", address), ("name", name)], int(address in held)))
+    for svc in services:
+        where = base + [("service", svc["name"]), ("address", svc["address"]), ("port", svc["port"]), ("protocol", svc["protocol"]),
+                        ("layer", svc["layer"])]
+        for value in SERVICE_STATUSES:
+            rows["lbkit_virtual_service_status"].append(_series("lbkit_virtual_service_status", where + [("status", value)], int(value == svc["status"])))
+        for rs in svc["real_servers"]:
+            rs_where = base + [("service", svc["name"]), ("real_server", rs["name"]), ("address", rs["address"]), ("port", rs["port"]),
+                               ("layer", svc["layer"])]
+            for value in REAL_SERVER_STATUSES:
+                rows["lbkit_real_server_status"].append(_series("lbkit_real_server_status", rs_where + [("status", value)], int(value == rs["status"])))
+            rows["lbkit_real_server_weight"].append(_series("lbkit_real_server_weight", rs_where, rs["weight"]))
+            rows["lbkit_real_server_active_connections"].append(_series("lbkit_real_server_active_connections", rs_where, rs["active"]))
+    out = []
+    for name, kind, text in HELP:
+        out.append("# HELP %s %s" % (name, text))
+        out.append("# TYPE %s %s" % (name, kind))
+        out.extend(rows[name])
+    return "\n".join(out) + "\n"
+
+
+# --- reading the appliance (the lbkit-metrics program) -----------------------------------------
+
+
+def _hex_endpoint(text):
+    """'AC1E4D65:1F90' or '[20010DB8...]:0050' (/proc/net/ip_vs) -> ('172.30.77.101', 8080)."""
+    host, port = text.rsplit(":", 1)
+    host = host.strip("[]")
+    if len(host) == 8:
+        address = str(ipaddress.IPv4Address(int(host, 16)))
+    else:
+        address = str(ipaddress.IPv6Address(int(host.replace(":", ""), 16)))
+    return address, int(port, 16)
+
+
+def parse_proc_ip_vs(text):
+    """/proc/net/ip_vs -> {(protocol, vip, vport): {(rip, rport): {weight, active, inactive}}} (firewall-mark services left out)."""
+    table, current = {}, None
+    for line in (text or "").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in ("TCP", "UDP", "SCTP"):
+            address, port = _hex_endpoint(words[1])
+            current = table.setdefault((words[0].lower(), address, port), {})
+        elif len(words) >= 2 and words[0] == "FWM":
+            current = None
+        elif len(words) >= 6 and words[0] == "->" and current is not None and words[1] != "RemoteAddress:Port":
+            address, port = _hex_endpoint(words[1])
+            current[(address, port)] = dict(weight=int(words[3]), active=int(words[4]), inactive=int(words[5]))
+    return table
+
+
+def parse_show_stat(text):
+    """HAProxy's ``show stat`` CSV -> {(proxy, server): {status, weight, current_sessions}} for the servers."""
+    out = {}
+    reader = csv.reader(io.StringIO((text or "").lstrip("# ")))
+    header = next(reader, None)
+    if not header or "pxname" not in header or "svname" not in header:
+        return out
+    index = dict((name, header.index(name)) for name in ("pxname", "svname", "status", "weight", "scur") if name in header)
+    for row in reader:
+        if len(row) <= max(index.values()):
+            continue
+        name = row[index["svname"]]
+        if name in ("FRONTEND", "BACKEND"):
+            continue
+        weight, scur = row[index["weight"]], row[index["scur"]]
+        out[(row[index["pxname"]], name)] = dict(status=row[index["status"]], weight=int(weight) if weight.isdigit() else 0,
+                                                 current_sessions=int(scur) if scur.isdigit() else 0)
+    return out
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def haproxy_stat(path, timeout=2.0):
+    """HAProxy's servers from its admin socket, or None when it does not answer."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        sock.sendall(b"show stat\n")
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return parse_show_stat(b"".join(chunks).decode("utf-8", "replace"))
+
+
+def read_checks(directory, since):
+    """{check_key: 'up' or 'down'} from keepalived's health-check notifications newer than ``since``
+    (a file from before keepalived started describes a checker that no longer runs)."""
+    out = {}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            if os.stat(path).st_mtime < since:
+                continue
+        except OSError:
+            continue
+        words = (read_text(path) or "").split()
+        if words and words[0] in ("up", "down"):
+            out[name] = words[0]
+    return out
+
+
+def keepalived_started(pid_file):
+    """When the running keepalived started (its pid file's time), or None when it does not run."""
+    try:
+        pid = int((read_text(pid_file) or "").strip())
+        os.kill(pid, 0)
+        return os.stat(pid_file).st_mtime
+    except (ValueError, OSError):
+        return None
+
+
+def vrrp_state(state, recorded, started):
+    """This node's VRRP state: keepalived's last notification, 'stopped' when it does not run."""
+    if started is None:
+        return "stopped"
+    if (state or {}).get("cluster", {}).get("mode") == "single":
+        return "master"
+    words = (recorded or "").split()
+    return words[0].lower() if words and words[0].lower() in VRRP_STATES else "unknown"
+
+
+def local_addresses(fib_trie, if_inet6):
+    """The addresses of this node's interfaces, from /proc/net/fib_trie (IPv4: the entries marked
+    'host LOCAL') and /proc/net/if_inet6 (IPv6), both of the node's own network namespace."""
+    out = set()
+    previous = None
+    for line in (fib_trie or "").splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] in ("|--", "+--"):
+            previous = words[1]
+        elif previous and "/32 host LOCAL" in line:
+            out.add(previous)
+    for line in (if_inet6 or "").splitlines():
+        words = line.split()
+        if words and len(words[0]) == 32:
+            try:
+                out.add(str(ipaddress.IPv6Address(int(words[0], 16))))
+            except ValueError:
+                continue
+    return out
+
+
+def collect(args, now=None):
+    """One refresh: the file's text from what the appliance holds now."""
+    state = json.loads(read_text(args.state) or "null")
+    started = keepalived_started(args.keepalived_pid)
+    services = overview(
+        state,
+        ipvs=parse_proc_ip_vs(read_text(args.ip_vs)),
+        haproxy=haproxy_stat(args.haproxy_socket),
+        checks=read_checks(args.checks, started) if started is not None else {},
+    )
+    held = local_addresses(read_text(args.fib_trie), read_text(args.if_inet6))
+    return render(state, vrrp_state(state, read_text(args.vrrp_state), started), held, services, time.time() if now is None else now)
+
+
+def write(path, text):
+    """Replace ``path`` at once (the collector never reads half a file)."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="lbkit-metrics", description="Write lbkit's series for the node exporter's textfile collector.")
+    parser.add_argument("--output", required=True, help="the .prom file to write")
+    parser.add_argument("--state", default="/etc/lbkit/state.json")
+    parser.add_argument("--vrrp-state", default="/run/lbkit/vrrp-lbkit.state")
+    parser.add_argument("--checks", default="/run/lbkit/checks")
+    parser.add_argument("--keepalived-pid", default="/run/keepalived.pid")
+    parser.add_argument("--haproxy-socket", default="/run/haproxy/admin.sock")
+    parser.add_argument("--ip-vs", default="/proc/net/ip_vs")
+    parser.add_argument("--fib-trie", default="/proc/net/fib_trie")
+    parser.add_argument("--if-inet6", default="/proc/net/if_inet6")
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--once", action="store_true", help="write once and exit")
+    args = parser.parse_args(argv)
+    while True:
+        try:
+            write(args.output, collect(args))
+        except (OSError, ValueError) as exc:
+            sys.stderr.write("lbkit-metrics: %s\n" % exc)
+            sys.stderr.flush()
+            if args.once:
+                return 1
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
