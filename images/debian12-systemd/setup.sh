@@ -5,7 +5,7 @@ set -eu
 
 # The collection owns these services: it enables and starts them when a spec asks for it.
 # Disable (not mask) so `systemctl enable --now` still works.
-systemctl disable keepalived.service haproxy.service
+systemctl disable keepalived.service haproxy.service prometheus-node-exporter.service prometheus.service
 
 # Units that need hardware, a console, a writable /sys, kernel modules or CAP_SYS_TIME,
 # none of which a container has; left enabled they fail and leave the system "degraded".

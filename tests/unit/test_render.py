@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid, UnsafeValue
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, words
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, programs, words
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
 from .specs import mutate
@@ -41,9 +41,14 @@ def rendered(path):
         spec = load_spec(yaml.safe_load(handle))
     base = os.path.basename(path)[: -len(".spec.yml")]
     out = {}
-    cfg = haproxy.render(spec)
-    if cfg is not None:
-        out[base + ".haproxy.cfg"] = cfg.content
+    if spec.monitoring is None:
+        cfg = haproxy.render(spec)
+        if cfg is not None:
+            out[base + ".haproxy.cfg"] = cfg.content
+    else:
+        # Each node's monitoring endpoint listens on its own address: one haproxy.cfg each.
+        for node in spec.cluster.nodes:
+            out["%s.%s.haproxy.cfg" % (base, node.host)] = haproxy.render(spec, host=node.host, node_exporter=programs.NODE_EXPORTER_LISTEN).content
     for node in spec.cluster.nodes:
         out["%s.%s.keepalived.conf" % (base, node.host)] = keepalived.render(spec, node.host, host_interfaces(spec, node.host)).content
     return out

@@ -32,12 +32,15 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import 
     LbkitError,
     RuntimeApiError,
 )
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, sysctl
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, programs, sysctl
 
-VRRP_STATE = "/run/lbkit/vrrp-lbkit.state"
+VRRP_STATE = programs.VRRP_STATE
+# keepalived's pid file (Debian's unit): its time is when the running keepalived started.
+KEEPALIVED_PID = "/run/keepalived.pid"
 # What appliance_info can read.
 INFO_PARTS = frozenset(["vrrp", "ipvs", "haproxy"])
 # Lines of an engine checker's output quoted in a rejection.
@@ -229,24 +232,32 @@ class LinuxAppliance(Engine):
         kernel_before = dict((key, self._sysctl_read(key)) for op in kernel for key, dummy in op.settings)
         candidates, staged = self._validate(ops, writes, previous, modes)
         runtime = [op for op in ops if isinstance(op, engine.SetServerState)]
+        # A daemon is disabled while its unit file is still there ('systemctl disable' needs it).
+        disables = [op for op in ops if isinstance(op, engine.EnableService) and not op.enabled]
+        units = [op for op in ops if isinstance(op, engine.ReloadSystemd)]
         reached = []
         try:
+            for op in disables:
+                reached.append(op)
+                self.host.run(["systemctl", "disable", "--quiet", op.name])
             for op in writes:
                 if op.path not in staged:
                     self._place(op, candidates.get(op.path))
             for op in ops:
                 if isinstance(op, engine.SetKernel):
                     self._sysctl_write(op.settings)
+                elif isinstance(op, engine.ReloadSystemd):
+                    self.host.run(["systemctl", "daemon-reload"])
                 elif isinstance(op, engine.Service):
                     reached.append(op)
                     self._service(op)
-                elif isinstance(op, engine.EnableService):
+                elif isinstance(op, engine.EnableService) and op.enabled:
                     reached.append(op)
-                    self.host.run(["systemctl", "enable" if op.enabled else "disable", "--quiet", op.name])
+                    self.host.run(["systemctl", "enable", "--quiet", op.name])
                 elif isinstance(op, engine.RecordState):
                     self._record(op.state)
         except (LbkitError, OSError) as exc:
-            self._roll_back(str(exc), writes, previous, modes, kernel_before, reached)
+            self._roll_back(str(exc), writes, previous, modes, kernel_before, reached, units)
         for op in runtime:
             try:
                 haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(op.proxy, op.server, op.state), self.socket_path)
@@ -357,13 +368,15 @@ class LinuxAppliance(Engine):
         self._ensure_dirs(self.paths.state)
         replace_file(self.paths.state, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o600)
 
-    def _roll_back(self, message, writes, previous, modes, kernel_before, reached):
+    def _roll_back(self, message, writes, previous, modes, kernel_before, reached, units=()):
         """Put back every file and kernel value the apply changed, bring the daemons it reached back
         to the last good files, and prove it by reading again; raise ApplyFailed either way."""
         try:
             for op in writes:
                 replace_file(op.path, previous[op.path], _mode_before(op, modes))
             self._sysctl_write(sorted(kernel_before.items()))
+            if units:
+                self.host.run(["systemctl", "daemon-reload"])
             for op in reached:
                 self._restore_service(op)
         except (LbkitError, OSError) as again:
@@ -375,7 +388,7 @@ class LinuxAppliance(Engine):
             if op.was != op.enabled:
                 self.host.run(["systemctl", "enable" if op.was else "disable", "--quiet", op.name])
             return
-        config = self.paths.haproxy if op.name == engine.HAPROXY else self.paths.keepalived
+        config = dict({engine.HAPROXY: self.paths.haproxy, engine.KEEPALIVED: self.paths.keepalived}, **self.paths.monitoring())[op.name]
         wanted = read_text(config) is not None
         active = self.is_active(op.name)
         if not wanted:
@@ -455,7 +468,23 @@ class LinuxAppliance(Engine):
         diagnosis = ipvs_diag + haproxy_diag
         if state is None:
             diagnosis.insert(0, "lbkit has not converged this appliance yet (no %s)." % self.paths.state)
-        return dict(vrrp=vrrp, ipvs=ipvs_result, haproxy=haproxy_result, diagnosis=diagnosis)
+        status = []
+        if "ipvs" in parts and "haproxy" in parts:
+            status = self._status(state, ipvs_result, haproxy_result)
+        return dict(vrrp=vrrp, ipvs=ipvs_result, haproxy=haproxy_result, status=status, diagnosis=diagnosis)
+
+    def _status(self, state, ipvs_result, haproxy_result):
+        """Each virtual service and real server in the manuals' four states (``_monitor/overview.py``)."""
+        table = {}
+        for svc in ipvs_result["services"]:
+            table[(svc["protocol"], svc["address"], svc["port"])] = dict(((rs["address"], rs["port"]), rs) for rs in svc["real_servers"])
+        servers = None
+        if haproxy_result["running"]:
+            servers = dict(((haproxy.proxy_name(service), name), entry)
+                           for service, entries in haproxy_result["services"].items() for name, entry in entries.items())
+        started = overview.keepalived_started(self.paths.root + KEEPALIVED_PID)
+        checks = overview.read_checks(self.paths.root + programs.CHECKS_DIR, started) if started is not None else {}
+        return overview.overview(state, ipvs=table, haproxy=servers, checks=checks)
 
     def _vrrp_info(self, state):
         expected = held_addresses(state)

@@ -44,14 +44,20 @@ KERNEL = "kernel"
 KEEPALIVED_MODE = "keepalived-mode"
 # keepalived's helper programs: in place before keepalived's check, which refuses a script it cannot find.
 KEEPALIVED_HELPER = "keepalived-helper"
+# Monitoring's daemons (the spec's monitoring section): the node exporter, and lbkit-metrics
+# writing lbkit's series for it. Each reads its command line when it starts.
+NODE_EXPORTER = "prometheus-node-exporter"
+METRICS = "lbkit-metrics"
 # The daemon a rewritten file of each kind reloads: keepalived judges its helpers when it loads its
 # config, and a defaults file rewritten without a change of mode costs it no more than a reload.
 RELOADED_BY = {KEEPALIVED: KEEPALIVED, KEEPALIVED_HELPER: KEEPALIVED, KEEPALIVED_MODE: KEEPALIVED, HAPROXY: HAPROXY}
+# ... or restarts.
+RESTARTED_BY = {NODE_EXPORTER: NODE_EXPORTER, METRICS: METRICS}
 # What `systemctl is-enabled` answers for a unit that starts at boot (or that systemd starts
 # without being enabled: static, generated): nothing to enable there.
 STARTED_AT_BOOT = frozenset(["enabled", "enabled-runtime", "static", "generated", "alias"])
 # The daemons, in the order they are started, reloaded or stopped.
-SERVICES = (KEEPALIVED, HAPROXY)
+SERVICES = (KEEPALIVED, HAPROXY, NODE_EXPORTER, METRICS)
 # Each daemon's own configuration checker, run on a candidate file before it goes into place.
 CHECKS = {KEEPALIVED: ("keepalived", "--config-test", "-f"), HAPROXY: ("haproxy", "-c", "-f")}
 
@@ -101,13 +107,34 @@ class Paths:
         """{path: text} of keepalived's helper programs."""
         return dict((self.root + path, text) for path, text in sorted(programs.HELPERS.items()))
 
+    @property
+    def node_exporter_dropin(self):
+        return self.root + programs.NODE_EXPORTER_DROPIN
+
+    @property
+    def metrics_program(self):
+        return self.root + programs.METRICS_PROGRAM
+
+    @property
+    def metrics_unit(self):
+        return self.root + programs.METRICS_UNIT
+
+    def units(self):
+        """The systemd unit files lbkit writes (systemd reads them again after a change)."""
+        return (self.node_exporter_dropin, self.metrics_unit)
+
+    def monitoring(self):
+        """The files of the spec's monitoring section: {daemon: the file whose presence says lbkit runs it}."""
+        return {NODE_EXPORTER: self.node_exporter_dropin, METRICS: self.metrics_unit}
+
     def fixed(self):
         """The configuration files whose path does not depend on the spec (what ``state: rendered`` shows)."""
         return (self.keepalived, self.haproxy, self.modules, self.sysctl)
 
     def system(self):
-        """The other files every appliance holds: keepalived's command line and helper programs."""
-        return (self.keepalived_defaults,) + tuple(sorted(self.helpers()))
+        """The other files every appliance holds: keepalived's command line and helper programs (and
+        those monitoring adds, read whether or not the spec has it, to remove them when it goes)."""
+        return (self.keepalived_defaults,) + tuple(sorted(self.helpers())) + (self.node_exporter_dropin, self.metrics_program, self.metrics_unit)
 
 
 @dataclass(frozen=True)
@@ -153,6 +180,8 @@ class Desired:
     # {daemon: started at boot}; keepalived's mode (programs.keepalived_mode).
     enabled: dict = field(default_factory=dict)
     mode: Optional[str] = None
+    # The systemd unit files among ``files``.
+    units: tuple = ()
 
 
 # --- operations ---------------------------------------------------------------------------
@@ -212,6 +241,16 @@ class Service(Operation):
 
 
 @dataclass(frozen=True)
+class ReloadSystemd(Operation):
+    """``systemctl daemon-reload`` after lbkit rewrote a unit file (and again by a rollback)."""
+
+    units: tuple
+
+    def describe(self):
+        return "reload systemd's units (%s)" % ", ".join(self.units)
+
+
+@dataclass(frozen=True)
 class EnableService(Operation):
     """Start a daemon at boot (``systemctl enable``) or not (``disable``)."""
 
@@ -256,6 +295,12 @@ def layer4_without_ipvs(spec, host_name):
             for vs in spec.virtual_services if vs.layer == 4]
 
 
+def packages(spec, given):
+    """The OS packages an appliance needs: ``given`` (the engines') and those the spec adds (monitoring's)."""
+    extra = programs.MONITORING_PACKAGES if spec.monitoring is not None else ()
+    return list(given) + [name for name in extra if name not in given]
+
+
 def pem(material):
     """The PEM file HAProxy reads for a service: the certificate (with its chain), then the key."""
     return material["certificate"].rstrip() + "\n" + material["key"].rstrip() + "\n"
@@ -292,31 +337,42 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
                                      "run it through the appliance role or action (which read the files named here on the controller),"
                                      " or pass them in the module's tls option.") for vs in missing])
     conf = keepalived.render(spec, host, interfaces)
-    cfg = haproxy.render(spec, paths.tls_dir, digests)
+    cfg = haproxy.render(spec, paths.tls_dir, digests, host, programs.NODE_EXPORTER_LISTEN)
     kernel = sysctl.render(spec)
     mode = programs.keepalived_mode(spec)
     files = (
         # keepalived.conf may hold the VRRP secret: 0600.
         ManagedFile(paths.keepalived, conf.content, 0o600, KEEPALIVED, conf.masked),
-        ManagedFile(paths.haproxy, cfg.content if cfg else None, 0o640, HAPROXY, cfg.content if cfg else None),
+        ManagedFile(paths.haproxy, cfg.content if cfg else None, 0o640, HAPROXY, cfg.masked if cfg else None),
         ManagedFile(paths.modules, sysctl.modules(spec), 0o644, None, sysctl.modules(spec)),
         ManagedFile(paths.sysctl, kernel.content if kernel else None, 0o644, KERNEL, kernel.content if kernel else None),
     ) + tuple(tls_files) + (
         ManagedFile(paths.keepalived_defaults, programs.keepalived_defaults(mode), 0o644, KEEPALIVED_MODE),
     ) + tuple(ManagedFile(path, text, programs.MODE, KEEPALIVED_HELPER) for path, text in sorted(paths.helpers().items()))
+    watched = spec.monitoring is not None
+    files += (
+        ManagedFile(paths.node_exporter_dropin, programs.node_exporter_dropin() if watched else None, 0o644, NODE_EXPORTER),
+        ManagedFile(paths.metrics_program, programs.metrics_program() if watched else None, programs.MODE, METRICS),
+        ManagedFile(paths.metrics_unit, programs.metrics_unit(paths.state_dir + "/" + STATE_NAME, haproxy.RUNTIME_SOCKET) if watched else None,
+                    0o644, METRICS),
+    )
+    # Without monitoring, its daemons are lbkit's to stop only where lbkit set them up.
+    monitored = dict((name, True if watched else (False if current.files.get(path) is not None else None))
+                     for name, path in paths.monitoring().items())
     runtime = tuple(
         (vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers
     )
     return Desired(
         state=desired_state(spec, host),
         files=files,
-        services={KEEPALIVED: True, HAPROXY: cfg is not None},
+        services=dict({KEEPALIVED: True, HAPROXY: cfg is not None}, **monitored),
         settings=kernel.settings if kernel else {},
         fingerprint=cfg.fingerprint if cfg else None,
         binds=cfg.binds if cfg else (),
         runtime=runtime,
-        enabled={KEEPALIVED: True, HAPROXY: cfg is not None},
+        enabled=dict({KEEPALIVED: True, HAPROXY: cfg is not None}, **monitored),
         mode=mode,
+        units=paths.units(),
     )
 
 
@@ -327,12 +383,15 @@ def rendered(desired, paths=Paths()):
 
 
 def state_binds(state):
-    """(address, port) of every layer-7 listener of an applied state: the binds HAProxy holds now."""
+    """(address, port) of every layer-7 listener and the monitoring endpoint of an applied state: the binds HAProxy holds now."""
     out = []
     for svc in (state or {}).get("virtual_services", {}).values():
         if svc.get("layer") == 7:
             ports = [svc["port"]] + [p for p in svc.get("extra_ports", []) if p != svc["port"]]
             out.extend((svc["address"], port) for port in ports)
+    monitoring = (state or {}).get("monitoring")
+    if monitoring:
+        out.append((monitoring["address"], monitoring["port"]))
     return out
 
 
@@ -393,6 +452,9 @@ def plan(desired, current):
             operations.append(CheckListeners(new))
     if KERNEL in touched and desired.settings:
         operations.append(SetKernel(tuple(sorted(desired.settings.items()))))
+    rewritten_units = tuple(op.path for op in operations if isinstance(op, (WriteFile, RemoveFile)) and op.path in desired.units)
+    if rewritten_units:
+        operations.append(ReloadSystemd(rewritten_units))
     # Boot settings before the daemons: a refusal (a masked unit) stops the apply before any
     # daemon is restarted or reloaded, and a later failure sets them back (the rollback).
     for name in SERVICES:
@@ -408,8 +470,11 @@ def plan(desired, current):
     previous = current.record.get("fingerprint")
     running_mode = _running_mode(desired, current)
     reloads = set(RELOADED_BY[reader] for reader in touched if reader in RELOADED_BY)
+    restarts = set(RESTARTED_BY[reader] for reader in touched if reader in RESTARTED_BY)
     for name in SERVICES:
         wanted, active = desired.services.get(name, False), current.active.get(name, False)
+        if wanted is None:
+            continue
         fingerprint = desired.fingerprint if name == HAPROXY else None
         previous_here = previous if name == HAPROXY else None
         if wanted and not active:
@@ -421,6 +486,8 @@ def plan(desired, current):
             changes.append(Change("change", "service", name, name, "mode", running_mode, desired.mode))
         elif wanted and name in reloads:
             operations.append(Service("reload", name, fingerprint, previous_here))
+        elif wanted and name in restarts:
+            operations.append(Service("restart", name))
         elif not wanted and active:
             operations.append(Service("stop", name))
     runtime, runtime_changes = [], []

@@ -10,7 +10,7 @@ operations that carry the changes out; check mode and a real run compute the sam
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import Change, hide_secret
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import HIDDEN, Change, hide_secret
 
 
 def _fields(before, after, prefix=""):
@@ -87,4 +87,29 @@ def diff(before, after, names=None):
                 continue
             for field, b, a in _fields(rs_old[rkey], rs_new[rkey]):
                 changes.append(Change("change", "real server", key + "/" + rkey, rlabel, field, b, a))
+    changes.extend(_monitoring(before.get("monitoring"), after.get("monitoring")))
     return changes
+
+
+def _monitoring_label(mon):
+    address = mon["address"] if ":" not in mon["address"] else "[%s]" % mon["address"]
+    page = " with the status page" if mon.get("status_page") else ""
+    return "endpoint %s:%d (%s)%s" % (address, mon["port"], ", ".join(mon["allowed_sources"]), page)
+
+
+def _monitoring(before, after):
+    if before == after:
+        return []
+    if before is None:
+        return [Change("add", "monitoring", "monitoring", _monitoring_label(after))]
+    if after is None:
+        return [Change("remove", "monitoring", "monitoring", _monitoring_label(before))]
+    return [Change("change", "monitoring", "monitoring", _monitoring_label(after), field, _page_shown(b), _page_shown(a))
+            for field, b, a in _fields(before, after)]
+
+
+def _page_shown(value):
+    """A status page as a change shows it: its password's digest hidden too."""
+    if isinstance(value, dict) and "password" in value:
+        return dict(value, password=HIDDEN)
+    return value

@@ -124,6 +124,21 @@ def desired_state(spec, host):
             "floating_ips": dict((str(f.address), {"name": f.name, "side": f.side, "gateway": f.gateway}) for f in cluster.floating_ips),
         },
         "virtual_services": dict((service_key(vs), _service(vs)) for vs in spec.virtual_services),
+        "monitoring": _monitoring(spec, node),
+    }
+
+
+def _monitoring(spec, node):
+    """The node's monitoring endpoint, or None (the status page's password as a digest only)."""
+    mon = spec.monitoring
+    if mon is None:
+        return None
+    page = mon.status_page
+    return {
+        "address": _addr(node.monitoring_address),
+        "port": mon.port,
+        "allowed_sources": [str(s) for s in mon.allowed_sources],
+        "status_page": None if page is None else {"user": page.user, "password": secret_digest(page.password, spec.cluster.name)},
     }
 
 

@@ -76,6 +76,8 @@ class HaproxyCfg:
     binds: tuple
     tls: dict
     fingerprint: str
+    # The content as shown (the status page's password masked).
+    masked: str = ""
 
 
 def proxy_name(name):
@@ -296,14 +298,66 @@ def render_service(vs, tls_dir=TLS_DIR):
     return out
 
 
-def render(spec, tls_dir=TLS_DIR, tls_digests=None):
-    """haproxy.cfg for every layer-7 service of ``spec`` (None when there is none).
+MONITORING_PROXY = "lbkit_monitoring"
+NODE_EXPORTER_PROXY = "lbkit_node_exporter"
+MASK = "********"
+
+
+def monitoring_bind(spec, host):
+    """(address, port) of ``host``'s monitoring endpoint, or None without monitoring."""
+    node = spec.cluster.node(host) if host is not None else None
+    if spec.monitoring is None or node is None or node.monitoring_address is None:
+        return None
+    return (node.monitoring_address, spec.monitoring.port)
+
+
+def render_monitoring(spec, host, node_exporter, secret=True):
+    """The monitoring endpoint (docs/monitoring.md): HAProxy's exporter at /metrics, the node
+    exporter (``node_exporter``: its loopback address and port) at /node/metrics, the status page
+    at /stats when the spec asks; 403 for any source not allowed, 404 for any other path."""
+    monitoring = spec.monitoring
+    address, port = monitoring_bind(spec, host)
+    sources = " ".join(str(s) for s in monitoring.allowed_sources)
+    paths = "/metrics /node/metrics" + (" /stats" if monitoring.status_page else "")
+    lines = [
+        "frontend %s" % MONITORING_PROXY,
+        "    bind %s" % _addr_port(address, port),
+        "    mode http",
+        "    no log",
+        "    timeout client 30s",
+        "    acl lbkit_allowed src %s" % sources,
+        "    acl lbkit_known path %s" % paths,
+        "    http-request deny deny_status 403 unless lbkit_allowed",
+        "    http-request return status 404 unless lbkit_known",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+    ]
+    page = monitoring.status_page
+    if page is not None:
+        password = haproxy_word(page.password, "/monitoring/status_page/password") if secret else MASK
+        lines.append("    stats uri /stats")
+        lines.append("    stats realm lbkit")
+        lines.append("    stats auth %s:%s" % (haproxy_word(page.user, "/monitoring/status_page/user"), password))
+        lines.append("    stats refresh 10s")
+    lines.append("    default_backend %s" % NODE_EXPORTER_PROXY)
+    lines.append("")
+    lines.append("backend %s" % NODE_EXPORTER_PROXY)
+    lines.append("    mode http")
+    lines.append("    timeout server 30s")
+    lines.append("    http-request set-path /metrics")
+    lines.append("    server node_exporter %s:%d" % node_exporter)
+    return "\n".join(lines) + "\n"
+
+
+def render(spec, tls_dir=TLS_DIR, tls_digests=None, host=None, node_exporter=None):
+    """haproxy.cfg for every layer-7 service of ``spec`` and ``host``'s monitoring endpoint (None
+    when there is neither).
 
     ``tls_digests`` ({service name: digest} of the PEM files) enter the fingerprint, so a new
     certificate makes a new file and the reload that loads it is proven like any other.
     """
     services = [vs for vs in spec.virtual_services if vs.layer == 7]
-    if not services:
+    monitoring = monitoring_bind(spec, host)
+    if not services and monitoring is None:
         return None
     external = any(vs.health_check.type == "external" for vs in services)
     out = [HEADER % haproxy_word(spec.cluster.name, "/cluster/name")]
@@ -329,15 +383,21 @@ def render(spec, tls_dir=TLS_DIR, tls_digests=None):
     out.append("    timeout server 660s")
     out.append("")
     text = "\n".join(out) + "\n"
-    body = text + "\n".join(render_service(vs, tls_dir) for vs in services)
+    sections = [render_service(vs, tls_dir) for vs in services]
+    shown = list(sections)
+    if monitoring is not None:
+        sections.append(render_monitoring(spec, host, node_exporter))
+        shown.append(render_monitoring(spec, host, node_exporter, secret=False))
+    body = text + "\n".join(sections)
     digests = "".join("%s=%s\n" % item for item in sorted((tls_digests or {}).items()))
     # An empty backend named after the file's digest: HAProxy lists it in 'show stat', which
     # tells lbkit whether the running process loaded this very file after a reload.
     fingerprint = MARKER_PREFIX + _digest(body + digests)
-    content = body + "\n# Fingerprint of this file: lbkit checks after a reload that HAProxy runs it.\nbackend %s\n" % fingerprint
+    trailer = "\n# Fingerprint of this file: lbkit checks after a reload that HAProxy runs it.\nbackend %s\n" % fingerprint
     return HaproxyCfg(
-        content=content,
-        binds=tuple(b for vs in services for b in binds(vs)),
+        content=body + trailer,
+        masked=text + "\n".join(shown) + trailer,
+        binds=tuple(b for vs in services for b in binds(vs)) + (((str(monitoring[0]), monitoring[1]),) if monitoring else ()),
         tls=dict((vs.name, tls_pem_path(vs, tls_dir)) for vs in services if vs.layer7.tls is not None),
         fingerprint=fingerprint,
     )

@@ -13,11 +13,34 @@ all three in the same apply as the configuration, so check mode and diff report 
 
 from __future__ import annotations
 
+import inspect
+import re
+
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import UnsafeValue
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
+
 DIRECTORY = "/usr/local/libexec/lbkit"
 PING_ANY = DIRECTORY + "/ping-any"
 VRRP_NOTIFY = DIRECTORY + "/vrrp-notify"
+CHECK_NOTIFY = DIRECTORY + "/check-notify"
 KEEPALIVED_DEFAULTS = "/etc/default/keepalived"
 MODE = 0o755
+# Where keepalived's notifications land (the helpers write them, appliance_info and lbkit-metrics read them).
+VRRP_STATE = "/run/lbkit/vrrp-lbkit.state"
+CHECKS_DIR = "/run/lbkit/checks"
+
+# Monitoring (the spec's monitoring section): the node exporter on loopback, behind HAProxy's
+# monitoring endpoint, and lbkit-metrics writing lbkit's series for its textfile collector.
+METRICS_PROGRAM = DIRECTORY + "/metrics"
+METRICS_UNIT = "/etc/systemd/system/lbkit-metrics.service"
+NODE_EXPORTER_DROPIN = "/etc/systemd/system/prometheus-node-exporter.service.d/lbkit.conf"
+NODE_EXPORTER_LISTEN = ("127.0.0.1", 9100)
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+METRICS_FILE = TEXTFILE_DIR + "/lbkit.prom"
+METRICS_INTERVAL = 2
+# The daemons whose state the node exporter's systemd collector reports.
+WATCHED_UNITS = ("keepalived", "haproxy", "lbkit-metrics")
+MONITORING_PACKAGES = ("prometheus-node-exporter",)
 
 PING_ANY_TEXT = """#!/bin/sh
 # Installed by lbkit.loadbalancer. keepalived's ping-node check: succeeds when any of the
@@ -41,8 +64,72 @@ printf '%s %s %s\\n' "$3" "${4:-0}" "$(date +%s)" > "$tmp"
 mv "$tmp" "/run/lbkit/vrrp-$2.state"
 """
 
+CHECK_NOTIFY_TEXT = """#!/bin/sh
+# Installed by lbkit.loadbalancer. keepalived calls it when a real server's health check
+# passes or fails (check-notify up|down KEY); the status overview and lbkit-metrics read it
+# to tell a layer-4 real server that is down from one halted by the operator.
+set -eu
+case "$1" in up|down) ;; *) exit 2 ;; esac
+case "$2" in ""|.*|*/*) exit 2 ;; esac
+mkdir -p %(dir)s
+tmp=$(mktemp %(dir)s/.check.XXXXXX)
+printf '%%s %%s\\n' "$1" "$(date +%%s)" > "$tmp"
+mv "$tmp" "%(dir)s/$2"
+""" % dict(dir=CHECKS_DIR)
+
 # {path: text} of the helper programs.
-HELPERS = {PING_ANY: PING_ANY_TEXT, VRRP_NOTIFY: VRRP_NOTIFY_TEXT}
+HELPERS = {PING_ANY: PING_ANY_TEXT, VRRP_NOTIFY: VRRP_NOTIFY_TEXT, CHECK_NOTIFY: CHECK_NOTIFY_TEXT}
+
+
+def metrics_program():
+    """The lbkit-metrics program: the overview module's own source, run by the appliance's python3."""
+    return "#!/usr/bin/python3\n" + inspect.getsource(overview)
+
+
+_UNIT_WORD = re.compile(r"/[A-Za-z0-9_./-]+", re.ASCII)
+
+
+def _unit_path(path):
+    """A path as one word of a systemd unit's command line (no specifier, quote or blank to escape)."""
+    if not _UNIT_WORD.fullmatch(path):
+        raise UnsafeValue("%r cannot be written into a systemd unit as one path: only letters, digits and _ . / - can be. Nothing was written." % path)
+    return path
+
+
+def metrics_unit(state_path, haproxy_socket):
+    """The lbkit-metrics service: a refresh of lbkit's series every few seconds, as root (it reads
+    lbkit's state and HAProxy's admin socket); its series go when it stops."""
+    state_path, haproxy_socket = _unit_path(state_path), _unit_path(haproxy_socket)
+    return """# Managed by lbkit.loadbalancer (monitoring).
+[Unit]
+Description=lbkit's series for the node exporter (VRRP state, floating addresses, service and real-server status)
+After=keepalived.service haproxy.service
+
+[Service]
+ExecStartPre=/bin/mkdir -p %(textfile)s
+ExecStart=/usr/bin/python3 %(program)s --output %(output)s --interval %(interval)d \\
+    --state %(state)s --vrrp-state %(vrrp)s --checks %(checks)s --haproxy-socket %(socket)s
+ExecStopPost=/bin/rm -f %(output)s
+Restart=always
+RestartSec=2
+NoNewPrivileges=yes
+
+[Install]
+WantedBy=multi-user.target
+""" % dict(textfile=TEXTFILE_DIR, program=METRICS_PROGRAM, output=METRICS_FILE, interval=METRICS_INTERVAL, state=state_path, vrrp=VRRP_STATE,
+           checks=CHECKS_DIR, socket=haproxy_socket)
+
+
+def node_exporter_dropin():
+    """Debian's node exporter, listening on loopback only (HAProxy serves it to the allowed sources),
+    with the textfile collector reading lbkit's series and the systemd collector watching the daemons."""
+    return """# Managed by lbkit.loadbalancer (monitoring): the node exporter listens on loopback only; the
+# appliance's monitoring endpoint (HAProxy) serves it to the allowed sources at /node/metrics.
+[Service]
+ExecStart=
+ExecStart=/usr/bin/prometheus-node-exporter --web.listen-address=%(address)s:%(port)d \\
+    --collector.textfile.directory=%(textfile)s --collector.systemd --collector.systemd.unit-include=(%(units)s)[.]service
+""" % dict(address=NODE_EXPORTER_LISTEN[0], port=NODE_EXPORTER_LISTEN[1], textfile=TEXTFILE_DIR, units="|".join(WATCHED_UNITS))
 
 
 def keepalived_mode(spec):

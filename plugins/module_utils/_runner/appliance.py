@@ -48,7 +48,7 @@ def converge(module, engine=None):
     plan = engine.plan(desired, current)
     result = plan.result(diff=module._diff)
     if params.get("packages") is not None:
-        result["missing_packages"] = missing_packages(engine.host, params["packages"])
+        result["missing_packages"] = missing_packages(engine.host, linux_engine.packages(spec, params["packages"]))
         if result["missing_packages"] and not module.check_mode:
             # Nothing is applied before the engines are installed; the caller installs and runs again.
             skipped = dict(result, changed=False, changes=[], summary=[], operations=[])
