@@ -129,6 +129,18 @@ haproxy:
   type: dict
   sample: {"running": true, "services": {"web": {"web1": {"status": "UP", "weight": 100, "current_sessions": 2, "total_sessions": 310,
                                                          "check_status": "L7OK"}}}}
+status:
+  description:
+    - Each virtual service of the applied spec with its real servers, in the manuals' four states (docs/monitoring.md), as this node
+      sees them; empty unless O(gather) reads both C(ipvs) and C(haproxy).
+    - A service is V(healthy), V(degraded) (a real server down, another up), V(down) (none up, one down) or V(drained) (none up and
+      none down); a real server is V(up), V(down) (its health check fails), V(drained) or V(halted), with its C(weight) and C(active)
+      connections now.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "web", "address": "192.0.2.10", "port": 80, "protocol": "tcp", "layer": 7, "status": "healthy",
+            "real_servers": [{"name": "web1", "address": "10.0.0.11", "port": 8080, "status": "up", "weight": 1, "active": 0}]}]
 diagnosis:
   description: What looks wrong on this node, one sentence each; empty when healthy.
   returned: always
