@@ -2,7 +2,8 @@
 
 up -> site.yml -> site.yml again (no change) -> a runtime drain the report shows and an
 enable -> the failover drill -> down (nothing of the lab left). scripts/lab installs and starts
-what it needs (venv, Docker engine, image), as on a fresh machine.
+what it needs (venv, Docker engine, image), as on a fresh machine. Along the way the lab's real
+Prometheus server (on the client) shows what each step did to the appliances' metrics.
 
 The lab's names and addresses (lbkit-lab-*, 172.30.77.0/24, 172.30.78.0/24) differ from the
 molecule scenarios', so both can run on one machine; a lab that is already up is left alone and
@@ -16,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,59 @@ def recap(out):
 
 def docker(*args):
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
+
+
+def client(*argv):
+    """A command on the lab's client (its Prometheus server and its curl): its standard output."""
+    return subprocess.run(["docker", "exec", "lbkit-lab-client", *argv], capture_output=True, text=True, check=True).stdout
+
+
+def promql(query):
+    """[(labels, value)] of an instant query to the lab's Prometheus server."""
+    answer = json.loads(client("curl", "-s", "--get", "--data-urlencode", "query=" + query, "http://localhost:9090/api/v1/query"))
+    assert answer["status"] == "success", answer
+    return [(row["metric"], float(row["value"][1])) for row in answer["data"]["result"]]
+
+
+def until(what, probe, timeout=90):
+    """``probe()``'s first true answer, polled each second: Prometheus sees a change on its next scrapes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            pytest.fail("%s: not seen within %d s (last answer: %r)" % (what, timeout, answer), pytrace=False)
+        time.sleep(1)
+
+
+def one(query):
+    """The value of a query with one result (None while it has none)."""
+    rows = promql(query)
+    assert len(rows) <= 1, rows
+    return rows[0][1] if rows else None
+
+
+def steady(query):
+    """The value once two reads three scrapes apart agree (nothing changing it)."""
+    def probe():
+        first = one(query)
+        time.sleep(6)
+        return (first,) if first is not None and one(query) == first else None
+    return until("a steady value of %s" % query, probe)[0]
+
+
+def firing(name):
+    """The labels of each firing alert ``name`` of the lab's Prometheus server."""
+    alerts = json.loads(client("curl", "-s", "http://localhost:9090/api/v1/alerts"))["data"]["alerts"]
+    return [a["labels"] for a in alerts if a["labels"]["alertname"] == name and a["state"] == "firing"]
+
+
+def status_password():
+    """The status page's password, from the lab's vault."""
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file", str(ROOT / "inventory" / "lab" / "vault-password"),
+                          str(ROOT / "inventory" / "lab" / "group_vars" / "all" / "vault.yml")], capture_output=True, text=True, check=True).stdout
+    return out.split("vault_lab_status_password:", 1)[1].strip()
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +171,27 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     assert note.startswith("Layer 4: included.") if IPVS else note.startswith("Layer 4: left out. This kernel has no IPVS")
     assert "Requests through the VIPs" in out and "HA state (HA pair)" in out and note.split(".")[0] in out
 
+    # Monitoring: the client's Prometheus scrapes both appliances' endpoints; each serves the allowed
+    # source only, its status page only with the vault's password.
+    until("every scrape target up", lambda: sorted((r["job"], r["instance"], v) for r, v in promql('up{job=~"lbkit-.*"}')) == [
+        ("lbkit-haproxy", "172.30.77.11:9101", 1.0), ("lbkit-haproxy", "172.30.77.12:9101", 1.0),
+        ("lbkit-node", "172.30.77.11:9101", 1.0), ("lbkit-node", "172.30.77.12:9101", 1.0)])
+    for page in ("/metrics", "/node/metrics"):
+        status = subprocess.run(["docker", "exec", "lbkit-lab-rs1", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://172.30.77.11:9101" + page],
+                                capture_output=True, text=True, check=False).stdout
+        assert status == "403", "a source the spec does not allow read %s: %s" % (page, status)
+    assert client("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://172.30.77.11:9101/stats") == "401"
+    page = client("curl", "-s", "-u", "operator:" + status_password(), "http://172.30.77.11:9101/stats")
+    assert "vs_web" in page and "Statistics Report" in page
+    # The counters follow the traffic: 20 requests through web's VIP, 20 more responses.
+    base = steady('sum(haproxy_backend_http_responses_total{proxy="vs_web"})')
+    client("sh", "-c", "for i in $(seq 20); do curl -s -o /dev/null http://172.30.77.100/; done")
+    until("20 more responses of web", lambda: (one('sum(haproxy_backend_http_responses_total{proxy="vs_web"})') or 0) >= base + 20)
+    assert steady('sum(haproxy_backend_http_responses_total{proxy="vs_web"})') == base + 20
+    master_view = '{cluster="lab",host="lb1",service="web",real_server="rs2"}'
+    assert one('lbkit_real_server_status%s' % master_view.replace("}", ',status="up"}')) == 1
+    assert one('lbkit_vrrp_state{host="lb1",state="master"}') == 1 and one('lbkit_vrrp_state{host="lb2",state="backup"}') == 1
+
     # A second run changes nothing.
     rc, out = lab("converge-2", "converge", reports=reports)
     assert rc == 0, tail(out)
@@ -133,11 +209,22 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     problems = read(reports, "verify.json")["traffic"]["problems"]
     assert problems == ["web (172.30.77.100:80/tcp): rs2 is enabled in the spec but drained on the appliance, so it answered none of "
                         "the 6 requests. Enable it (playbooks/real_server.yml -e state=enabled) or converge, or set its state in the spec."]
+    # The drain in the metrics (lbkit's and HAProxy's own) and in the status overview, in check mode.
+    until("rs2 drained in lbkit's metrics", lambda: one('lbkit_real_server_status%s' % master_view.replace("}", ',status="drained"}')) == 1)
+    assert one('haproxy_server_status{instance="172.30.77.11:9101",proxy="vs_web",server="rs2",state="DRAIN"}') == 1
+    rc, out = lab("status-drained", "run", "playbooks/status.yml", "--check", reports=reports)
+    assert rc == 0, tail(out)
+    status = read(reports, "status.json")
+    web = next(svc for svc in status["services"] if svc["name"] == "web")
+    assert status["viewer"] == "lb1" and web["status"] == "healthy"
+    assert [(rs["name"], rs["status"]) for rs in web["real_servers"]] == [("rs1", "up"), ("rs2", "drained"), ("rs3", "up")]
+    assert "drained (blue)" in out
     rc, out = lab("enable", "run", "playbooks/real_server.yml", "-e", "service=web", "-e", "real_server=rs2", "-e", "state=enabled",
                   reports=reports)
     assert rc == 0, tail(out)
     rc, out = lab("report", "report", reports=reports)
     assert rc == 0, tail(out)
+    until("rs2 up again in lbkit's metrics", lambda: one('lbkit_real_server_status%s' % master_view.replace("}", ',status="up"}')) == 1)
 
     # The failover drill: the master's link cut under client traffic.
     rc, out = lab("drill", "drill", reports=reports)
@@ -154,6 +241,13 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     assert outage["recovered"] and outage["failed"] > 0 and 0 < outage["longest_outage_s"] < 10, outage
     assert drill["ha_after"]["ok"] and drill["ha_after"]["master"] == backup
     assert "Measured outage: %.2f s" % outage["longest_outage_s"] in out
+    # The VRRP metrics follow: the backup is master and holds the floating addresses, the old master is
+    # backup again and holds none, and the failover alert fires.
+    roles = ('lbkit_vrrp_state{host="%s",state="master"}' % backup, 'lbkit_vrrp_state{host="%s",state="backup"}' % master)
+    until("the VRRP metrics after the failover", lambda: (one(roles[0]), one(roles[1])) == (1, 1))
+    held = dict((r["host"], v) for r, v in promql('lbkit_floating_address_held{address="172.30.77.100"}'))
+    assert held == {backup: 1, master: 0}, held
+    until("the failover alert", lambda: firing("LbkitFailover") == [{"alertname": "LbkitFailover", "cluster": "lab", "severity": "info"}])
 
     rc, out = lab("down", "down", reports=reports, timeout=600)
     assert rc == 0, tail(out)
