@@ -273,6 +273,12 @@ def info(host, spec):
     return module(host, "appliance_info", {"spec": spec, "host": host.name})
 
 
+def statuses(host, spec):
+    """{service: (status, {real server: status})} of appliance_info's status overview."""
+    return dict((svc["name"], (svc["status"], dict((rs["name"], rs["status"]) for rs in svc["real_servers"])))
+                for svc in info(host, spec)["status"])
+
+
 def summary(results):
     """Per-request results -> {answered: {server: n}, failed: n, seen: {server: [client addresses]}}."""
     answered, seen = {}, {}
@@ -411,6 +417,7 @@ def scenario_health(ctx):
     dummy, obs["removed_after"] = wait_for(lambda: RS1 not in ipvs_real_servers(lb), 60, what="rs1 leaving the IPVS table")
     obs["removed_after"] = round(time.monotonic() - stopped, 2)
     obs["table_without"] = ipvs_real_servers(lb)
+    obs["status_down"] = statuses(lb, ctx.spec)
     obs["while_down"] = summary(client_get(client, 10))
     ctx.log("health: start rs1's service again")
     ctx.serve(("rs1",), 80)
@@ -447,6 +454,7 @@ def scenario_drain(ctx):
     obs["weights_before"] = ipvs_real_servers(lb)
     obs["drain"] = set_state("drained")
     obs["weights_drained"] = ipvs_real_servers(lb)
+    obs["status_drained"] = statuses(lb, spec)
     obs["while_drained"] = summary(client_get(client, 10))
     obs["drain_wait"] = set_state("drained", wait=True, wait_timeout=HOLD_SECONDS + 30)
     hold.wait(timeout=HOLD_SECONDS + 60)
@@ -454,6 +462,7 @@ def scenario_drain(ctx):
         obs["hold"] = json.loads(handle.read().strip().splitlines()[-1])[0]
     obs["halt"] = set_state("halted")
     obs["weights_halted"] = ipvs_real_servers(lb)
+    obs["status_halted"] = statuses(lb, spec)
     obs["while_halted"] = summary(client_get(client, 10))
     obs["enable"] = set_state("enabled")
     obs["weights_enabled"] = ipvs_real_servers(lb)

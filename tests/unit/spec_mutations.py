@@ -45,6 +45,8 @@ from .specs import BASE
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SECRET = "Vr8pX2kQ"
+# The status page's password (8 characters at least).
+PASSWORD = "Pw4status-page"
 INJECTED = "INJECTEDlbkit directive"
 CLASSES = ("type", "slip", "delete", "unknown", "duplicate", "control", "non_ascii", "huge", "deep", "document")
 
@@ -53,13 +55,15 @@ CLASSES = ("type", "slip", "delete", "unknown", "duplicate", "control", "non_asc
 
 
 def _dejinja(node, where):
-    """Replace the inventories' Jinja expressions by literals: the VRRP secret by SECRET, the
-    TLS paths ('{{ inventory_dir }}/files/x.pem') by plain relative paths."""
+    """Replace the inventories' Jinja expressions by literals: the VRRP secret by SECRET, the status
+    page's password by PASSWORD, the TLS paths ('{{ inventory_dir }}/files/x.pem') by plain relative paths."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == "auth_secret" and isinstance(value, str) and "{{" in value:
                 out[key] = SECRET
+            elif key == "password" and isinstance(value, str) and "{{" in value:
+                out[key] = PASSWORD
             else:
                 out[key] = _dejinja(value, where + "/" + str(key))
         return out
