@@ -159,7 +159,7 @@ def test_a_stopped_service_leaves_the_table_within_the_check_timing_and_comes_ba
     assert obs["table_without"] == {"10.77.0.22:80": 1}
     assert obs["while_down"]["failed"] == 0 and obs["while_down"]["answered"] == {"rs2": 10}
     # The status overview tells the failed check (keepalived's notification) from a halt.
-    assert obs["status_down"]["web"] == ("degraded", {"rs1": "down", "rs2": "up"}), obs["status_down"]
+    assert obs["status_down"]["web"] == ["degraded", {"rs1": "down", "rs2": "up"}], obs["status_down"]
     assert obs["readded_after"] <= bound
     # Back in the table, rs1 takes new connections again (the split is the scheduler's affair).
     assert set(obs["after"]["answered"]) == {"rs1", "rs2"} and sum(obs["after"]["answered"].values()) == 10, obs["after"]
@@ -176,8 +176,8 @@ def test_drain_halt_and_enable_at_runtime(results):
     assert obs["halt"]["changed"] and address[held] not in obs["weights_halted"]
     assert obs["while_halted"]["answered"] == {other: 10}, "a halted server gets nothing"
     # The status overview: drained, then halted (out of the table while its check passes), never down.
-    assert obs["status_drained"]["web"] == ("healthy", {held: "drained", other: "up"}), obs["status_drained"]
-    assert obs["status_halted"]["web"] == ("healthy", {held: "halted", other: "up"}), obs["status_halted"]
+    assert obs["status_drained"]["web"] == ["healthy", {held: "drained", other: "up"}], obs["status_drained"]
+    assert obs["status_halted"]["web"] == ["healthy", {held: "halted", other: "up"}], obs["status_halted"]
     assert obs["enable"]["changed"] and obs["weights_enabled"] == obs["weights_before"], "enabled again: the spec's weights are back"
     # Both servers take new connections again. Not an exact 5/5 split: the scheduler's position
     # is not reset by the enable, and which server the next connection goes to is not a promise.
