@@ -13,11 +13,12 @@ import subprocess
 import pytest
 import yaml
 
+from .tools import appliance_image
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RULES_DIR = os.path.join(ROOT, "files", "prometheus")
 RULES = "lbkit-alerts.yml"
 RULE_TESTS = "lbkit-alerts.test.yml"
-IMAGE = "lbkit/debian12-systemd:latest"
 
 
 def _run(argv, timeout=600):
@@ -26,11 +27,7 @@ def _run(argv, timeout=600):
 
 @pytest.fixture(scope="module")
 def image():
-    for script in ("docker-up", "images"):
-        result = _run([os.path.join(ROOT, "scripts", script)], timeout=1800)
-        if result.returncode != 0:
-            pytest.fail("scripts/%s failed:\n%s" % (script, (result.stdout + result.stderr)[-3000:]), pytrace=False)
-    return IMAGE
+    return appliance_image()
 
 
 def _promtool(image, rules_dir, *args):

@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 
+from .tools import appliance_image
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOLDEN = os.path.join(ROOT, "tests", "unit", "golden")
-IMAGE = "lbkit/debian12-systemd:latest"
 
 
 def _run(argv, timeout=600):
@@ -22,11 +23,7 @@ def _run(argv, timeout=600):
 
 @pytest.fixture(scope="module")
 def image():
-    for script in ("docker-up", "images"):
-        result = _run([os.path.join(ROOT, "scripts", script)], timeout=1800)
-        if result.returncode != 0:
-            pytest.fail("scripts/%s failed:\n%s" % (script, (result.stdout + result.stderr)[-3000:]), pytrace=False)
-    return IMAGE
+    return appliance_image()
 
 
 @pytest.fixture(scope="module")

@@ -98,3 +98,17 @@ def copy_collection(destination):
         elif source.is_file():
             shutil.copy2(source, target)
     return destination
+
+
+# The appliance image scripts/images builds (Debian 12: HAProxy, keepalived, promtool...).
+IMAGE = "lbkit/debian12-systemd:latest"
+
+
+def appliance_image():
+    """Start a Docker engine if none runs and build the image if it is missing (each script says
+    when there is nothing to do); fail the test with the script's output otherwise."""
+    for script in ("docker-up", "images"):
+        result = subprocess.run([str(REPO_ROOT / "scripts" / script)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800, check=False)
+        if result.returncode != 0:
+            pytest.fail("scripts/%s failed:\n%s" % (script, (result.stdout + result.stderr)[-3000:]), pytrace=False)
+    return IMAGE

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import RuntimeApiError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.haproxy import RUNTIME_SOCKET
 
 # HAProxy's word for each spec state.
@@ -21,22 +21,10 @@ STATE_COMMAND = {"enabled": "ready", "drained": "drain", "halted": "maint"}
 
 def command(text, path=RUNTIME_SOCKET, timeout=5.0):
     """Send one command to the admin socket and return HAProxy's answer."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
     try:
-        sock.connect(path)
-        sock.sendall(text.encode("ascii") + b"\n")
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    except (OSError, socket.error) as exc:
-        raise RuntimeApiError("HAProxy's runtime API at %s did not answer %r: %s" % (path, text, exc))
-    finally:
-        sock.close()
-    return b"".join(chunks).decode("utf-8", "replace")
+        return overview.unix_request(path, text, timeout)
+    except OSError as exc:
+        raise RuntimeApiError("HAProxy's runtime API at %s did not answer %r: %s" % (path, text, exc)) from None
 
 
 # The columns of 'show stat' lbkit reads (HAProxy has about a hundred).

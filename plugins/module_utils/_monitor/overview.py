@@ -246,24 +246,30 @@ def read_text(path):
         return None
 
 
-def haproxy_stat(path, timeout=2.0):
-    """HAProxy's servers from its admin socket, or None when it does not answer."""
+def unix_request(path, text, timeout):
+    """Send one line to a Unix socket and return the whole answer (HAProxy's runtime API); raises OSError."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(path)
-        sock.sendall(b"show stat\n")
+        sock.sendall(text.encode("ascii") + b"\n")
         chunks = []
         while True:
             data = sock.recv(65536)
             if not data:
                 break
             chunks.append(data)
-    except OSError:
-        return None
     finally:
         sock.close()
-    return parse_show_stat(b"".join(chunks).decode("utf-8", "replace"))
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def haproxy_stat(path, timeout=2.0):
+    """HAProxy's servers from its admin socket, or None when it does not answer."""
+    try:
+        return parse_show_stat(unix_request(path, "show stat", timeout))
+    except OSError:
+        return None
 
 
 def read_checks(directory, since):

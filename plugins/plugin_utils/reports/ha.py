@@ -20,18 +20,7 @@ def ha_report(infos, data):
     """
     spec = load_spec(data)
     infos = infos or {}
-    nodes = []
-    problems = []
-    for node in spec.cluster.nodes:
-        info = infos.get(node.host)
-        if info is None:
-            problems.append("%s: not read (it is not in this run's results)." % node.host)
-            continue
-        vrrp = info.get("vrrp") or {}
-        nodes.append(dict(
-            node=node.host, priority=node.priority, state=vrrp.get("state", "unknown"), holds=list(vrrp.get("held") or []),
-            keepalived=bool(vrrp.get("running")), haproxy=bool((info.get("haproxy") or {}).get("running")),
-        ))
+    nodes, problems = node_rows(spec, infos)
     read = dict((host, infos[host]) for host in (n["node"] for n in nodes))
     problems.extend(cluster_diagnosis(read))
     states = sorted(n["state"] for n in nodes)
@@ -46,6 +35,22 @@ def ha_report(infos, data):
                   problems=problems, ok=not problems)
     report["text"] = ha_text(report)
     return report
+
+
+def node_rows(spec, infos):
+    """([{node, priority, state, holds, keepalived, haproxy}] of the nodes read, [a problem for each node not read])."""
+    nodes, problems = [], []
+    for node in spec.cluster.nodes:
+        info = infos.get(node.host)
+        if info is None:
+            problems.append("%s: not read (it is not in this run's results)." % node.host)
+            continue
+        vrrp = info.get("vrrp") or {}
+        nodes.append(dict(
+            node=node.host, priority=node.priority, state=vrrp.get("state", "unknown"), holds=list(vrrp.get("held") or []),
+            keepalived=bool(vrrp.get("running")), haproxy=bool((info.get("haproxy") or {}).get("running")),
+        ))
+    return nodes, problems
 
 
 def ha_text(report):

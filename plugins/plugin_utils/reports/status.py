@@ -7,6 +7,7 @@ server in its state and colour, as the master sees them, and each node's HA stat
 from __future__ import annotations
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
+from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.ha import node_rows
 from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.reports.table import text_table, verdict
 
 # The manuals' colours for each state (docs/monitoring.md).
@@ -30,15 +31,7 @@ def status_report(infos, data):
     """
     spec = load_spec(data)
     infos = infos or {}
-    nodes, problems = [], []
-    for node in spec.cluster.nodes:
-        info = infos.get(node.host)
-        if info is None:
-            problems.append("%s: not read (it is not in this run's results)." % node.host)
-            continue
-        vrrp = info.get("vrrp") or {}
-        nodes.append(dict(node=node.host, state=vrrp.get("state", "unknown"), holds=list(vrrp.get("held") or []),
-                          keepalived=bool(vrrp.get("running")), haproxy=bool((info.get("haproxy") or {}).get("running"))))
+    nodes, problems = node_rows(spec, infos)
     masters = [n["node"] for n in nodes if n["state"] == "MASTER"]
     viewer = masters[0] if masters else (nodes[0]["node"] if nodes else None)
     if nodes and len(masters) != 1:
