@@ -43,7 +43,8 @@ def run(workdir, keep=False, say=print, out=None):
         reports.mkdir(parents=True, exist_ok=True)
         for name in ("first", "noop"):
             say("site: site.yml, %s run" % name)
-            result = playbook.run(INVENTORY, SITE, ["--vault-password-file", str(INVENTORY / "vault-password"), "-e", "lbkit_report_dir=%s" % reports],
+            vault = ["--vault-password-file", str(INVENTORY.parent / "lab-vault-password")]
+            result = playbook.run(INVENTORY, SITE, vault + ["-e", "lbkit_report_dir=%s" % reports],
                                   workdir / ("site-%s.log" % name))
             if result["rc"] != 0:
                 raise BenchError("site.yml failed (rc=%d); see %s" % (result["rc"], result["log"]))

@@ -108,7 +108,7 @@ def firing(name):
 
 def status_password():
     """The status page's password, from the lab's vault."""
-    out = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file", str(ROOT / "inventory" / "lab" / "vault-password"),
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file", str(ROOT / "inventory" / "lab-vault-password"),
                           str(ROOT / "inventory" / "lab" / "group_vars" / "all" / "vault.yml")], capture_output=True, text=True, check=True).stdout
     return out.split("vault_lab_status_password:", 1)[1].strip()
 
