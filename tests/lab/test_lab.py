@@ -181,8 +181,14 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
                                 capture_output=True, text=True, check=False).stdout
         assert status == "403", "a source the spec does not allow read %s: %s" % (page, status)
     assert client("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://172.30.77.11:9101/stats") == "401"
-    page = client("curl", "-s", "-u", "operator:" + status_password(), "http://172.30.77.11:9101/stats")
+    password = status_password()
+    page = client("curl", "-s", "-u", "operator:" + password, "http://172.30.77.11:9101/stats")
     assert "vs_web" in page and "Statistics Report" in page
+    # No credential in any series: the status page's password appears nowhere in what is scraped.
+    for page in ("/metrics", "/node/metrics"):
+        scraped = client("curl", "-s", "http://172.30.77.11:9101" + page)
+        assert "lbkit_vrrp_state" in scraped or "haproxy_process" in scraped
+        assert password not in scraped, page
     # The counters follow the traffic: 20 requests through web's VIP, 20 more responses.
     base = steady('sum(haproxy_backend_http_responses_total{proxy="vs_web"})')
     client("sh", "-c", "for i in $(seq 20); do curl -s -o /dev/null http://172.30.77.100/; done")
