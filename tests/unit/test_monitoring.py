@@ -221,6 +221,12 @@ def test_a_new_password_is_a_hidden_change():
     lines = [c.line() for c in diff(before, after)]
     assert lines == ["~ monitoring endpoint 192.168.10.11:9101 (192.168.10.0/24, 203.0.113.9/32) with the status page: "
                      "status_page.password (hidden) -> (hidden)"]
+    # A status page added whole shows its user, never its password's digest.
+    without = monitored()
+    del without["monitoring"]["status_page"]
+    added = [c.line() for c in diff(desired_state(load_spec(without), "lb1"), before)]
+    assert added == ["~ monitoring endpoint 192.168.10.11:9101 (192.168.10.0/24, 203.0.113.9/32) with the status page: "
+                     "status_page (unset) -> {password: (hidden), user: operator}"], added
 
 
 def test_monitoring_off_stops_disables_and_removes_what_it_installed(root):

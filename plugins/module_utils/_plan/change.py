@@ -79,4 +79,11 @@ def hide_secret(field, before, after):
     """(before, after) of a field, with a secret's values replaced by HIDDEN."""
     if field.rsplit(".", 1)[-1] in SECRET_FIELDS:
         return (HIDDEN if before is not None else None), (HIDDEN if after is not None else None)
-    return before, after
+    return _masked(before), _masked(after)
+
+
+def _masked(value):
+    """A mapping added or removed whole (a status page) with its secrets hidden too."""
+    if isinstance(value, dict):
+        return dict((key, HIDDEN if key in SECRET_FIELDS and item is not None else _masked(item)) for key, item in value.items())
+    return value

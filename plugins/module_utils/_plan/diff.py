@@ -10,7 +10,7 @@ operations that carry the changes out; check mode and a real run compute the sam
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import HIDDEN, Change, hide_secret
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.change import Change, hide_secret
 
 
 def _fields(before, after, prefix=""):
@@ -104,12 +104,4 @@ def _monitoring(before, after):
         return [Change("add", "monitoring", "monitoring", _monitoring_label(after))]
     if after is None:
         return [Change("remove", "monitoring", "monitoring", _monitoring_label(before))]
-    return [Change("change", "monitoring", "monitoring", _monitoring_label(after), field, _page_shown(b), _page_shown(a))
-            for field, b, a in _fields(before, after)]
-
-
-def _page_shown(value):
-    """A status page as a change shows it: its password's digest hidden too."""
-    if isinstance(value, dict) and "password" in value:
-        return dict(value, password=HIDDEN)
-    return value
+    return [Change("change", "monitoring", "monitoring", _monitoring_label(after), field, b, a) for field, b, a in _fields(before, after)]
