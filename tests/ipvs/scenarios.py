@@ -354,16 +354,30 @@ def without_rs1(spec):
     return out
 
 
+# The udp scenario's services, added to the flat spec: a DNS-like request/answer service checked
+# by keepalived's UDP check, and a SIP service with udp_sip persistence (the SIP Call-ID).
+UDP_HEALTH = "health\n".encode().hex()
+UDP_SPEC = dict(FLAT_SPEC, virtual_services=FLAT_SPEC["virtual_services"] + [
+    dict(FLAT_SPEC["virtual_services"][0], name=name, port=port, protocol="udp",
+         health_check={"type": "udp", "payload": UDP_HEALTH, "interval": 2, "timeout": 1, "retries": 1},
+         real_servers=[{"name": "rs1", "address": NET + "21", "port": port}, {"name": "rs2", "address": NET + "22", "port": port}],
+         **extra)
+    for name, port, extra in (("dns", 53, {}), ("sip", 5060, {"persistence": {"mode": "udp_sip", "timeout": "5m"}}))
+])
+DNS_SERVICE, SIP_SERVICE = VIP + ":53", VIP + ":5060"
+
+
 def setup_flat(ctx):
     """One appliance, two Direct Routing real servers (not yet fixed), two clients.
 
-    The files of the flat spec without rs1 (the remove scenario) are rendered before keepalived
-    holds the VIPs (see setup_zero_loss).
+    The files of the flat spec without rs1 (the remove scenario) and with the UDP services (the
+    udp scenario) are rendered before keepalived holds the VIPs (see setup_zero_loss).
     """
     flat_lab(ctx, ("client", "client2", "lb1", "rs1", "rs2"))
     ctx.serve(("rs1", "rs2"), 80)
     ctx.flat_files = render(ctx["lb1"], FLAT_SPEC)
     ctx.removed_files = render(ctx["lb1"], without_rs1(FLAT_SPEC))
+    ctx.udp_files = render(ctx["lb1"], UDP_SPEC)
     ctx.appliances(FLAT_SPEC, ("lb1",), ctx.flat_files)
 
 
@@ -514,6 +528,66 @@ def scenario_remove(ctx):
     return obs
 
 
+def udp_get(client, port, count, call=None):
+    argv = [PEER, "udp-get", VIP, str(port), str(count)] + (["--call-id", call] if call else [])
+    return json.loads(client.python(argv, timeout=count * 3 + 60).stdout)
+
+
+def start_udp_server(ctx, name):
+    """A UDP service on the real server's own address (keepalived checks it there) and on the VIP
+    it holds on lo (its answers must leave from the address the client asked)."""
+    host = ctx[name]
+    own = NET + str(NUMBERS[name])
+    ctx.udp_servers[name] = host.spawn_python([PEER, "udp-serve", name, "53,5060", own, VIP], "udp")
+    wait_for(lambda: ":5060 " in host.run(["ss", "-lunH"]).stdout, 30, what="%s's UDP service" % name)
+
+
+def scenario_udp(ctx):
+    """UDP at layer 4: datagrams spread over the real servers, keepalived's UDP check takes a silent
+    one out and back, and udp_sip persistence keeps each SIP call (its Call-ID) on one real server."""
+    client, lb = ctx["client"], ctx["lb1"]
+    ensure_fixed(ctx)
+    ctx.udp_servers = {}
+    for name in ("rs1", "rs2"):
+        start_udp_server(ctx, name)
+    ctx.log("udp: converge the spec with the UDP services")
+    install(lb, ctx.udp_files)
+    os.kill(keepalived_pid(lb), signal.SIGHUP)
+    for service in (DNS_SERVICE, SIP_SERVICE):
+        wait_for(lambda: len(ipvs_real_servers(lb, service)) == 2, 60, what="both real servers in %s" % service)
+    conf = read_conf(lb)
+    obs = {"ipvs": ipvs_services(lb), "dns_conf": conf[conf.index("virtual_server %s 53 {" % VIP):].split("\n}\n")[0]}
+    obs["spread"] = summary(udp_get(client, 53, 10))
+    ctx.log("udp: SIP calls through udp_sip persistence")
+    calls = ["call-%s@client" % letter for letter in "abcd"]
+    obs["calls"] = dict((call, summary(udp_get(client, 5060, 5, call))) for call in calls)
+    obs["same_call_without_persistence"] = summary(udp_get(client, 53, 6, calls[0]))
+    obs["sip_templates"] = [line for line in lb.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if ":5060" in line and "NONE" in line]
+    obs["call_ids_seen"] = dict((name, sorted(set(e["call_id"] for e in udp_log(proc) if e["local"].endswith(":5060") and e["call_id"])))
+                                for name, proc in ctx.udp_servers.items())
+    ctx.log("udp: stop rs1's UDP service")
+    ctx["rs1"].stop(ctx.udp_servers.pop("rs1"))
+    wait_for(lambda: RS1.replace(":80", ":53") not in ipvs_real_servers(lb, DNS_SERVICE), 60, what="rs1 leaving %s" % DNS_SERVICE)
+    obs["table_down"] = ipvs_real_servers(lb, DNS_SERVICE)
+    obs["while_down"] = summary(udp_get(client, 53, 10))
+    ctx.log("udp: start it again")
+    start_udp_server(ctx, "rs1")
+    wait_for(lambda: RS1.replace(":80", ":53") in ipvs_real_servers(lb, DNS_SERVICE), 60, what="rs1 back in %s" % DNS_SERVICE)
+    obs["after"] = summary(udp_get(client, 53, 10))
+    # leave the lab as the flat spec has it
+    install(lb, ctx.flat_files)
+    os.kill(keepalived_pid(lb), signal.SIGHUP)
+    for name in list(ctx.udp_servers):
+        ctx[name].stop(ctx.udp_servers.pop(name))
+    return obs
+
+
+def udp_log(proc):
+    """The datagrams a real server's UDP service logged."""
+    with open(proc.log_path) as handle:
+        return [line for line in (json.loads(text) for text in handle if text.startswith("{")) if "client" in line]
+
+
 NAT_SPEC = spec_for(
     "nat",
     real_port=8080,
@@ -580,13 +654,25 @@ def scenario_tun(ctx):
     return obs
 
 
+PAIR_SPEC = spec_for("dr", appliances=("lb1", "lb2"))
+# The same pair with connection synchronisation (the sync scenario converges to it).
+SYNC_SPEC = json.loads(json.dumps(PAIR_SPEC))
+SYNC_SPEC["cluster"]["ha"]["connection_sync"] = True
+SESSION_SECONDS = 24
+SESSION_INTERVAL = 0.2
+
+
 def setup_pair(ctx):
-    """An HA pair (VRRP, unicast heartbeat) in front of two Direct Routing real servers."""
+    """An HA pair (VRRP, unicast heartbeat) in front of two Direct Routing real servers.
+
+    The files of the pair with connection synchronisation (the sync scenario) are rendered
+    before keepalived holds the VIP (see setup_zero_loss)."""
     flat_lab(ctx, ("client", "lb1", "lb2", "rs1", "rs2"))
     ctx.serve(("rs1", "rs2"), 80)
     for name in ("rs1", "rs2"):
         fix_real_server(ctx[name], [VIP], ports=[80])
-    ctx.appliances(spec_for("dr", appliances=("lb1", "lb2")), ("lb1", "lb2"))
+    ctx.sync_files = dict((name, render(ctx[name], SYNC_SPEC)) for name in ("lb1", "lb2"))
+    ctx.appliances(PAIR_SPEC, ("lb1", "lb2"))
     wait_for(lambda: holds(ctx["lb1"], VIP) and not holds(ctx["lb2"], VIP), 60, what="lb1 becoming the master")
 
 
@@ -616,6 +702,55 @@ def scenario_ha_pair(ctx):
             "requests": [[r["start"], r["ok"], r["server"], r["took"], (r["error"] or "")[:60]] for r in results],
             "info": dict((h.name, info(h, ctx.spec)["vrrp"]) for h in (lb1, lb2)),
         }
+    return obs
+
+
+def connections_of(host, client=CLIENT):
+    """The IPVS connection entries of ``client`` on ``host`` (``ipvsadm -Lnc``)."""
+    return [line for line in host.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if (" %s:" % client) in line and ":80 " in line]
+
+
+def scenario_sync(ctx):
+    """A long-lived connection across a failover: reset without connection synchronisation,
+    carried on by the new master with it (keepalived's lvs_sync_daemon, the spec's
+    ha.connection_sync)."""
+    client, lb1, lb2 = ctx["client"], ctx["lb1"], ctx["lb2"]
+    obs = {}
+    for label in ("without", "with"):
+        if label == "with":
+            ctx.log("sync: converge the pair with connection_sync")
+            for host in (lb1, lb2):
+                install(host, ctx.sync_files[host.name])
+                os.kill(keepalived_pid(host), signal.SIGHUP)
+            wait_for(lambda: "master sync daemon" in lb1.run(["ipvsadm", "-L", "--daemon"]).stdout
+                     and "backup sync daemon" in lb2.run(["ipvsadm", "-L", "--daemon"]).stdout, 30, what="the sync daemons")
+        wait_for(lambda: holds(lb1, VIP) and not holds(lb2, VIP), 60, what="lb1 the master")
+        daemons = dict((h.name, h.run(["ipvsadm", "-L", "--daemon"]).stdout.strip()) for h in (lb1, lb2))
+        ctx.log("sync: a long-lived connection, %s synchronisation" % label)
+        before = set(connections_of(lb1))
+        session = client.spawn_python([PEER, "session", "http://%s/" % VIP, str(SESSION_SECONDS), "--interval", str(SESSION_INTERVAL),
+                                       "--timeout", "8"], "session-" + label)
+        wait_for(lambda: set(connections_of(lb1)) - before, 30, what="the session in lb1's table")
+        if label == "with":
+            # the backup learns the connection from the master's sync daemon
+            dummy, learned = wait_for(lambda: connections_of(lb2), 20, what="the session in lb2's table")
+        backup_entries = connections_of(lb2)
+        cut_at = time.time()
+        ctx.lab.port_state(ctx.ports["lb1"], False)
+        dummy, took = wait_for(lambda: holds(lb2, VIP), 30, interval=0.05, what="lb2 holding the VIP")
+        session.wait(timeout=SESSION_SECONDS + 60)
+        with open(session.log_path) as handle:
+            results = json.loads(handle.read().strip().splitlines()[-1])
+        ctx.lab.port_state(ctx.ports["lb1"], True)
+        obs[label] = {
+            "daemons": daemons,
+            "backup_entries_before_cut": backup_entries,
+            "cut_after": round(cut_at - results[0]["at"], 2) if results else None,
+            "vip_moved_after": round(took, 2),
+            "requests": [[round(r["at"] - cut_at, 2), r["ok"], r["server"], (r["error"] or "")[:80]] for r in results],
+        }
+    # back to the pair as setup_pair left it (preempt: lb1 takes the VIP back)
+    wait_for(lambda: holds(lb1, VIP), 60, what="lb1 the master again")
     return obs
 
 
@@ -697,10 +832,10 @@ def scenario_zero_loss(ctx):
 
 
 GROUPS = {
-    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove")),
+    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp")),
     "nat": (setup_nat, ("nat",)),
     "tun": (setup_tun, ("tun",)),
-    "pair": (setup_pair, ("ha_pair",)),
+    "pair": (setup_pair, ("ha_pair", "sync")),
 }
 BENCHMARK_GROUPS = {
     "zero-loss": (setup_zero_loss, ("zero_loss",)),

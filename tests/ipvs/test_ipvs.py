@@ -210,6 +210,72 @@ def test_a_removed_real_server_does_not_swallow_a_reused_client_port(results):
     assert fixed["again"]["failed"] == 0 and fixed["again"]["answered"] == {"rs2": len(fixed["reused_ports"])}, fixed
 
 
+# --- connection synchronisation ---------------------------------------------------------------
+
+
+def split_at_cut(requests):
+    return [r for r in requests if r[0] < 0], [r for r in requests if r[0] >= 0]
+
+
+def test_sync_without_it_a_failover_resets_a_long_lived_connection(results):
+    obs = observed(results, "sync")["without"]
+    assert obs["backup_entries_before_cut"] == [], "no sync daemon: the backup knows nothing of the connection"
+    before, after = split_at_cut(obs["requests"])
+    assert before and all(r[1] for r in before), before[-3:]
+    assert after and not after[-1][1], "the connection ends after the failover: %s" % obs["requests"][-3:]
+
+
+def test_sync_with_it_the_new_master_carries_established_connections(results):
+    obs = observed(results, "sync")["with"]
+    assert "master sync daemon" in obs["daemons"]["lb1"] and "backup sync daemon" in obs["daemons"]["lb2"], obs["daemons"]
+    assert obs["backup_entries_before_cut"], "lb2 learned the connection from lb1's sync daemon before the cut"
+    requests = obs["requests"]
+    assert all(r[1] for r in requests), [r for r in requests if not r[1]][:3]
+    assert len(set(r[2] for r in requests)) == 1, "one connection, one real server throughout"
+    before, after = split_at_cut(requests)
+    moved = [r for r in after if r[0] > obs["vip_moved_after"]]
+    assert before and len(moved) >= 10, "the same connection went on through lb2: %d requests after the VIP moved" % len(moved)
+
+
+# --- UDP -----------------------------------------------------------------------------------
+
+
+def test_udp_datagrams_spread_over_both_real_servers_which_see_the_client(results):
+    obs = observed(results, "udp")
+    assert any(line.startswith("UDP  %s:53 rr" % VIP) for line in obs["ipvs"]), obs["ipvs"]
+    spread = obs["spread"]
+    assert spread["failed"] == 0 and set(spread["answered"]) == {"rs1", "rs2"} and sum(spread["answered"].values()) == 10, spread
+    # Direct Routing keeps the client's address, and the answers come from the VIP (the client's
+    # connected socket takes nothing else)
+    assert all(seen == CLIENTS for seen in spread["seen"].values()), spread["seen"]
+
+
+def test_udp_check_sends_the_payload_and_takes_a_silent_real_server_out_and_back(results):
+    obs = observed(results, "udp")
+    assert "UDP_CHECK {" in obs["dns_conf"] and "payload 6865616c74680a" in obs["dns_conf"] and "require_reply" in obs["dns_conf"], obs["dns_conf"]
+    assert list(obs["table_down"]) == ["10.77.0.22:53"], obs["table_down"]
+    assert obs["while_down"]["answered"] == {"rs2": 10} and obs["while_down"]["failed"] == 0, obs["while_down"]
+    after = obs["after"]
+    assert set(after["answered"]) == {"rs1", "rs2"} and after["failed"] == 0, after
+
+
+def test_udp_sip_persistence_keeps_each_call_on_one_real_server(results):
+    obs = observed(results, "udp")
+    servers = {}
+    for call, seen in obs["calls"].items():
+        # five datagrams of one call, each from a new client port: one real server answers them all
+        assert seen["failed"] == 0 and len(seen["answered"]) == 1 and sum(seen["answered"].values()) == 5, (call, seen)
+        servers[call] = list(seen["answered"])[0]
+    assert set(servers.values()) == {"rs1", "rs2"}, "new calls are still scheduled: %s" % servers
+    # one persistence template per call, all from the one client (source-IP persistence would hold one)
+    assert len(obs["sip_templates"]) == 4 and all(" 10.77.0.10:0 " in line for line in obs["sip_templates"]), obs["sip_templates"]
+    # each real server saw exactly the calls it was given
+    seen_by = dict((name, sorted(c for c, s in servers.items() if s == name)) for name in ("rs1", "rs2"))
+    assert obs["call_ids_seen"] == seen_by, obs["call_ids_seen"]
+    # the same datagrams without the SIP persistence engine (the dns service) spread
+    assert set(obs["same_call_without_persistence"]["answered"]) == {"rs1", "rs2"}, obs["same_call_without_persistence"]
+
+
 # --- HA pair -------------------------------------------------------------------------------
 
 

@@ -45,7 +45,7 @@ SPEC = {
         },
     ],
 }
-HA = {"hamode": 1, "havhid": 12, "haprefered": 1, "hatimeout": 2}
+HA = {"hamode": 1, "havhid": 12, "haprefered": 1, "hatimeout": 2, "hal4update": "no"}
 IFACES = {0: ("192.0.2.2/24", "192.0.2.5"), 1: ("10.0.1.2/24", "10.0.1.1")}
 
 

@@ -1,6 +1,8 @@
-"""l7_snat: HAProxy proxies the VIP to both real servers, with cookie persistence."""
+"""l7_snat: HAProxy proxies the VIP to both real servers, with cookie persistence; runtime states
+survive reloads and restarts; slow start; Remote Desktop persistence."""
 
 import collections
+import ipaddress
 import json
 import os
 import shutil
@@ -15,7 +17,10 @@ VIP = "http://172.31.252.100/"
 
 
 def get(host, *args):
-    result = host.run("curl -sS --max-time 5 " + " ".join(args) + " " + VIP)
+    url = VIP
+    if args and args[0].startswith("http://"):
+        url, args = args[0], args[1:]
+    result = host.run("curl -sS --max-time 5 " + " ".join(args) + " " + url)
     assert result.rc == 0, result.stderr
     return result.stdout.strip()
 
@@ -58,9 +63,9 @@ echo "$i $fail" > /tmp/load.result
 """.replace("VIP", VIP)
 
 
-def real_server(lb1, name, state, check=False, **extra):
+def real_server(lb1, name, state, check=False, service="web", **extra):
     spec = lb1.ansible.get_variables()["lbkit_spec"]
-    args = "spec='%s' service=web real_server=%s state=%s" % (json.dumps(spec), name, state)
+    args = "spec='%s' service=%s real_server=%s state=%s" % (json.dumps(spec), service, name, state)
     args += "".join(" %s=%s" % item for item in extra.items())
     return lb1.ansible("lbkit.loadbalancer.real_server", args, check=check)
 
@@ -124,3 +129,114 @@ def test_operations_playbook_drains_and_enables(host):
     assert_both_answer(host)
     rc, out = playbook("service=web", "real_server=rs2")
     assert rc != 0 and "Give -e service=NAME" in out
+
+
+# --- runtime states across reloads and restarts ----------------------------------------------------
+
+
+def test_a_runtime_drain_survives_reloads_and_restarts_lbkit_did_not_start(host, lb1):
+    assert real_server(lb1, "rs2", "drained")["changed"]
+    for verb in ("reload", "restart"):
+        lb1.run_expect([0], "systemctl %s haproxy" % verb)
+        # what HAProxy's runtime API says of rs2 now, and where new clients go
+        assert real_server(lb1, "rs2", "drained", check=True)["before"] == "drained", verb
+        assert set(get(host) for dummy in range(6)) == {"rs1"}, verb
+    saved = lb1.file("/var/lib/haproxy/server-state")
+    assert saved.mode == 0o600 and " vs_web " in saved.content_string
+    assert real_server(lb1, "rs2", "enabled")["changed"]
+    assert_both_answer(host)
+
+
+# --- slow start ---------------------------------------------------------------------------------
+
+STAT = """import csv, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/haproxy/admin.sock")
+s.sendall(b"show stat\\n")
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+for row in csv.DictReader(data.decode().lstrip("# ").splitlines()):
+    if (row["pxname"], row["svname"]) == (sys.argv[1], sys.argv[2]):
+        print(row["status"], row["weight"])
+"""
+
+
+def server_stat(lb1, proxy, server):
+    """(status, effective weight) of a server, from HAProxy's runtime API."""
+    lb1.run("cat > /tmp/stat.py <<'EOF'\n%sEOF" % STAT)
+    status, weight = lb1.check_output("python3 /tmp/stat.py %s %s" % (proxy, server)).rsplit(" ", 1)
+    return status, int(weight)
+
+
+def test_a_returning_real_server_takes_its_share_gradually(host, lb1):
+    assert server_stat(lb1, "vs_ramp", "rs2") == ("UP", 100), "slow start never applies when HAProxy starts"
+    assert real_server(lb1, "rs2", "halted", service="ramp")["changed"]
+    assert real_server(lb1, "rs2", "enabled", service="ramp")["changed"]
+    status, first = server_stat(lb1, "vs_ramp", "rs2")
+    assert status.startswith("UP") and 0 < first < 100, (status, first)
+    # New clients favour rs1 while rs2 ramps up over its two minutes...
+    answers = collections.Counter(get(host, "http://172.31.252.100:81/") for dummy in range(20))
+    assert answers["rs1"] > answers["rs2"] and sum(answers.values()) == 20, answers
+    # ...and rs2's weight grows at its health checks (every 2 s).
+    for dummy in range(30):
+        if server_stat(lb1, "vs_ramp", "rs2")[1] > first:
+            break
+        time.sleep(1)
+    assert server_stat(lb1, "vs_ramp", "rs2")[1] > first
+
+
+# --- Remote Desktop -----------------------------------------------------------------------------
+
+# A Remote Desktop client's first packet, laid out as [MS-RDPBCGR] 2.2.1.1 gives it: a TPKT header,
+# an X.224 connection request carrying the cookie line, then an RDP negotiation request.
+RDP_CLIENT = """import socket, sys
+port, cookie = int(sys.argv[1]), sys.argv[2].encode()
+tpdu = bytes([0xE0, 0, 0, 0, 0, 0]) + (cookie + b"\\r\\n" if cookie else b"") + bytes([1, 0, 8, 0, 3, 0, 0, 0])
+packet = bytes([3, 0]) + (5 + len(tpdu)).to_bytes(2, "big") + bytes([len(tpdu)]) + tpdu
+conn = socket.create_connection(("172.31.252.100", port), timeout=4)
+conn.sendall(packet)
+print(conn.recv(100).decode().strip())
+"""
+RS_ADDRESS = {"rs1": "172.31.252.21", "rs2": "172.31.252.22"}
+
+
+def rdp(host, port, cookie=""):
+    """The real server that answers a Remote Desktop connection request through the VIP."""
+    host.run("cat > /tmp/rdp.py <<'EOF'\n%sEOF" % RDP_CLIENT)
+    result = host.run("python3 /tmp/rdp.py %d '%s'" % (port, cookie))
+    assert result.rc == 0, result.stderr
+    return result.stdout.strip()
+
+
+def routing_token(name, port=3389):
+    """The Connection Broker's routing token for a session host: its address and port, each in
+    network byte order read as a little-endian number, then a reserved field."""
+    address = int.from_bytes(ipaddress.ip_address(RS_ADDRESS[name]).packed, "little")
+    return "Cookie: msts=%d.%d.0000" % (address, int.from_bytes(port.to_bytes(2, "big"), "little"))
+
+
+def test_each_remote_desktop_user_stays_on_one_server(host):
+    for port in (3389, 3390):
+        first = dict((user, rdp(host, port, "Cookie: mstshash=%s%d" % (user, port))) for user in ("ann", "bob", "cid", "dee"))
+        assert set(first.values()) == {"rs1", "rs2"}, "new users spread: %s" % first
+        again = dict((user, rdp(host, port, "Cookie: mstshash=%s%d" % (user, port))) for user in first)
+        assert again == first
+
+
+def test_the_connection_brokers_routing_token_picks_the_server(host):
+    own = rdp(host, 3389, "Cookie: mstshash=eve")
+    other = "rs2" if own == "rs1" else "rs1"
+    # Redirected by the broker, the client comes back with the token of the server holding its session.
+    assert [rdp(host, 3389, routing_token(other)) for dummy in range(4)] == [other] * 4
+    assert [rdp(host, 3389, routing_token(own)) for dummy in range(4)] == [own] * 4
+    # rdp_cookie (no broker) keeps no server by token: those connections follow the scheduler.
+    assert set(rdp(host, 3390, routing_token("rs1", 3389)) for dummy in range(4)) == {"rs1", "rs2"}
+
+
+def test_a_request_without_a_cookie_is_not_held_back(host):
+    # answered within the client's 4 s, though HAProxy inspects up to 5 s for a cookie
+    assert rdp(host, 3389) in ("rs1", "rs2")

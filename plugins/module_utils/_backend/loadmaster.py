@@ -22,7 +22,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.interfa
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import ApplyFailed, LbkitError, NotFound, RuntimeApiError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import real_server_key
 
-HA_PARAMS = ("hamode", "havhid", "haprefered", "hatimeout")
+HA_PARAMS = ("hamode", "havhid", "haprefered", "hatimeout", "hal4update")
 # restore type 2: the virtual service configuration (services, SubVSs, real servers)
 RESTORE_VS = 2
 

@@ -48,6 +48,9 @@ KEEPALIVED_HELPER = "keepalived-helper"
 # writing lbkit's series for it. Each reads its command line when it starts.
 NODE_EXPORTER = "prometheus-node-exporter"
 METRICS = "lbkit-metrics"
+# HAProxy's unit drop-in and the program it runs to save the servers' states: read at the next
+# reload or stop, so a change needs systemd to read the unit again, nothing more.
+HAPROXY_STATE = "haproxy-state"
 # The daemon a rewritten file of each kind reloads: keepalived judges its helpers when it loads its
 # config, and a defaults file rewritten without a change of mode costs it no more than a reload.
 RELOADED_BY = {KEEPALIVED: KEEPALIVED, KEEPALIVED_HELPER: KEEPALIVED, KEEPALIVED_MODE: KEEPALIVED, HAPROXY: HAPROXY}
@@ -112,6 +115,18 @@ class Paths:
         return self.root + programs.NODE_EXPORTER_DROPIN
 
     @property
+    def haproxy_dropin(self):
+        return self.root + programs.HAPROXY_DROPIN
+
+    @property
+    def server_state_program(self):
+        return self.root + programs.SERVER_STATE_PROGRAM
+
+    @property
+    def server_state(self):
+        return self.root + programs.SERVER_STATE_FILE
+
+    @property
     def metrics_program(self):
         return self.root + programs.METRICS_PROGRAM
 
@@ -121,7 +136,7 @@ class Paths:
 
     def units(self):
         """The systemd unit files lbkit writes (systemd reads them again after a change)."""
-        return (self.node_exporter_dropin, self.metrics_unit)
+        return (self.node_exporter_dropin, self.metrics_unit, self.haproxy_dropin)
 
     def monitoring(self):
         """The files of the spec's monitoring section: {daemon: the file whose presence says lbkit runs it}."""
@@ -132,9 +147,11 @@ class Paths:
         return (self.keepalived, self.haproxy, self.modules, self.sysctl)
 
     def system(self):
-        """The other files every appliance holds: keepalived's command line and helper programs (and
-        those monitoring adds, read whether or not the spec has it, to remove them when it goes)."""
-        return (self.keepalived_defaults,) + tuple(sorted(self.helpers())) + (self.node_exporter_dropin, self.metrics_program, self.metrics_unit)
+        """The other files every appliance holds: keepalived's command line and helper programs, and
+        those monitoring and HAProxy's server states add (read whether or not the spec has them, to
+        remove them when they go)."""
+        return (self.keepalived_defaults,) + tuple(sorted(self.helpers())) + (
+            self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program, self.server_state)
 
 
 @dataclass(frozen=True)
@@ -356,6 +373,12 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
         ManagedFile(paths.metrics_unit, programs.metrics_unit(paths.state_dir + "/" + STATE_NAME, haproxy.RUNTIME_SOCKET) if watched else None,
                     0o644, METRICS),
     )
+    # HAProxy keeps its servers' runtime states across reloads and restarts; the saved states go with it.
+    proxied = cfg is not None
+    files += (
+        ManagedFile(paths.haproxy_dropin, programs.haproxy_dropin(haproxy.RUNTIME_SOCKET) if proxied else None, 0o644, HAPROXY_STATE),
+        ManagedFile(paths.server_state_program, programs.server_state_program() if proxied else None, programs.MODE, HAPROXY_STATE),
+    ) + (() if proxied else (ManagedFile(paths.server_state, None, 0o600, HAPROXY_STATE),))
     # Without monitoring, its daemons are lbkit's to stop only where lbkit set them up.
     monitored = dict((name, True if watched else (False if current.files.get(path) is not None else None))
                      for name, path in paths.monitoring().items())

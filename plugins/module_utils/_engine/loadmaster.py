@@ -64,7 +64,12 @@ PERSIST = {
     "query_item": "query-hash",
     "ssl_session_id": "ssl",
     "udp_sip": "udpsip",
+    "rdp_cookie": "rdp",
+    "rdp_cookie_or_source_ip": "rdp-src",
+    "rdp_session_broker": "rdp-sb",
 }
+# Remote Desktop persistence: the appliance's "Remote Terminal" service type.
+RDP_PERSIST = frozenset(["rdp", "rdp-src", "rdp-sb"])
 COOKIE_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
 QOS = {"normal": 0, "minimize_cost": 1, "maximize_reliability": 2, "maximize_throughput": 4, "minimize_delay": 8}
 SERVER_INIT = {"none": 0, "smtp": 1, "ssh": 2, "other": 3, "imap4": 4, "mysql": 5, "pop3": 6}
@@ -170,7 +175,7 @@ def vs_params(vs, certificate=""):
         "NickName": nickname(vs.name),
         "Enable": True,
         "ForceL7": vs.layer == 7,
-        "VStype": "http" if l7 is not None and l7.mode == "http" else "gen",
+        "VStype": "http" if l7 is not None and l7.mode == "http" else ("ts" if PERSIST[p.mode] in RDP_PERSIST else "gen"),
         "Schedule": SCHEDULE[vs.scheduling],
         "Persist": PERSIST[p.mode],
         # persistence fields go together: the appliance keeps the old ones otherwise
@@ -323,6 +328,8 @@ def cluster_doc(name, ha):
     if mode in (1, 2):
         doc.update(virtual_router_id=_int(ha.get("havhid")), preferred=_int(ha.get("haprefered")), switchover_s=HA_TIMEOUTS[
             min(max(_int(ha.get("hatimeout"), 1), 1), 5) - 1])
+        if _bool(ha.get("hal4update", False)):
+            doc["connection_sync"] = True
     return doc
 
 
@@ -452,7 +459,8 @@ def _ha_params(spec):
     preferred = 0
     if ha.preempt:
         preferred = 1 if spec.cluster.nodes[0].priority > spec.cluster.nodes[-1].priority else 2
-    return {"havhid": ha.virtual_router_id, "haprefered": preferred, "hatimeout": ha_timeout(ha.advert_interval_ms)}
+    return {"havhid": ha.virtual_router_id, "haprefered": preferred, "hatimeout": ha_timeout(ha.advert_interval_ms),
+            "hal4update": ha.connection_sync}
 
 
 # --- operations -----------------------------------------------------------------------------

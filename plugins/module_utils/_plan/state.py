@@ -81,6 +81,11 @@ def _service(vs):
         "fallback_server": None if vs.fallback_server is None else {"address": str(vs.fallback_server.address), "port": vs.fallback_server.port},
         "real_servers": dict((real_server_key(rs), _real_server(rs)) for rs in vs.real_servers),
     }
+    # Only when set: a state recorded before these fields existed stays equal.
+    if vs.slow_start:
+        out["slow_start"] = vs.slow_start
+    if hc.payload:
+        out["health_check"]["payload"] = hc.payload.lower()
     if vs.layer7 is not None:
         l7 = vs.layer7
         out["layer7"] = {
@@ -104,7 +109,7 @@ def desired_state(spec, host):
         raise ValueError("host %r is not a node of cluster %r" % (host, cluster.name))
     peers = [str(n.heartbeat_address) for n in cluster.nodes if n.host != host and n.heartbeat_address is not None]
     ha = cluster.ha
-    return {
+    out = {
         "cluster": {
             "name": cluster.name,
             "host": host,
@@ -126,6 +131,10 @@ def desired_state(spec, host):
         "virtual_services": dict((service_key(vs), _service(vs)) for vs in spec.virtual_services),
         "monitoring": _monitoring(spec, node),
     }
+    # Only when on: a state recorded before the field existed stays equal.
+    if ha.connection_sync:
+        out["cluster"]["connection_sync"] = True
+    return out
 
 
 def _monitoring(spec, node):

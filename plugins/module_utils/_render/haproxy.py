@@ -25,6 +25,9 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors im
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
 
 RUNTIME_SOCKET = "/run/haproxy/admin.sock"
+# Where the servers' runtime states wait for the next HAProxy process (saved by lbkit's
+# haproxy-server-state program before each reload and stop).
+SERVER_STATE_FILE = "/var/lib/haproxy/server-state"
 TLS_DIR = "/etc/lbkit/tls"
 DEFAULT_COOKIE = "LBKIT"
 
@@ -60,7 +63,8 @@ STRING_KEYS = {
     "query_item": "urlp({query_item})",
     "selected_header": "req.hdr({header})",
 }
-OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip"])
+OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip", "rdp_cookie_or_source_ip"])
+RDP_MODES = frozenset(["rdp_cookie", "rdp_cookie_or_source_ip", "rdp_session_broker"])
 
 
 PROXY_PREFIX = "vs_"
@@ -191,7 +195,16 @@ def _persistence(vs, lines):
         lines.append("    stick-table type %s size 1m%s" % (family, expire))
         lines.append("    stick on %s" % src)
         return
-    if mode in ("active_cookie", "active_cookie_or_source_ip"):
+    if mode in RDP_MODES:
+        # The Remote Desktop client's first packet (an X.224 connection request) carries the user
+        # name (mstshash) and, back from the Connection Broker, the routing token (msts).
+        lines.append("    tcp-request inspect-delay 5s")
+        lines.append("    tcp-request content accept if RDP_COOKIE")
+        if mode == "rdp_session_broker":
+            lines.append("    persist rdp-cookie")
+        lines.append("    stick-table type string len 128 size 1m%s" % expire)
+        lines.append("    stick on req.rdp_cookie(mstshash)")
+    elif mode in ("active_cookie", "active_cookie_or_source_ip"):
         cookie = haproxy_word(p.cookie, join(vs.path, "persistence", "cookie")) if p.cookie else DEFAULT_COOKIE
         lines.append("    cookie %s insert indirect nocache maxidle %ds" % (cookie, p.timeout))
     elif mode == "ssl_session_id":
@@ -243,6 +256,8 @@ def _server(vs, rs, weight, backup=False):
     if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         line += " ssl verify none"
     line += _server_check(vs)
+    if vs.slow_start:
+        line += " slowstart %ds" % vs.slow_start
     if backup:
         line += " backup"
     if rs.state == "halted":
@@ -365,6 +380,7 @@ def render(spec, tls_dir=TLS_DIR, tls_digests=None, host=None, node_exporter=Non
     out.append("    log /dev/log local0")
     out.append("    stats socket %s mode 600 level admin expose-fd listeners" % RUNTIME_SOCKET)
     out.append("    stats timeout 30s")
+    out.append("    server-state-file %s" % SERVER_STATE_FILE)
     out.append("    user haproxy")
     out.append("    group haproxy")
     if external:
@@ -381,6 +397,8 @@ def render(spec, tls_dir=TLS_DIR, tls_digests=None, host=None, node_exporter=Non
     out.append("    timeout connect 5s")
     out.append("    timeout client 660s")
     out.append("    timeout server 660s")
+    # A server drained or halted at runtime stays so across reloads and restarts.
+    out.append("    load-server-state-from-file global")
     out.append("")
     text = "\n".join(out) + "\n"
     sections = [render_service(vs, tls_dir) for vs in services]

@@ -211,6 +211,13 @@ def _check(vs, rs, lines):
             lines.append("            virtualhost %s" % keepalived_word(hc.host, join(vs.path, "health_check", "host")))
     elif hc.type == "icmp":
         lines.append("        PING_CHECK {")
+    elif hc.type == "udp":
+        # the datagram (hex digits only, the schema's pattern) and an answer required: a real
+        # server that does not answer fails, not only one whose port is closed
+        lines.append("        UDP_CHECK {")
+        lines.append("            connect_port %d" % port)
+        lines.append("            payload %s" % keepalived_word(hc.payload, join(vs.path, "health_check", "payload")))
+        lines.append("            require_reply")
     elif hc.type == "external":
         lines.append("        MISC_CHECK {")
         lines.append('            misc_path "%s"' % keepalived_quoted("%s %s %d" % (hc.command, rs.address, rs.port), join(vs.path, "health_check", "command")))
@@ -283,6 +290,10 @@ def _render(spec, host, interfaces, secret):
     lines = [HEADER % (name, node), "global_defs {", "    router_id %s" % node]
     if cluster.ha.mode == "pair":
         lines.append("    vrrp_version %d" % cluster.ha.vrrp_version)
+    if cluster.ha.mode == "pair" and cluster.ha.connection_sync and any(vs.layer == 4 for vs in spec.virtual_services):
+        # IPVS's sync daemon follows the VRRP instance: master on the master, backup on the backup;
+        # the id keeps two pairs on one segment apart.
+        lines.append("    lvs_sync_daemon %s %s id %d" % (keepalived_word(heartbeat, "/cluster/interfaces"), INSTANCE, cluster.ha.virtual_router_id))
     lines.append("    enable_script_security")
     lines.append("    script_user root")
     lines.append("}")

@@ -17,7 +17,8 @@ import inspect
 import re
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import UnsafeValue
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview, server_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
 
 DIRECTORY = "/usr/local/libexec/lbkit"
 PING_ANY = DIRECTORY + "/ping-any"
@@ -41,6 +42,12 @@ METRICS_INTERVAL = 2
 # The daemons whose state the node exporter's systemd collector reports.
 WATCHED_UNITS = ("keepalived", "haproxy", "lbkit-metrics")
 MONITORING_PACKAGES = ("prometheus-node-exporter",)
+
+# HAProxy's server states across reloads and restarts (docs/engine-mapping.md): the unit's
+# drop-in saves them before each reload and stop, haproxy.cfg loads them (server-state-file).
+SERVER_STATE_PROGRAM = DIRECTORY + "/haproxy-server-state"
+SERVER_STATE_FILE = haproxy.SERVER_STATE_FILE
+HAPROXY_DROPIN = "/etc/systemd/system/haproxy.service.d/lbkit.conf"
 
 PING_ANY_TEXT = """#!/bin/sh
 # Installed by lbkit.loadbalancer. keepalived's ping-node check: succeeds when any of the
@@ -84,6 +91,11 @@ HELPERS = {PING_ANY: PING_ANY_TEXT, VRRP_NOTIFY: VRRP_NOTIFY_TEXT, CHECK_NOTIFY:
 def metrics_program():
     """The lbkit-metrics program: the overview module's own source, run by the appliance's python3."""
     return "#!/usr/bin/python3\n" + inspect.getsource(overview)
+
+
+def server_state_program():
+    """The haproxy-server-state program: the server_state module's own source."""
+    return "#!/usr/bin/python3\n" + inspect.getsource(server_state)
 
 
 _UNIT_WORD = re.compile(r"/[A-Za-z0-9_./-]+", re.ASCII)
@@ -130,6 +142,23 @@ ExecStart=
 ExecStart=/usr/bin/prometheus-node-exporter --web.listen-address=%(address)s:%(port)d \\
     --collector.textfile.directory=%(textfile)s --collector.systemd --collector.systemd.unit-include=(%(units)s)[.]service
 """ % dict(address=NODE_EXPORTER_LISTEN[0], port=NODE_EXPORTER_LISTEN[1], textfile=TEXTFILE_DIR, units="|".join(WATCHED_UNITS))
+
+
+def haproxy_dropin(haproxy_socket):
+    """HAProxy's unit, saving the servers' states before each reload and stop. Debian's two
+    ExecReload lines (check the file, then signal the master) are restated around the save:
+    a drop-in's ExecReload lines would otherwise run after them."""
+    save = "-/usr/bin/python3 %s --socket %s --config $CONFIG --output %s" % (SERVER_STATE_PROGRAM, _unit_path(haproxy_socket), SERVER_STATE_FILE)
+    return """# Managed by lbkit.loadbalancer: HAProxy keeps its servers' runtime states (drained, halted) across
+# reloads and restarts, whoever runs them. The states are saved before each reload and stop, for the
+# configuration about to run; haproxy.cfg loads them (server-state-file) when HAProxy starts.
+[Service]
+ExecReload=
+ExecReload=/usr/sbin/haproxy -Ws -f $CONFIG -c -q $EXTRAOPTS
+ExecReload=%(save)s
+ExecReload=/bin/kill -USR2 $MAINPID
+ExecStop=%(save)s
+""" % dict(save=save)
 
 
 def keepalived_mode(spec):

@@ -34,6 +34,7 @@ UNSUPPORTED = {
     (LOADMASTER, "forwarding", "tun"): "the LoadMaster forwards by route (Direct Routing) or NAT, not IP-in-IP: use dr or nat",
     (LOADMASTER, "persistence", "selected_header"): "the LoadMaster's API documents no parameter for the header name: use host_header or a cookie mode",
     (LOADMASTER, "health_check", "external"): "the LoadMaster runs no external check command: use an http, https, tcp or icmp check",
+    (LOADMASTER, "health_check", "udp"): "the LoadMaster's API documents no check that sends a UDP datagram: use an icmp check",
     (LOADMASTER, "state", "halted"): ("a LoadMaster disables a real server, which is the drain (its connections finish within the appliance's"
                                       " drain time): use drained"),
 }
@@ -50,6 +51,8 @@ NOT_YET = {
     ),
 }
 HAPROXY_MAX_WEIGHT = 256
+# HAProxy's static algorithms (balance source, uri, first): a server's weight is fixed when it comes up.
+STATIC_SCHEDULING = frozenset(["source_ip_hash", "url_hash", "fixed_weighting"])
 # The LoadMaster's nicknames take letters, digits and . @ - _ (and lbkit prefixes its own).
 LOADMASTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,56}", re.ASCII)
 # The documented ranges of ExtraPorts and CheckPort, the most extra ports and the longest CheckUrl.
@@ -114,6 +117,12 @@ def check_service(vs, col, cluster_engine="linux"):
         return
     if engine == IPVS and vs.extra_ports:
         _not_yet(engine, "extra_ports", join(vs.path, "extra_ports"), col)
+    if engine == IPVS and vs.slow_start:
+        col.add(join(vs.path, "slow_start"), "%s has no slow start: IPVS gives a real server its full weight as soon as its check passes." % engine,
+                "remove slow_start, or set layer 7 (HAProxy ramps the weight up).")
+    if engine == HAPROXY and vs.slow_start and vs.scheduling in STATIC_SCHEDULING:
+        col.add(join(vs.path, "slow_start"), "%s ramps the weights of dynamic scheduling methods only; '%s' does not follow weights as they change."
+                % (engine, vs.scheduling), "use a round robin or least connection method, or remove slow_start.")
     if engine == HAPROXY:
         if vs.layer7 is not None and vs.layer7.transparent:
             _not_yet(engine, "transparent", join(vs.path, "layer7", "transparent"), col)
@@ -144,6 +153,10 @@ def _check_loadmaster(vs, col):
     if len(vs.extra_ports) > LOADMASTER_MAX_EXTRA_PORTS:
         col.add(join(vs.path, "extra_ports"), "%s takes at most %d extra ports, not %d." % (engine, LOADMASTER_MAX_EXTRA_PORTS, len(vs.extra_ports)),
                 "split the ports across services.")
+    if vs.slow_start:
+        col.add(join(vs.path, "slow_start"), "%s's slow start is one setting for the whole appliance (with least connection scheduling),"
+                " not a setting of a virtual service, and lbkit does not set the appliance's global settings." % engine,
+                "remove slow_start, and set the appliance's own slow start (its global 'slowstart' parameter).")
     l7 = vs.layer7
     if l7 is not None and l7.subnet_originating:
         col.add(join(vs.path, "layer7", "subnet_originating"), "%s cannot proxy clients on the real servers' subnet non-transparently while it is "

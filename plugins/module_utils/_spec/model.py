@@ -46,6 +46,7 @@ class HA:
     ping_nodes: Tuple[object, ...]
     track_interfaces: Tuple[str, ...]
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
+    connection_sync: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class HealthCheck:
     retries: int
     command: Optional[str]
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
+    # the datagram of a udp check, in hexadecimal
+    payload: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ class VirtualService:
     real_servers: Tuple[RealServer, ...]
     path: str = field(default="", compare=False, repr=False)
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
+    # seconds over which a returning real server reaches its weight (0: at once)
+    slow_start: int = 0
 
     @property
     def key(self):
@@ -299,6 +304,7 @@ class _Builder(object):
             ping_nodes=tuple(ping),
             track_interfaces=tuple(data["track_interfaces"]),
             given=data.given,
+            connection_sync=data["connection_sync"],
         )
 
     def floating_ip(self, item, path):
@@ -317,6 +323,7 @@ class _Builder(object):
             return None
         address_ok, address = self.value(data, path, "address", values.parse_address, "a VIP")
         extra_ok, extra = self.value(data, path, "extra_ports", values.parse_ports)
+        slow_ok, slow_start = self.value(data, path, "slow_start", values.parse_duration)
         scalars = ("name", "port", "protocol", "layer", "forwarding", "scheduling")
         layer = data.get("layer") if self.clean(join(path, "layer")) else None
         port = data.get("port") if self.clean(join(path, "port")) else None
@@ -337,7 +344,7 @@ class _Builder(object):
             if rs is not None:
                 servers.append(rs)
         complete = all(key in data for key in ("name", "address", "port", "real_servers")) and self.fields_ok(path, *scalars)
-        if not (complete and address_ok and extra_ok and persistence and health and layer7_ok and fallback_ok and servers_ok):
+        if not (complete and address_ok and extra_ok and slow_ok and persistence and health and layer7_ok and fallback_ok and servers_ok):
             return None
         return VirtualService(
             name=data["name"],
@@ -355,6 +362,7 @@ class _Builder(object):
             real_servers=tuple(servers),
             path=path,
             given=data.given,
+            slow_start=slow_start,
         )
 
     def real_server(self, item, path, service_port):
@@ -399,7 +407,7 @@ class _Builder(object):
             return None
         return HealthCheck(
             data["type"], data.get("port"), data["url"], data.get("host"), codes, interval, timeout, data["retries"], data.get("command"),
-            given=data.given,
+            given=data.given, payload=data.get("payload"),
         )
 
     def layer7(self, data, path):

@@ -17,12 +17,16 @@ PERSISTENCE_MIN = 60
 PERSISTENCE_MAX = 28 * 86400
 IDLE_TIMEOUT_MIN = 1
 IDLE_TIMEOUT_MAX = 86400
+SLOW_START_MAX = 3600
 
 SOURCE_IP_MODES = frozenset(
-    ["source_ip", "server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip", "super_http_and_source_ip"]
+    ["source_ip", "server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip", "super_http_and_source_ip",
+     "rdp_cookie_or_source_ip"]
 )
+# Remote Desktop: read from the client's first packet (X.224 connection request), in tcp mode.
+RDP_MODES = frozenset(["rdp_cookie", "rdp_cookie_or_source_ip", "rdp_session_broker"])
 # Every mode but these reads HTTP (cookies, headers, the URL), so needs layer-7 http mode.
-HTTP_MODES = frozenset(PERSISTENCE) - frozenset(["none", "source_ip", "ssl_session_id", "udp_sip"])
+HTTP_MODES = frozenset(PERSISTENCE) - frozenset(["none", "source_ip", "ssl_session_id", "udp_sip"]) - RDP_MODES
 COOKIE_NAME_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
 COOKIE_REQUIRED_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip"])
 HTTP_HEALTH_CHECKS = frozenset(["http", "https"])
@@ -161,6 +165,7 @@ def check_service(vs, cluster, col):
     if vs.layer == 4 and "layer7" in vs.given:
         col.add(join(path, "layer7"), "layer-7 options apply only to layer-7 services; this one is layer 4.", "remove layer7, or set layer 7.")
     _check_extra_ports(vs, col)
+    _check_slow_start(vs, col)
     _check_real_servers(vs, cluster, col)
     _check_persistence(vs, col)
     _check_health(vs, col)
@@ -210,6 +215,22 @@ def _check_extra_ports(vs, col):
             "extra ports cannot be combined with TLS re-encryption.",
             "remove extra_ports, or create one service per port, or turn off layer7.tls.reencrypt.",
         )
+
+
+def _check_slow_start(vs, col):
+    if not vs.slow_start:
+        return
+    path = join(vs.path, "slow_start")
+    hc = vs.health_check
+    if not 0 <= vs.slow_start <= SLOW_START_MAX:
+        col.add(path, "%s is outside 0 to 1h." % format_duration(vs.slow_start), "use 0 (off) to 3600 seconds (1h).")
+    elif hc.type == "none":
+        col.add(path, "slow start begins when a real server's health check passes again, and this service has no health check.",
+                "give the service a health check, or remove slow_start.")
+    elif hc.interval >= vs.slow_start:
+        col.add(path, "%s is not longer than the health check's interval (%s): the weight grows at each check, so it would come back at once."
+                % (format_duration(vs.slow_start), format_duration(hc.interval)),
+                "make slow_start several times the health check's interval, or check more often.")
 
 
 def _check_real_servers(vs, cluster, col):
@@ -305,6 +326,16 @@ def _check_persistence(vs, col):
                 "ssl_session_id cannot see the session ID when the appliance terminates TLS.",
                 "remove layer7.tls, or use a cookie persistence mode in http mode.",
             )
+    elif mode in RDP_MODES:
+        if vs.layer != 7 or vs.layer7 is None or vs.layer7.mode != "tcp":
+            col.add(
+                join(path, "mode"),
+                "%s reads the Remote Desktop client's connection request, so it needs a layer-7 service in tcp mode." % mode,
+                "set layer 7 with layer7.mode tcp.",
+            )
+        elif vs.layer7.tls is not None:
+            col.add(join(path, "mode"), "%s reads the connection request before Remote Desktop's own TLS starts: the appliance must not terminate TLS." % mode,
+                    "remove layer7.tls.")
     elif mode == "udp_sip":
         if vs.layer != 4 or vs.protocol != "udp":
             col.add(join(path, "mode"), "udp_sip persistence (SIP Call-ID) needs a layer-4 UDP service.", "set layer 4 and protocol udp.")
@@ -336,7 +367,7 @@ def _check_health(vs, col):
     hc = vs.health_check
     path = join(vs.path, "health_check")
     if hc.type == "none":
-        extras = [k for k in ("port", "url", "host", "expected_codes", "interval", "timeout", "retries", "command") if k in hc.given]
+        extras = [k for k in ("port", "url", "host", "expected_codes", "interval", "timeout", "retries", "command", "payload") if k in hc.given]
         if extras:
             col.add(join(path, extras[0]), "is set, but the health check type is 'none'.", "choose a check type, or remove %s." % ", ".join(extras))
         return
@@ -360,6 +391,14 @@ def _check_health(vs, col):
         col.add(join(path, "command"), "is only used by external checks.", "remove command, or set type external.")
     if hc.type == "icmp" and "port" in hc.given:
         col.add(join(path, "port"), "an icmp check pings the address; it has no port.", "remove port.")
+    if hc.type == "udp" and vs.protocol != "udp":
+        col.add(join(path, "type"), "a udp check sends a datagram; this service is %s." % vs.protocol.upper(),
+                "use a tcp or http check, or set protocol udp (layer 4).")
+    elif hc.type == "udp" and not hc.payload:
+        col.add(join(path, "payload"), "a udp check needs the datagram to send (a UDP service answers requests, not connections).",
+                "set payload to a request of the service's protocol, in hexadecimal.")
+    if hc.payload and hc.type != "udp":
+        col.add(join(path, "payload"), "is only sent by udp checks.", "remove payload, or set type udp.")
 
 
 def _check_layer7(vs, cluster, col):
@@ -378,6 +417,9 @@ def _check_layer7(vs, cluster, col):
     if l7.server_initiating != "none" and vs.persistence.mode == "ssl_session_id":
         col.add(join(path, "server_initiating"), "with a server-initiating protocol the client sends no TLS hello first, so ssl_session_id cannot work.",
                 "use source_ip persistence.")
+    if l7.server_initiating != "none" and vs.persistence.mode in RDP_MODES:
+        col.add(join(path, "server_initiating"), "Remote Desktop is not server-initiating: the client's connection request comes first, and %s reads it."
+                % vs.persistence.mode, "set server_initiating none.")
     if l7.subnet_originating and not l7.transparent:
         col.add(join(path, "subnet_originating"), "only applies with transparency.", "set transparent: true, or remove subnet_originating.")
     if l7.transparent and cluster is not None:
@@ -407,6 +449,13 @@ def check_services(services, cluster, col):
                 break
         for port in vs.ports:
             taken.setdefault((vs.address, port, vs.protocol), vs)
+    if cluster is not None and cluster.ha.connection_sync:
+        if cluster.ha.mode != "pair":
+            col.add("/cluster/ha/connection_sync", "synchronises connections between the two nodes of a pair; this cluster is a single node.",
+                    "remove connection_sync, or set /cluster/ha/mode to pair.")
+        elif not any(vs.layer == 4 for vs in services):
+            col.add("/cluster/ha/connection_sync", "synchronises IPVS (layer-4) connections, and this cluster has no layer-4 service; "
+                    "a layer-7 connection ends with the HAProxy that holds it.", "remove connection_sync.")
     if cluster is not None and cluster.ha.mode == "pair" and cluster.ha.vrrp_version == 2:
         for vs in services:
             if vs.address.version == 6:

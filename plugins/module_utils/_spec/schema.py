@@ -88,9 +88,12 @@ PERSISTENCE = [
     "selected_header",
     "ssl_session_id",
     "udp_sip",
+    "rdp_cookie",
+    "rdp_cookie_or_source_ip",
+    "rdp_session_broker",
 ]
 
-HEALTH_CHECKS = ["none", "tcp", "http", "https", "icmp", "external"]
+HEALTH_CHECKS = ["none", "tcp", "http", "https", "icmp", "external", "udp"]
 
 QUALITY_OF_SERVICE = ["normal", "minimize_delay", "maximize_throughput", "maximize_reliability", "minimize_cost"]
 
@@ -187,6 +190,16 @@ HA = {
             maxLength=8,
             pattern=SECRET_PATTERN,
             writeOnly=True,
+        ),
+        "connection_sync": _p(
+            "boolean",
+            "Synchronise the layer-4 connections between the pair's nodes (the manuals' L4 connection "
+            "updates across a switchover): the master's IPVS sync daemon sends every connection to the "
+            "backup over the heartbeat interface (multicast 224.0.0.81, UDP 8848), so established "
+            "connections continue on the new master after a failover instead of being reset. Needs a "
+            "pair and at least one layer-4 service.",
+            [True],
+            default=False,
         ),
         "preempt": _p(
             "boolean",
@@ -315,7 +328,10 @@ PERSISTENCE_OBJ = {
             "string",
             "Persistence mode. `source_ip` works at layer 4 and 7; the cookie, header and URL modes need "
             "layer 7 HTTP; `ssl_session_id` needs layer 7 TCP without TLS termination; `udp_sip` needs "
-            "UDP at layer 4.",
+            "UDP at layer 4. Remote Desktop (layer 7 TCP): `rdp_cookie` keeps a user on one server by the "
+            "user name the client sends (its `mstshash` cookie), `rdp_cookie_or_source_ip` falls back to "
+            "the client's address, `rdp_session_broker` follows the Connection Broker's routing token "
+            "(`msts`) to the server holding the user's session, else the user name.",
             ["source_ip", "active_cookie"],
             enum=PERSISTENCE,
             default="none",
@@ -363,7 +379,8 @@ HEALTH_CHECK = {
         "type": _p(
             "string",
             "Check type: `none` (always up), `tcp` (connect), `http` / `https` (request the URL), `icmp` "
-            "(ping), `external` (run a command on the appliance).",
+            "(ping), `external` (run a command on the appliance), `udp` (send `payload` to a UDP service's "
+            "real server; up when it answers).",
             ["http"],
             enum=HEALTH_CHECKS,
             default="tcp",
@@ -404,6 +421,13 @@ HEALTH_CHECK = {
             minimum=1,
             maximum=10,
             default=2,
+        ),
+        "payload": _p(
+            "string",
+            "For `udp`: the datagram the check sends, in hexadecimal (1 to 255 bytes); the real server is up "
+            "when it answers. A request of the service's own protocol, for example a DNS query.",
+            ["0001010000010000000000000377777707657861706c6503636f6d0000010001"],
+            pattern=r"^([0-9A-Fa-f]{2}){1,255}$",
         ),
         "command": _p(
             "string",
@@ -615,6 +639,15 @@ VIRTUAL_SERVICE = {
             default="weighted_round_robin",
         ),
         "persistence": {"$ref": "#/$defs/persistence"},
+        "slow_start": _duration(
+            "Slow start (layer 7): a real server that comes back (its health check passes again, or it is "
+            "enabled after a drain or a halt) takes its share of new connections gradually, from almost "
+            "nothing to its full weight over this time, instead of all at once. 0 (the default) turns it "
+            "off; at most 1 hour. It needs a health check whose interval is shorter, and a weighted "
+            "scheduling method (not a hash or fixed weighting).",
+            ["60s", "2m"],
+            default=0,
+        ),
         "health_check": {"$ref": "#/$defs/health_check"},
         "layer7": {"$ref": "#/$defs/layer7"},
         "fallback_server": {"$ref": "#/$defs/fallback_server"},
