@@ -171,6 +171,9 @@ def session(url, seconds, interval, timeout):
     results = []
     origin = time.monotonic()
     sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+    # the connection's client port first, for whoever watches it in IPVS's table
+    sys.stdout.write(json.dumps({"session_port": sock.getsockname()[1]}) + "\n")
+    sys.stdout.flush()
     reader = sock.makefile("rb")
     try:
         while time.monotonic() - origin < seconds:

@@ -705,9 +705,18 @@ def scenario_ha_pair(ctx):
     return obs
 
 
-def connections_of(host, client=CLIENT):
-    """The IPVS connection entries of ``client`` on ``host`` (``ipvsadm -Lnc``)."""
-    return [line for line in host.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if (" %s:" % client) in line and ":80 " in line]
+def connection_entries(host, port, client=CLIENT):
+    """IPVS's entries on ``host`` for the client's connection from ``port`` (``ipvsadm -Lnc``)."""
+    return [line for line in host.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if (" %s:%d " % (client, port)) in line]
+
+
+def session_port(proc):
+    """The client port the session process reports when it has connected."""
+    with open(proc.log_path) as handle:
+        for text in handle:
+            if text.startswith('{"session_port"'):
+                return json.loads(text)["session_port"]
+    return None
 
 
 def scenario_sync(ctx):
@@ -727,14 +736,14 @@ def scenario_sync(ctx):
         wait_for(lambda: holds(lb1, VIP) and not holds(lb2, VIP), 60, what="lb1 the master")
         daemons = dict((h.name, h.run(["ipvsadm", "-L", "--daemon"]).stdout.strip()) for h in (lb1, lb2))
         ctx.log("sync: a long-lived connection, %s synchronisation" % label)
-        before = set(connections_of(lb1))
         session = client.spawn_python([PEER, "session", "http://%s/" % VIP, str(SESSION_SECONDS), "--interval", str(SESSION_INTERVAL),
                                        "--timeout", "8"], "session-" + label)
-        wait_for(lambda: set(connections_of(lb1)) - before, 30, what="the session in lb1's table")
+        port, dummy = wait_for(lambda: session_port(session), 60, what="the session connected")
+        wait_for(lambda: [e for e in connection_entries(lb1, port) if "ESTABLISHED" in e], 30, what="the session in lb1's table")
         if label == "with":
             # the backup learns the connection from the master's sync daemon
-            dummy, learned = wait_for(lambda: connections_of(lb2), 20, what="the session in lb2's table")
-        backup_entries = connections_of(lb2)
+            wait_for(lambda: [e for e in connection_entries(lb2, port) if "ESTABLISHED" in e], 20, what="the session in lb2's table")
+        backup_entries = connection_entries(lb2, port)
         cut_at = time.time()
         ctx.lab.port_state(ctx.ports["lb1"], False)
         dummy, took = wait_for(lambda: holds(lb2, VIP), 30, interval=0.05, what="lb2 holding the VIP")

@@ -643,8 +643,8 @@ VIRTUAL_SERVICE = {
             "Slow start (layer 7): a real server that comes back (its health check passes again, or it is "
             "enabled after a drain or a halt) takes its share of new connections gradually, from almost "
             "nothing to its full weight over this time, instead of all at once. 0 (the default) turns it "
-            "off; at most 1 hour. It needs a health check whose interval is shorter, and a weighted "
-            "scheduling method (not a hash or fixed weighting).",
+            "off; at most 1 hour. It needs a health check whose interval is shorter, and a round robin or "
+            "least connection method (not a hash or fixed weighting).",
             ["60s", "2m"],
             default=0,
         ),
