@@ -57,11 +57,20 @@ HAPROXY = sorted(glob.glob(os.path.join(GOLDEN, "*.haproxy.cfg")))
 KEEPALIVED = sorted(glob.glob(os.path.join(GOLDEN, "*.keepalived.conf")))
 
 
+@pytest.fixture(scope="module")
+def server_state(tmp_path_factory):
+    """HAProxy's server state file as lbkit's unit creates it before the first start (no state yet)."""
+    path = tmp_path_factory.mktemp("state") / "server-state"
+    path.write_text("1\n")
+    return str(path)
+
+
 @pytest.mark.parametrize("path", HAPROXY, ids=[os.path.basename(p) for p in HAPROXY])
-def test_haproxy_accepts(image, tls_dir, path):
+def test_haproxy_accepts(image, tls_dir, server_state, path):
     result = _run([
         "docker", "run", "--rm", "--network", "none",
         "-v", "%s:/etc/haproxy/haproxy.cfg:ro" % path, "-v", "%s:/etc/lbkit/tls:ro" % tls_dir,
+        "-v", "%s:/var/lib/haproxy/server-state:ro" % server_state,
         "--entrypoint", "/usr/sbin/haproxy", image, "-c", "-f", "/etc/haproxy/haproxy.cfg",
     ])
     out = result.stdout + result.stderr

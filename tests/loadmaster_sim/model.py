@@ -240,6 +240,8 @@ VS_FIELDS = {
     "SSLAcceleration": _bool,
     "SSLReencrypt": _bool,
     "CertFile": _plain_str,
+    "Refreshpersist": _bool,
+    "StartTLSMode": _int_range(0, 6),
 }
 VS_FIELD_BY_LOWER = {name.lower(): name for name in VS_FIELDS}
 
@@ -247,7 +249,8 @@ VS_FIELD_BY_LOWER = {name.lower(): name for name in VS_FIELDS}
 VS_OUTPUT = ("Index", "VSAddress", "VSPort", "Protocol", "NickName", "Enable", "VStype", "ForceL7", "Transparent", "SubnetOriginating",
              "Schedule", "Persist", "PersistTimeout", "Cookie", "QueryTag", "CheckType", "CheckUrl", "CheckHost", "CheckPort", "CheckCodes",
              "CheckUse1.1", "ChkInterval", "ChkTimeout", "ChkRetryCount", "Idletime", "AddVia", "QoS", "ServerInit", "ExtraPorts",
-             "StandbyAddr", "StandbyPort", "SSLAcceleration", "SSLReencrypt", "CertFile", "NumberOfRSs", "Status", "MasterVS", "MasterVSID")
+             "StandbyAddr", "StandbyPort", "SSLAcceleration", "SSLReencrypt", "CertFile", "Refreshpersist", "StartTLSMode", "NumberOfRSs", "Status", "MasterVS",
+             "MasterVSID")
 
 
 def vs_defaults(port, protocol, transparent_default):
@@ -291,6 +294,8 @@ def vs_defaults(port, protocol, transparent_default):
         "SSLAcceleration": False,
         "SSLReencrypt": False,
         "CertFile": "",
+        "Refreshpersist": False,   # CHOICE: default not documented (off: entries refreshed only by new connections)
+        "StartTLSMode": 0,
     }
 
 

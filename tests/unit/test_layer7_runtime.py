@@ -126,6 +126,15 @@ def test_without_haproxy_the_last_saved_states_stay(tmp_path, capsys):
     assert "left as it was" in capsys.readouterr().err
 
 
+def test_before_the_first_start_the_file_is_created_empty_and_never_overwritten(tmp_path):
+    output = tmp_path / "server-state"
+    assert server_state.main(["--init", "--output", str(output)]) == 0
+    assert output.read_text() == "1\n" and stat.S_IMODE(os.stat(output).st_mode) == 0o600
+    output.write_text("1\nsaved\n")
+    assert server_state.main(["--init", "--output", str(output)]) == 0
+    assert output.read_text() == "1\nsaved\n"
+
+
 def test_the_installed_program_is_the_module_itself():
     assert programs.server_state_program() == "#!/usr/bin/python3\n" + open(server_state.__file__.replace(".pyc", ".py")).read()
 
@@ -138,6 +147,7 @@ def test_the_unit_saves_before_each_reload_and_stop_and_keeps_debians_reload():
     assert reload_lines == ["ExecReload=", "ExecReload=/usr/sbin/haproxy -Ws -f $CONFIG -c -q $EXTRAOPTS", "ExecReload=" + save,
                             "ExecReload=/bin/kill -USR2 $MAINPID"]
     assert "ExecStop=" + save in dropin.splitlines()
+    assert "ExecStartPre=-/usr/bin/python3 /usr/local/libexec/lbkit/haproxy-server-state --init --output /var/lib/haproxy/server-state" in dropin.splitlines()
 
 
 def test_haproxy_cfg_loads_the_saved_states():

@@ -63,8 +63,13 @@ echo "$i $fail" > /tmp/load.result
 """.replace("VIP", VIP)
 
 
+def the_spec(lb1):
+    """The scenario's spec as Ansible renders it (its TLS paths are templates)."""
+    return lb1.ansible("ansible.builtin.debug", "var=lbkit_spec")["lbkit_spec"]
+
+
 def real_server(lb1, name, state, check=False, service="web", **extra):
-    spec = lb1.ansible.get_variables()["lbkit_spec"]
+    spec = the_spec(lb1)
     args = "spec='%s' service=%s real_server=%s state=%s" % (json.dumps(spec), service, name, state)
     args += "".join(" %s=%s" % item for item in extra.items())
     return lb1.ansible("lbkit.loadbalancer.real_server", args, check=check)
@@ -104,7 +109,7 @@ def assert_both_answer(host, requests=10):
 def test_next_converge_restores_the_spec_state(host, lb1):
     real_server(lb1, "rs2", "halted")
     assert set(get(host) for dummy in range(6)) == {"rs1"}
-    spec = lb1.ansible.get_variables()["lbkit_spec"]
+    spec = the_spec(lb1)
     result = lb1.ansible("lbkit.loadbalancer.appliance", "spec='%s' host=lb1" % json.dumps(spec), check=False)
     assert result["summary"] == ["~ runtime rs2 172.31.252.22:8080 in web: state halted -> enabled"]
     assert_both_answer(host)
@@ -240,3 +245,22 @@ def test_the_connection_brokers_routing_token_picks_the_server(host):
 def test_a_request_without_a_cookie_is_not_held_back(host):
     # answered within the client's 4 s, though HAProxy inspects up to 5 s for a cookie
     assert rdp(host, 3389) in ("rs1", "rs2")
+
+
+# --- TLS: HTTP/2 and the HTTP redirect -------------------------------------------------------------
+
+
+def test_plain_http_is_redirected_to_the_same_url_over_https(host):
+    result = host.run("curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{redirect_url}' 'http://172.31.252.101/some/page?q=1'")
+    assert result.rc == 0 and result.stdout == "301 https://172.31.252.101/some/page?q=1", result.stdout + result.stderr
+
+
+def test_the_tls_service_speaks_http2_and_still_http1(host):
+    host.run("rm -f /tmp/portal.jar")
+    for flag, version in (("--http2", "2"), ("--http1.1", "1.1")):
+        result = host.run("curl -sSk --max-time 5 -c /tmp/portal.jar -b /tmp/portal.jar %s -w ' %%{http_version}' https://172.31.252.101/" % flag)
+        assert result.rc == 0, result.stderr
+        name, got = result.stdout.split()
+        assert name in ("rs1", "rs2") and got == version, result.stdout
+    # the active cookie's name carries the service's port
+    assert "\tLBKIT_443\t" in host.file("/tmp/portal.jar").content_string

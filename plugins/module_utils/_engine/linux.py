@@ -31,6 +31,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state imp
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, programs, sysctl
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError, join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.host import check_host
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import HTTP_PORT
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
@@ -411,6 +412,8 @@ def state_binds(state):
     for svc in (state or {}).get("virtual_services", {}).values():
         if svc.get("layer") == 7:
             ports = [svc["port"]] + [p for p in svc.get("extra_ports", []) if p != svc["port"]]
+            if ((svc.get("layer7") or {}).get("tls") or {}).get("redirect_http") and HTTP_PORT not in ports:
+                ports.append(HTTP_PORT)
             out.extend((svc["address"], port) for port in ports)
     monitoring = (state or {}).get("monitoring")
     if monitoring:

@@ -71,8 +71,10 @@ PERSIST = {
 # Remote Desktop persistence: the appliance's "Remote Terminal" service type.
 RDP_PERSIST = frozenset(["rdp", "rdp-src", "rdp-sb"])
 COOKIE_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
-QOS = {"normal": 0, "minimize_cost": 1, "maximize_reliability": 2, "maximize_throughput": 4, "minimize_delay": 8}
+QOS = {"normal": 0, "minimize_cost": 1, "maximize_reliability": 2, "maximize_throughput": 4, "minimize_delay": 8, "pass_through": 16}
 SERVER_INIT = {"none": 0, "smtp": 1, "ssh": 2, "other": 3, "imap4": 4, "mysql": 5, "pop3": 6}
+# StartTLSMode with the STARTTLS service type (VStype tls): SMTP when the client asks, FTP, IMAP, POP3.
+STARTTLS_MODE = {"none": 0, "smtp": 1, "ftp": 3, "imap4": 4, "pop3": 6}
 # AddVia: 0 adds X-Forwarded-For, 2 adds no header.
 ADD_VIA = {True: 0, False: 2}
 # hatimeout 1-5 = a switchover after 3, 6, 9, 12 or 15 seconds.
@@ -81,8 +83,9 @@ HA_TIMEOUTS = (3, 6, 9, 12, 15)
 # The parameters lbkit sets on a virtual service, in the order of the state document.
 VS_PARAMS = ("NickName", "Enable", "ForceL7", "VStype", "Schedule", "Persist", "PersistTimeout", "Cookie", "QueryTag", "CheckType", "CheckPort",
              "CheckUrl", "CheckHost", "CheckUse1.1", "CheckCodes", "ChkInterval", "ChkTimeout", "ChkRetryCount", "ExtraPorts", "StandbyAddr",
-             "StandbyPort", "Transparent", "SubnetOriginating", "AddVia", "Idletime", "QoS", "ServerInit", "SSLAcceleration", "SSLReencrypt", "CertFile")
-PERSIST_PARAMS = ("Persist", "PersistTimeout", "Cookie", "QueryTag")
+             "StandbyPort", "Transparent", "SubnetOriginating", "AddVia", "Idletime", "QoS", "ServerInit", "SSLAcceleration", "SSLReencrypt", "CertFile",
+             "Refreshpersist", "StartTLSMode")
+PERSIST_PARAMS = ("Persist", "PersistTimeout", "Cookie", "QueryTag", "Refreshpersist")
 RS_PARAMS = ("Weight", "Limit", "Forward", "Enable")
 
 
@@ -175,13 +178,15 @@ def vs_params(vs, certificate=""):
         "NickName": nickname(vs.name),
         "Enable": True,
         "ForceL7": vs.layer == 7,
-        "VStype": "http" if l7 is not None and l7.mode == "http" else ("ts" if PERSIST[p.mode] in RDP_PERSIST else "gen"),
+        "VStype": _vs_type(vs),
         "Schedule": SCHEDULE[vs.scheduling],
         "Persist": PERSIST[p.mode],
         # persistence fields go together: the appliance keeps the old ones otherwise
         "PersistTimeout": p.timeout if p.mode != "none" else 0,
         "Cookie": p.cookie or "" if p.mode in COOKIE_MODES else "",
         "QueryTag": p.query_item or "" if p.mode == "query_item" else "",
+        "Refreshpersist": p.refresh,
+        "StartTLSMode": STARTTLS_MODE[l7.starttls] if l7 is not None else 0,
         "CheckType": hc.type,
         "CheckPort": hc.port or 0,
         "CheckUrl": hc.url if hc.type in ("http", "https") else "",
@@ -207,6 +212,16 @@ def vs_params(vs, certificate=""):
         "CertFile": certificate if l7 is not None and l7.tls is not None else "",
     }
     return params
+
+
+def _vs_type(vs):
+    """The service type: HTTP (or HTTP/2), Remote Terminal for the Remote Desktop modes, generic otherwise."""
+    l7 = vs.layer7
+    if l7 is not None and l7.mode == "http":
+        return "http2" if l7.http2 else "http"
+    if l7 is not None and l7.starttls != "none":
+        return "tls"
+    return "ts" if PERSIST[vs.persistence.mode] in RDP_PERSIST else "gen"
 
 
 def rs_params(vs, rs):
@@ -292,6 +307,7 @@ def service_doc(entry):
             "timeout": _int(get("PersistTimeout")) if persist != "none" else None,
             "cookie": str(get("Cookie", "") or "") or None if persist in COOKIE_MODES else None,
             "query_item": str(get("QueryTag", "") or "") or None if persist == "query_item" else None,
+            "refresh": _bool(get("Refreshpersist", False)),
         },
         "health_check": {
             "type": check,
@@ -310,6 +326,8 @@ def service_doc(entry):
         cert = str(get("CertFile", "") or "")
         doc["layer7"] = {
             "mode": "http" if str(get("VStype", "gen")) in ("http", "http2") else "tcp",
+            "http2": str(get("VStype", "gen")) == "http2",
+            "starttls": _reverse(STARTTLS_MODE, _int(get("StartTLSMode")), str(get("StartTLSMode"))) if str(get("VStype")) == "tls" else "none",
             "transparent": _bool(get("Transparent", False)),
             "subnet_originating": _bool(get("SubnetOriginating", False)),
             "x_forwarded_for": _int(get("AddVia"), 2) in (0, 1, 5),

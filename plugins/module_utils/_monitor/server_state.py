@@ -11,7 +11,8 @@ lbkit did not start.
 
 HAProxy restores a server's port from the file too, so a server is kept only while the
 configuration about to run names it at the same address and port: a server the configuration
-moved starts afresh, in the state its configuration gives it.
+moved starts afresh, in the state its configuration gives it. Before HAProxy's first start the
+unit creates the file with no state (``--init``), which HAProxy loads without a warning.
 """
 
 from __future__ import annotations
@@ -120,7 +121,16 @@ def main(argv=None):
     parser.add_argument("--config", default="/etc/haproxy/haproxy.cfg")
     parser.add_argument("--output", required=True)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--init", action="store_true", help="only create the file, with no state, if there is none (before HAProxy's first start)")
     args = parser.parse_args(argv)
+    if args.init:
+        try:
+            if not os.path.exists(args.output):
+                _write(args.output, VERSION + "\n")
+        except OSError as exc:
+            sys.stderr.write("haproxy-server-state: %s\n" % exc)
+            return 1
+        return 0
     try:
         dump = _ask(args.socket, "show servers state", args.timeout)
         with open(args.config, encoding="utf-8", errors="replace") as handle:

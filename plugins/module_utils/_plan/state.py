@@ -82,6 +82,10 @@ def _service(vs):
         "real_servers": dict((real_server_key(rs), _real_server(rs)) for rs in vs.real_servers),
     }
     # Only when set: a state recorded before these fields existed stays equal.
+    if p.refresh:
+        out["persistence"]["refresh"] = True
+    if p.cookie_with_port:
+        out["persistence"]["cookie_with_port"] = True
     if vs.slow_start:
         out["slow_start"] = vs.slow_start
     if hc.payload:
@@ -98,6 +102,13 @@ def _service(vs):
             "server_initiating": l7.server_initiating,
             "tls": None if l7.tls is None else {"certificate": l7.tls.certificate, "key": l7.tls.key, "reencrypt": l7.tls.reencrypt},
         }
+        # Only when on: a state recorded before these fields existed stays equal.
+        if l7.http2:
+            out["layer7"]["http2"] = True
+        if l7.starttls != "none":
+            out["layer7"]["starttls"] = l7.starttls
+        if l7.tls is not None and l7.tls.redirect_http:
+            out["layer7"]["tls"]["redirect_http"] = True
     return out
 
 

@@ -109,8 +109,8 @@ def _addr_port(address, port):
 
 
 def binds(vs):
-    """(address, port) of every port the service listens on."""
-    return [(str(vs.address), port) for port in vs.ports]
+    """(address, port) of every port the service listens on (its HTTP redirect's included)."""
+    return [(str(vs.address), port) for port in vs.listen_ports]
 
 
 def _bind(vs, tls_dir):
@@ -121,6 +121,10 @@ def _bind(vs, tls_dir):
     line = "    bind " + ",".join(parts)
     if vs.layer7.tls is not None:
         line += " ssl crt " + haproxy_word(tls_pem_path(vs, tls_dir), join(vs.path, "layer7", "tls"))
+        if vs.layer7.http2:
+            line += " alpn h2,http/1.1"
+    if vs.redirect_port is not None:
+        line += "\n    bind " + _addr_port(vs.address, vs.redirect_port)
     return line
 
 
@@ -206,6 +210,8 @@ def _persistence(vs, lines):
         lines.append("    stick on req.rdp_cookie(mstshash)")
     elif mode in ("active_cookie", "active_cookie_or_source_ip"):
         cookie = haproxy_word(p.cookie, join(vs.path, "persistence", "cookie")) if p.cookie else DEFAULT_COOKIE
+        if p.cookie_with_port:
+            cookie += "_%d" % vs.port
         lines.append("    cookie %s insert indirect nocache maxidle %ds" % (cookie, p.timeout))
     elif mode == "ssl_session_id":
         # The session ID sits at a fixed offset of the TLS hello: learn it from the server's
@@ -294,9 +300,12 @@ def render_service(vs, tls_dir=TLS_DIR):
     lines.append("    balance %s" % BALANCE[vs.scheduling])
     lines.append("    timeout client %ds" % l7.idle_timeout)
     lines.append("    timeout server %ds" % l7.idle_timeout)
+    if vs.redirect_port is not None:
+        # plain HTTP (the redirect's port) gets the same URL over HTTPS, before any other rule
+        lines.append("    http-request redirect scheme https code 301 unless { ssl_fc }")
     if l7.mode == "http" and l7.x_forwarded_for:
         lines.append("    option forwardfor")
-    if l7.quality_of_service != "normal":
+    if l7.quality_of_service in TOS:
         if l7.mode == "http":
             lines.append("    http-response set-tos %s" % TOS[l7.quality_of_service])
         else:

@@ -151,14 +151,16 @@ def haproxy_dropin(haproxy_socket):
     save = "-/usr/bin/python3 %s --socket %s --config $CONFIG --output %s" % (SERVER_STATE_PROGRAM, _unit_path(haproxy_socket), SERVER_STATE_FILE)
     return """# Managed by lbkit.loadbalancer: HAProxy keeps its servers' runtime states (drained, halted) across
 # reloads and restarts, whoever runs them. The states are saved before each reload and stop, for the
-# configuration about to run; haproxy.cfg loads them (server-state-file) when HAProxy starts.
+# configuration about to run; haproxy.cfg loads them (server-state-file) when HAProxy starts (before
+# the first start, the file is created with no state).
 [Service]
 ExecReload=
 ExecReload=/usr/sbin/haproxy -Ws -f $CONFIG -c -q $EXTRAOPTS
 ExecReload=%(save)s
 ExecReload=/bin/kill -USR2 $MAINPID
 ExecStop=%(save)s
-""" % dict(save=save)
+ExecStartPre=-/usr/bin/python3 %(program)s --init --output %(file)s
+""" % dict(save=save, program=SERVER_STATE_PROGRAM, file=SERVER_STATE_FILE)
 
 
 def keepalived_mode(spec):

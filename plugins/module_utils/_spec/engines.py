@@ -123,6 +123,20 @@ def check_service(vs, col, cluster_engine="linux"):
     if engine == HAPROXY and vs.slow_start and vs.scheduling in STATIC_SCHEDULING:
         col.add(join(vs.path, "slow_start"), "%s ramps the weights of dynamic scheduling methods only; '%s' does not follow weights as they change."
                 % (engine, vs.scheduling), "use a round robin or least connection method, or remove slow_start.")
+    if engine == HAPROXY and vs.persistence.refresh:
+        col.add(join(vs.path, "persistence", "refresh"), "%s refreshes a persistence entry when a new connection or request of the client"
+                " uses it, never during one long connection." % engine,
+                "remove refresh and make the timeout longer than the longest connection, or use layer 4 (IPVS keeps an entry while"
+                " its connections are open).")
+    if engine == HAPROXY and vs.layer7 is not None and vs.layer7.quality_of_service == "pass_through":
+        col.add(join(vs.path, "layer7", "quality_of_service"), "%s sets a type of service on the traffic to the clients, but cannot read the"
+                " one the client's packets came with." % engine,
+                "choose a marking (minimize_delay, maximize_throughput...), or normal to leave the packets unmarked.")
+    if engine == HAPROXY and vs.layer7 is not None and vs.layer7.starttls != "none":
+        col.add(join(vs.path, "layer7", "starttls"), "%s cannot take over a protocol's STARTTLS upgrade: it terminates TLS only where"
+                " the connection starts with it." % engine,
+                "remove starttls and tls, and pass the connection through in tcp mode (the real servers answer STARTTLS), or use the"
+                " protocol's implicit-TLS port (465, 993, 995) with tls.")
     if engine == HAPROXY:
         if vs.layer7 is not None and vs.layer7.transparent:
             _not_yet(engine, "transparent", join(vs.path, "layer7", "transparent"), col)
@@ -153,6 +167,10 @@ def _check_loadmaster(vs, col):
     if len(vs.extra_ports) > LOADMASTER_MAX_EXTRA_PORTS:
         col.add(join(vs.path, "extra_ports"), "%s takes at most %d extra ports, not %d." % (engine, LOADMASTER_MAX_EXTRA_PORTS, len(vs.extra_ports)),
                 "split the ports across services.")
+    if p.cookie_with_port:
+        col.add(join(vs.path, "persistence", "cookie_with_port"), "%s adds the port to its active cookies for the whole appliance"
+                " (its global 'addcookieport' parameter), not for one virtual service." % engine,
+                "remove cookie_with_port, and set the appliance's own setting; or give each service its own cookie name.")
     if vs.slow_start:
         col.add(join(vs.path, "slow_start"), "%s's slow start is one setting for the whole appliance (with least connection scheduling),"
                 " not a setting of a virtual service, and lbkit does not set the appliance's global settings." % engine,
@@ -162,6 +180,10 @@ def _check_loadmaster(vs, col):
         col.add(join(vs.path, "layer7", "subnet_originating"), "%s cannot proxy clients on the real servers' subnet non-transparently while it is "
                 "transparent (its transparency needs those clients elsewhere)." % engine,
                 "remove subnet_originating and keep clients off the real servers' subnet, or set transparent false.")
+    if l7 is not None and l7.tls is not None and l7.tls.redirect_http:
+        col.add(join(vs.path, "layer7", "tls", "redirect_http"), "%s redirects HTTP with a service of its own on port 80 (its HTTP redirector),"
+                " which lbkit does not create." % engine,
+                "remove redirect_http, and add the redirector to this service on the appliance (or list a port-80 service of your own).")
     if l7 is not None and l7.tls is not None and l7.tls.reencrypt and l7.transparent:
         col.add(join(vs.path, "layer7", "transparent"), "%s turns transparency off while it re-encrypts to the real servers." % engine,
                 "set transparent false (the real servers then see the appliance's address; use x_forwarded_for), or reencrypt false.")

@@ -20,6 +20,10 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.schema im
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.structure import Fields, StructureChecker
 
 
+# The port a TLS service's HTTP redirect listens on.
+HTTP_PORT = 80
+
+
 @dataclass(frozen=True)
 class Node:
     host: str
@@ -94,6 +98,8 @@ class Persistence:
     query_item: Optional[str]
     # The fields the user wrote (the others hold their defaults).
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
+    refresh: bool = False
+    cookie_with_port: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class TLS:
     certificate: str
     key: str = field(repr=False)
     reencrypt: bool
+    redirect_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ class Layer7:
     server_initiating: str
     tls: Optional[TLS]
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
+    http2: bool = False
+    starttls: str = "none"
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,17 @@ class VirtualService:
     @property
     def ports(self):
         return (self.port,) + tuple(p for p in self.extra_ports if p != self.port)
+
+    @property
+    def redirect_port(self):
+        """The plain HTTP port a TLS service redirects to HTTPS from (layer7.tls.redirect_http), or None."""
+        tls = self.layer7.tls if self.layer7 is not None else None
+        return HTTP_PORT if tls is not None and tls.redirect_http else None
+
+    @property
+    def listen_ports(self):
+        """Every port the service takes on its VIP: its own, and the redirect's."""
+        return self.ports + ((self.redirect_port,) if self.redirect_port is not None and self.redirect_port not in self.ports else ())
 
 
 @dataclass(frozen=True)
@@ -395,7 +415,8 @@ class _Builder(object):
             ok = False  # the family comes from the VIP, whose own error is reported
         if not (ok and self.clean(path)):
             return None
-        return Persistence(data["mode"], timeout, granularity, data.get("cookie"), data.get("header"), data.get("query_item"), given=data.given)
+        return Persistence(data["mode"], timeout, granularity, data.get("cookie"), data.get("header"), data.get("query_item"), given=data.given,
+                           refresh=data["refresh"], cookie_with_port=data["cookie_with_port"])
 
     def health_check(self, data, path):
         if not isinstance(data, Fields):
@@ -421,7 +442,7 @@ class _Builder(object):
             return None
         tls = None
         if "tls" in data:
-            tls = TLS(data["tls"]["certificate"], data["tls"]["key"], data["tls"]["reencrypt"])
+            tls = TLS(data["tls"]["certificate"], data["tls"]["key"], data["tls"]["reencrypt"], data["tls"]["redirect_http"])
         return Layer7(
             data["mode"],
             data["transparent"],
@@ -432,6 +453,8 @@ class _Builder(object):
             data["server_initiating"],
             tls,
             given=data.given,
+            http2=data["http2"],
+            starttls=data["starttls"],
         )
 
     # --- monitoring -------------------------------------------------------------------------

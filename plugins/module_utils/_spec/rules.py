@@ -347,6 +347,11 @@ def _check_persistence(vs, col):
         )
     if "timeout" in p.given and mode == "none":
         col.add(join(path, "timeout"), "is set, but persistence mode is 'none'.", "choose a persistence mode, or remove the timeout.")
+    if p.cookie_with_port and mode not in ("active_cookie", "active_cookie_or_source_ip"):
+        col.add(join(path, "cookie_with_port"), "names the cookie the appliance inserts, and '%s' inserts none." % mode,
+                "use an active cookie mode, or remove cookie_with_port.")
+    if p.refresh and mode == "none":
+        col.add(join(path, "refresh"), "is set, but persistence mode is 'none'.", "choose a persistence mode, or remove refresh.")
     if "granularity" in p.given and mode not in SOURCE_IP_MODES:
         col.add(join(path, "granularity"), "applies to the source IP modes only, not '%s'." % mode, "remove granularity.")
     if mode in COOKIE_REQUIRED_MODES and not p.cookie:
@@ -427,6 +432,18 @@ def _check_layer7(vs, cluster, col):
             _check_gateway(rs, cluster.gateways(), cluster, col, "transparency")
     if l7.tls is not None and l7.tls.reencrypt and l7.mode != "http":
         col.add(join(path, "tls", "reencrypt"), "re-encryption is supported in http mode.", "set mode http, or turn off reencrypt.")
+    if l7.starttls != "none" and (l7.mode != "tcp" or l7.tls is None):
+        col.add(join(path, "starttls"), "STARTTLS is offloaded in tcp mode with a certificate (%s is not HTTP)." % l7.starttls,
+                "set mode tcp with tls, or remove starttls.")
+    if l7.http2 and (l7.mode != "http" or l7.tls is None):
+        col.add(join(path, "http2"), "HTTP/2 is negotiated in the TLS handshake of an http-mode service (browsers speak it over TLS only).",
+                "set mode http with tls, or remove http2.")
+    if l7.tls is not None and l7.tls.redirect_http:
+        if l7.mode != "http":
+            col.add(join(path, "tls", "redirect_http"), "a redirect is an HTTP answer; this service is in tcp mode.", "set mode http, or remove redirect_http.")
+        elif vs.redirect_port in vs.ports:
+            col.add(join(path, "tls", "redirect_http"), "port %d, where plain HTTP is redirected, is one of this TLS service's own ports." % vs.redirect_port,
+                    "serve TLS on other ports (443), or remove redirect_http.")
 
 
 def check_services(services, cluster, col):
@@ -436,18 +453,20 @@ def check_services(services, cluster, col):
         if vs.name in names:
             col.add(join(vs.path, "name"), "name '%s' is already used at %s." % (vs.name, names[vs.name]), "give each virtual service its own name.")
         names.setdefault(vs.name, vs.path)
-        for port in vs.ports:
+        for port in vs.listen_ports:
             key = (vs.address, port, vs.protocol)
             if key in taken:
                 other = taken[key]
                 where = join(vs.path, "port") if port == vs.port else join(vs.path, "extra_ports")
+                if port not in vs.ports:
+                    where = join(vs.path, "layer7", "tls", "redirect_http")
                 col.add(
                     where,
                     "%s port %d/%s is already served by virtual service '%s' (%s)." % (vs.address, port, vs.protocol, other.name, other.path),
                     "use another port or address; each address, port and protocol belongs to one service.",
                 )
                 break
-        for port in vs.ports:
+        for port in vs.listen_ports:
             taken.setdefault((vs.address, port, vs.protocol), vs)
     if cluster is not None and cluster.ha.connection_sync:
         if cluster.ha.mode != "pair":

@@ -95,9 +95,11 @@ PERSISTENCE = [
 
 HEALTH_CHECKS = ["none", "tcp", "http", "https", "icmp", "external", "udp"]
 
-QUALITY_OF_SERVICE = ["normal", "minimize_delay", "maximize_throughput", "maximize_reliability", "minimize_cost"]
+QUALITY_OF_SERVICE = ["normal", "minimize_delay", "maximize_throughput", "maximize_reliability", "minimize_cost", "pass_through"]
 
 SERVER_INITIATING = ["none", "smtp", "ssh", "imap4", "mysql", "pop3", "other"]
+
+STARTTLS = ["none", "smtp", "ftp", "imap4", "pop3"]
 
 NODE = {
     "type": "object",
@@ -341,6 +343,22 @@ PERSISTENCE_OBJ = {
             ["30m", 3600],
             default=300,
         ),
+        "cookie_with_port": _p(
+            "boolean",
+            "For the active cookie modes: the cookie's name carries the service's port (`LBKIT_443`), so two "
+            "services of one host name on different ports keep their own cookies (the manuals' add port to "
+            "active cookie; browsers send a host's cookies to every port).",
+            [True],
+            default=False,
+        ),
+        "refresh": _p(
+            "boolean",
+            "Refresh persistence: a client's entry is kept alive while its connections are open, so a "
+            "connection that lasts longer than the timeout keeps its real server for the client's next one "
+            "(the manuals' refresh persist, for long-lived connections).",
+            [True],
+            default=False,
+        ),
         "granularity": _p(
             "string",
             "For the source IP modes: the netmask (IPv4) or prefix length grouping client addresses, so "
@@ -464,6 +482,13 @@ TLS = {
             [False],
             default=False,
         ),
+        "redirect_http": _p(
+            "boolean",
+            "Also answer plain HTTP on port 80 of the VIP, with a redirect (301) to the same URL over HTTPS "
+            "(the manuals' HTTP to HTTPS redirection). Needs http mode, and port 80 of the VIP free.",
+            [True],
+            default=False,
+        ),
     },
 }
 
@@ -504,7 +529,8 @@ LAYER7 = {
         "idle_timeout": _duration("Idle connection timeout, from 1 second to 1 day.", [660, "11m"], default=660),
         "quality_of_service": _p(
             "string",
-            "Type-of-service marking of the traffic to the clients.",
+            "Type-of-service marking of the traffic to the clients; `pass_through` keeps the marking the client's "
+            "packets came with.",
             ["minimize_delay"],
             enum=QUALITY_OF_SERVICE,
             default="normal",
@@ -516,6 +542,23 @@ LAYER7 = {
             ["smtp"],
             enum=SERVER_INITIATING,
             default="none",
+        ),
+        "starttls": _p(
+            "string",
+            "STARTTLS offload (the LoadMaster's STARTTLS service type): the appliance answers the protocol's "
+            "STARTTLS command with `tls`'s certificate and speaks plain text to the real servers. Needs tcp "
+            "mode and tls.",
+            ["smtp"],
+            enum=STARTTLS,
+            default="none",
+        ),
+        "http2": _p(
+            "boolean",
+            "Offer HTTP/2 to the clients (the LoadMaster's HTTP/2 service type): the TLS handshake "
+            "negotiates h2 or HTTP/1.1 (ALPN); the real servers are still spoken to in HTTP/1.1. Needs http "
+            "mode and tls (browsers speak HTTP/2 over TLS only).",
+            [True],
+            default=False,
         ),
         "tls": {"$ref": "#/$defs/tls"},
     },
