@@ -27,8 +27,9 @@ def test_the_check_sends_the_datagram_and_requires_an_answer():
     block = conf[conf.index("virtual_server 192.0.2.10 53"):]
     block = block[: block.index("\n}\n")]
     assert "    protocol UDP\n" in block
+    # written in lowercase, however the spec spells the hex digits
     assert block.count("        UDP_CHECK {\n            connect_port 53\n            payload %s\n            require_reply\n"
-                       "            connect_timeout 2\n" % DNS_QUERY.upper()) == 2
+                       "            connect_timeout 2\n" % DNS_QUERY) == 2
     # the state compares payloads however their hex digits are written
     assert desired_state(spec, "lb1")["virtual_services"]["udp/192.0.2.10/53"]["health_check"]["payload"] == DNS_QUERY
 

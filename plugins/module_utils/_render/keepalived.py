@@ -216,7 +216,7 @@ def _check(vs, rs, lines):
         # server that does not answer fails, not only one whose port is closed
         lines.append("        UDP_CHECK {")
         lines.append("            connect_port %d" % port)
-        lines.append("            payload %s" % keepalived_word(hc.payload, join(vs.path, "health_check", "payload")))
+        lines.append("            payload %s" % keepalived_word(hc.payload.lower(), join(vs.path, "health_check", "payload")))
         lines.append("            require_reply")
     elif hc.type == "external":
         lines.append("        MISC_CHECK {")
