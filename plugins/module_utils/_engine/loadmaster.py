@@ -27,6 +27,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import diff
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import real_server_key
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.rules import COOKIE_NAME_MODES, RDP_MODES
 
 OWNED = "lbkit-"
 CERT_PREFIX = "lbkit"
@@ -68,9 +69,6 @@ PERSIST = {
     "rdp_cookie_or_source_ip": "rdp-src",
     "rdp_session_broker": "rdp-sb",
 }
-# Remote Desktop persistence: the appliance's "Remote Terminal" service type.
-RDP_PERSIST = frozenset(["rdp", "rdp-src", "rdp-sb"])
-COOKIE_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
 QOS = {"normal": 0, "minimize_cost": 1, "maximize_reliability": 2, "maximize_throughput": 4, "minimize_delay": 8, "pass_through": 16}
 SERVER_INIT = {"none": 0, "smtp": 1, "ssh": 2, "other": 3, "imap4": 4, "mysql": 5, "pop3": 6}
 # StartTLSMode with the STARTTLS service type (VStype tls): SMTP when the client asks, FTP, IMAP, POP3.
@@ -183,7 +181,7 @@ def vs_params(vs, certificate=""):
         "Persist": PERSIST[p.mode],
         # persistence fields go together: the appliance keeps the old ones otherwise
         "PersistTimeout": p.timeout if p.mode != "none" else 0,
-        "Cookie": p.cookie or "" if p.mode in COOKIE_MODES else "",
+        "Cookie": p.cookie or "" if p.mode in COOKIE_NAME_MODES else "",
         "QueryTag": p.query_item or "" if p.mode == "query_item" else "",
         "Refreshpersist": p.refresh,
         "StartTLSMode": STARTTLS_MODE[l7.starttls] if l7 is not None else 0,
@@ -221,7 +219,8 @@ def _vs_type(vs):
         return "http2" if l7.http2 else "http"
     if l7 is not None and l7.starttls != "none":
         return "tls"
-    return "ts" if PERSIST[vs.persistence.mode] in RDP_PERSIST else "gen"
+    # the Remote Desktop modes go with the appliance's "Remote Terminal" service type
+    return "ts" if vs.persistence.mode in RDP_MODES else "gen"
 
 
 def rs_params(vs, rs):
@@ -305,7 +304,7 @@ def service_doc(entry):
         "persistence": {
             "mode": persist,
             "timeout": _int(get("PersistTimeout")) if persist != "none" else None,
-            "cookie": str(get("Cookie", "") or "") or None if persist in COOKIE_MODES else None,
+            "cookie": str(get("Cookie", "") or "") or None if persist in COOKIE_NAME_MODES else None,
             "query_item": str(get("QueryTag", "") or "") or None if persist == "query_item" else None,
             "refresh": _bool(get("Refreshpersist", False)),
         },

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import haproxy_sample_arg, haproxy_word
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.rules import ACTIVE_COOKIE_MODES, RDP_MODES
 
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s). Changes made here are overwritten.\n"
 
@@ -64,7 +65,6 @@ STRING_KEYS = {
     "selected_header": "req.hdr({header})",
 }
 OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source_ip", "hash_all_cookies_or_source_ip", "rdp_cookie_or_source_ip"])
-RDP_MODES = frozenset(["rdp_cookie", "rdp_cookie_or_source_ip", "rdp_session_broker"])
 
 
 PROXY_PREFIX = "vs_"
@@ -208,7 +208,7 @@ def _persistence(vs, lines):
             lines.append("    persist rdp-cookie")
         lines.append("    stick-table type string len 128 size 1m%s" % expire)
         lines.append("    stick on req.rdp_cookie(mstshash)")
-    elif mode in ("active_cookie", "active_cookie_or_source_ip"):
+    elif mode in ACTIVE_COOKIE_MODES:
         cookie = haproxy_word(p.cookie, join(vs.path, "persistence", "cookie")) if p.cookie else DEFAULT_COOKIE
         if p.cookie_with_port:
             cookie += "_%d" % vs.port
@@ -257,7 +257,7 @@ def _server(vs, rs, weight, backup=False):
         line += " maxconn %d" % rs.max_connections
     if rs.min_connections:
         line += " minconn %d" % rs.min_connections
-    if vs.persistence.mode in ("active_cookie", "active_cookie_or_source_ip"):
+    if vs.persistence.mode in ACTIVE_COOKIE_MODES:
         line += " cookie %s" % name
     if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         line += " ssl verify none"

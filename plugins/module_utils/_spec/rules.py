@@ -27,8 +27,10 @@ SOURCE_IP_MODES = frozenset(
 RDP_MODES = frozenset(["rdp_cookie", "rdp_cookie_or_source_ip", "rdp_session_broker"])
 # Every mode but these reads HTTP (cookies, headers, the URL), so needs layer-7 http mode.
 HTTP_MODES = frozenset(PERSISTENCE) - frozenset(["none", "source_ip", "ssl_session_id", "udp_sip"]) - RDP_MODES
-COOKIE_NAME_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip", "active_cookie", "active_cookie_or_source_ip"])
+# The active cookie modes insert a cookie of the appliance's; the server cookie modes read the application's.
+ACTIVE_COOKIE_MODES = frozenset(["active_cookie", "active_cookie_or_source_ip"])
 COOKIE_REQUIRED_MODES = frozenset(["server_cookie", "server_cookie_or_source_ip"])
+COOKIE_NAME_MODES = COOKIE_REQUIRED_MODES | ACTIVE_COOKIE_MODES
 HTTP_HEALTH_CHECKS = frozenset(["http", "https"])
 
 
@@ -347,7 +349,7 @@ def _check_persistence(vs, col):
         )
     if "timeout" in p.given and mode == "none":
         col.add(join(path, "timeout"), "is set, but persistence mode is 'none'.", "choose a persistence mode, or remove the timeout.")
-    if p.cookie_with_port and mode not in ("active_cookie", "active_cookie_or_source_ip"):
+    if p.cookie_with_port and mode not in ACTIVE_COOKIE_MODES:
         col.add(join(path, "cookie_with_port"), "names the cookie the appliance inserts, and '%s' inserts none." % mode,
                 "use an active cookie mode, or remove cookie_with_port.")
     if p.refresh and mode == "none":
