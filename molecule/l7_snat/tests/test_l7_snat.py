@@ -63,9 +63,14 @@ echo "$i $fail" > /tmp/load.result
 """.replace("VIP", VIP)
 
 
+_RENDERED = {}
+
+
 def the_spec(lb1):
-    """The scenario's spec as Ansible renders it (its TLS paths are templates)."""
-    return lb1.ansible("ansible.builtin.debug", "var=lbkit_spec")["lbkit_spec"]
+    """The scenario's spec as Ansible renders it (its TLS paths are templates), asked of Ansible once."""
+    if "spec" not in _RENDERED:
+        _RENDERED["spec"] = lb1.ansible("ansible.builtin.debug", "var=lbkit_spec")["lbkit_spec"]
+    return _RENDERED["spec"]
 
 
 def real_server(lb1, name, state, check=False, service="web", **extra):
