@@ -118,6 +118,12 @@ def install(host, rendered):
             host.run(["sysctl", "-q", "-p", path])
 
 
+def reload_with(host, rendered):
+    """A converge to other files: install them and reload keepalived, as the appliance module does."""
+    install(host, rendered)
+    os.kill(keepalived_pid(host), signal.SIGHUP)
+
+
 def start_appliance(host, spec, rendered=None):
     """Install what the appliance module renders for this host and start keepalived on it."""
     rendered = rendered or render(host, spec)
@@ -138,7 +144,7 @@ def start_server(host, name, port):
 
 
 def server_log(proc):
-    """The requests a real server logged: [{t, client, local, path}]."""
+    """The requests (or datagrams) a real server logged: [{t, client, local, path or call_id}]."""
     with open(proc.log_path) as handle:
         return [line for line in (json.loads(text) for text in handle if text.startswith("{")) if "client" in line]
 
@@ -365,6 +371,7 @@ UDP_SPEC = dict(FLAT_SPEC, virtual_services=FLAT_SPEC["virtual_services"] + [
     for name, port, extra in (("dns", 53, {}), ("sip", 5060, {"persistence": {"mode": "udp_sip", "timeout": "5m"}}))
 ])
 DNS_SERVICE, SIP_SERVICE = VIP + ":53", VIP + ":5060"
+DNS_RS1 = NET + "21:53"
 
 
 def setup_flat(ctx):
@@ -551,8 +558,7 @@ def scenario_udp(ctx):
     for name in ("rs1", "rs2"):
         start_udp_server(ctx, name)
     ctx.log("udp: converge the spec with the UDP services")
-    install(lb, ctx.udp_files)
-    os.kill(keepalived_pid(lb), signal.SIGHUP)
+    reload_with(lb, ctx.udp_files)
     for service in (DNS_SERVICE, SIP_SERVICE):
         wait_for(lambda: len(ipvs_real_servers(lb, service)) == 2, 60, what="both real servers in %s" % service)
     conf = read_conf(lb)
@@ -563,29 +569,22 @@ def scenario_udp(ctx):
     obs["calls"] = dict((call, summary(udp_get(client, 5060, 5, call))) for call in calls)
     obs["same_call_without_persistence"] = summary(udp_get(client, 53, 6, calls[0]))
     obs["sip_templates"] = [line for line in lb.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if ":5060" in line and "NONE" in line]
-    obs["call_ids_seen"] = dict((name, sorted(set(e["call_id"] for e in udp_log(proc) if e["local"].endswith(":5060") and e["call_id"])))
+    obs["call_ids_seen"] = dict((name, sorted(set(e["call_id"] for e in server_log(proc) if e["local"].endswith(":5060") and e["call_id"])))
                                 for name, proc in ctx.udp_servers.items())
     ctx.log("udp: stop rs1's UDP service")
     ctx["rs1"].stop(ctx.udp_servers.pop("rs1"))
-    wait_for(lambda: RS1.replace(":80", ":53") not in ipvs_real_servers(lb, DNS_SERVICE), 60, what="rs1 leaving %s" % DNS_SERVICE)
+    wait_for(lambda: DNS_RS1 not in ipvs_real_servers(lb, DNS_SERVICE), 60, what="rs1 leaving %s" % DNS_SERVICE)
     obs["table_down"] = ipvs_real_servers(lb, DNS_SERVICE)
     obs["while_down"] = summary(udp_get(client, 53, 10))
     ctx.log("udp: start it again")
     start_udp_server(ctx, "rs1")
-    wait_for(lambda: RS1.replace(":80", ":53") in ipvs_real_servers(lb, DNS_SERVICE), 60, what="rs1 back in %s" % DNS_SERVICE)
+    wait_for(lambda: DNS_RS1 in ipvs_real_servers(lb, DNS_SERVICE), 60, what="rs1 back in %s" % DNS_SERVICE)
     obs["after"] = summary(udp_get(client, 53, 10))
     # leave the lab as the flat spec has it
-    install(lb, ctx.flat_files)
-    os.kill(keepalived_pid(lb), signal.SIGHUP)
+    reload_with(lb, ctx.flat_files)
     for name in list(ctx.udp_servers):
         ctx[name].stop(ctx.udp_servers.pop(name))
     return obs
-
-
-def udp_log(proc):
-    """The datagrams a real server's UDP service logged."""
-    with open(proc.log_path) as handle:
-        return [line for line in (json.loads(text) for text in handle if text.startswith("{")) if "client" in line]
 
 
 NAT_SPEC = spec_for(
@@ -729,8 +728,7 @@ def scenario_sync(ctx):
         if label == "with":
             ctx.log("sync: converge the pair with connection_sync")
             for host in (lb1, lb2):
-                install(host, ctx.sync_files[host.name])
-                os.kill(keepalived_pid(host), signal.SIGHUP)
+                reload_with(host, ctx.sync_files[host.name])
             wait_for(lambda: "master sync daemon" in lb1.run(["ipvsadm", "-L", "--daemon"]).stdout
                      and "backup sync daemon" in lb2.run(["ipvsadm", "-L", "--daemon"]).stdout, 30, what="the sync daemons")
         wait_for(lambda: holds(lb1, VIP) and not holds(lb2, VIP), 60, what="lb1 the master")
