@@ -59,7 +59,8 @@ def spec_for(forwarding="dr", real_port=80, appliances=("lb1",), service=None, c
         "layer": 4,
         "forwarding": forwarding,
         "scheduling": "round_robin",
-        "health_check": {"type": "tcp", "interval": 2, "timeout": 1, "retries": 1},
+        # A check that a stalled emulated guest does not fail: two seconds to connect, two retries.
+        "health_check": {"type": "tcp", "interval": 3, "timeout": 2, "retries": 2},
         "real_servers": [
             {"name": "rs1", "address": prefix + "21", "port": real_port},
             {"name": "rs2", "address": prefix + "22", "port": real_port},
@@ -141,6 +142,12 @@ def start_server(host, name, port):
     proc = host.spawn_python([PEER, "serve", name, str(port)], "http")
     wait_for(lambda: ":%d " % port in host.run(["ss", "-ltnH"]).stdout, 30, what="%s listening on %d" % (name, port))
     return proc
+
+
+def checker_log(proc):
+    """What keepalived (its process ``proc``) logged about failed checks and real servers it removed."""
+    with open(proc.log_path, errors="replace") as handle:
+        return [line.strip() for line in handle if "failed" in line or "Removing service" in line or "Adding service" in line]
 
 
 def server_log(proc):
@@ -411,6 +418,7 @@ def scenario_dr(ctx):
     capture = capture_start(client, "tcp and src host %s" % VIP)
     before = ipvs_stats(lb)
     obs["fixed"] = summary(client_get(client, 20))
+    obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
     obs["reply_macs"] = sorted(set(capture_source_macs(client, capture)))
     obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
     obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
@@ -620,6 +628,7 @@ def scenario_nat(ctx):
     obs["realserver"] = [fix_real_server(h, ports=[8080], gateway_from=gateways) for h in rs]
     before = ipvs_stats(lb)
     obs["fixed"] = summary(client_get(client, 20))
+    obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
     obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
     obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
     obs["fixed_info"] = info(lb, ctx.spec)
@@ -646,6 +655,7 @@ def scenario_tun(ctx):
     tunl0_before = dict((h.name, link_rx_packets(h, "tunl0")) for h in rs)
     before = ipvs_stats(lb)
     obs["fixed"] = summary(client_get(client, 20))
+    obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
     obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
     obs["tunl0_rx"] = dict((h.name, link_rx_packets(h, "tunl0") - tunl0_before[h.name]) for h in rs)
     obs["rp_filter"] = dict((h.name, h.run(["sysctl", "-n", "net.ipv4.conf.tunl0.rp_filter"]).stdout.strip()) for h in rs)
