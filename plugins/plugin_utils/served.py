@@ -5,8 +5,9 @@
 
 A host serves a real server when the real server's address is one of the host's addresses
 (compared as addresses, so any spelling of an IPv6 address matches), or when its name is the
-host's inventory hostname. Only layer-4 services concern a real server: a layer-7 appliance
-proxies, and the real server sees an ordinary client.
+host's inventory hostname. Layer-4 services concern a real server, and transparent layer-7 ones:
+their real servers see the clients' own addresses and must answer through the appliance. Any
+other layer-7 service proxies, and the real server sees an ordinary client.
 """
 
 from __future__ import annotations
@@ -27,18 +28,28 @@ def _addresses(values):
 
 
 def served(spec_data, addresses, hostname):
-    """{vips, tunnel_vips, ports, nat_services, gateways} of the host, for the realserver role.
+    """{vips, tunnel_vips, ports, nat_services, transparent_services, gateways} of the host, for the realserver role.
 
     ``vips``: the VIPs of its Direct Routing and tunnelling services (those of the tunnelling
     ones also in ``tunnel_vips``); ``ports``: the ports its services listen on (the VIP's port
     for Direct Routing and tunnelling, which cannot translate ports; the real server's own for
-    NAT); ``nat_services`` and ``gateways``: its NAT services and the cluster's gateway floating
-    IPs (ADDRESS/PREFIX) they route through. Raises SpecInvalid for an invalid spec.
+    NAT and transparent layer 7); ``nat_services``, ``transparent_services`` and ``gateways``: its
+    NAT and transparent layer-7 services and the cluster's gateway floating IPs (ADDRESS/PREFIX)
+    they route through. Raises SpecInvalid for an invalid spec.
     """
     spec = load_spec(spec_data)
     own = _addresses(addresses)
-    vips, tunnel_vips, ports, nat = [], [], [], []
+    vips, tunnel_vips, ports, nat, transparent = [], [], [], [], []
     for vs in spec.virtual_services:
+        if vs.layer == 7 and vs.layer7.transparent:
+            for rs in vs.real_servers:
+                if rs.address not in own and rs.name != hostname:
+                    continue
+                if vs.name not in transparent:
+                    transparent.append(vs.name)
+                if rs.port not in ports:
+                    ports.append(rs.port)
+            continue
         if vs.layer != 4:
             continue
         for rs in vs.real_servers:
@@ -53,5 +64,5 @@ def served(spec_data, addresses, hostname):
             port = rs.port if vs.forwarding == "nat" else vs.port
             if port not in ports:
                 ports.append(port)
-    gateways = [str(f.address) for f in spec.cluster.gateways()] if nat else []
-    return dict(vips=vips, tunnel_vips=tunnel_vips, ports=ports, nat_services=nat, gateways=gateways)
+    gateways = [str(f.address) for f in spec.cluster.gateways()] if nat or transparent else []
+    return dict(vips=vips, tunnel_vips=tunnel_vips, ports=ports, nat_services=nat, transparent_services=transparent, gateways=gateways)

@@ -1,7 +1,7 @@
 """Every golden engine config passes the engine's own config test, in the appliance image.
 
-HAProxy 2.6 (`haproxy -c`) and keepalived 2.2 (`keepalived --config-test`) from Debian 12 run
-in the lbkit test image, with no network (`--network none`): the interfaces the configs name
+HAProxy 2.6 (`haproxy -c`), keepalived 2.2 (`keepalived --config-test`) and nftables 1.0
+(`nft -f`, lbkit's table loaded twice, as its unit's restarts do) from Debian 12 run in the lbkit test image, with no network (`--network none`): the interfaces the configs name
 are created inside the container as veth pairs.
 """
 
@@ -55,6 +55,7 @@ def tls_dir(tmp_path_factory):
 
 HAPROXY = sorted(glob.glob(os.path.join(GOLDEN, "*.haproxy.cfg")))
 KEEPALIVED = sorted(glob.glob(os.path.join(GOLDEN, "*.keepalived.conf")))
+NFTABLES = sorted(glob.glob(os.path.join(GOLDEN, "*.netfilter.nft")))
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,15 @@ def test_keepalived_accepts(image, path):
 
 def test_goldens_exist():
     assert HAPROXY and KEEPALIVED
+
+
+@pytest.mark.parametrize("path", NFTABLES, ids=[os.path.basename(p) for p in NFTABLES])
+def test_nftables_loads_lbkits_table_again_and_again(image, path):
+    # The container's own network namespace: the table goes with it.
+    result = _run([
+        "docker", "run", "--rm", "--network", "none", "--cap-add", "NET_ADMIN", "-v", "%s:/etc/lbkit/netfilter.nft:ro" % path,
+        "--entrypoint", "/bin/sh", image, "-c", "nft -f /etc/lbkit/netfilter.nft && nft -f /etc/lbkit/netfilter.nft && nft list table inet lbkit",
+    ])
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "meta mark set 0x00004c42" in out, out

@@ -60,6 +60,21 @@ def docker(*args):
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
 
 
+def in_container(name, *argv):
+    return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=True).stdout
+
+
+def web_log(name, probe):
+    """The client address a lab real server's web service logged for the request whose query is ``probe``
+    (journald may write the line a moment after the answer)."""
+    def logged():
+        text = in_container(name, "journalctl", "-u", "lbkit-lab-web", "--no-pager", "-o", "cat")
+        return [line for line in text.splitlines() if "?" + probe + " " in line]
+    lines = until("%s's log of %s" % (name, probe), logged, timeout=30)
+    assert len(lines) == 1, (probe, lines)
+    return lines[0].split()[0]
+
+
 def client(*argv):
     """A command on the lab's client (its Prometheus server and its curl): its standard output."""
     return subprocess.run(["docker", "exec", "lbkit-lab-client", *argv], capture_output=True, text=True, check=True).stdout
@@ -150,7 +165,7 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     verify = read(reports, "verify.json")
     traffic, ha = verify["traffic"], verify["ha"]
     services = dict((s["service"], s) for s in traffic["services"])
-    assert sorted(services) == sorted(["web", "shop"] + (["web-dr", "app-nat"] if IPVS else []))
+    assert sorted(services) == sorted(["web", "web-transparent", "shop"] + (["web-dr", "app-nat"] if IPVS else []))
     assert traffic["ok"] and traffic["problems"] == []
     for svc in traffic["services"]:
         assert svc["requests"] and all(r["ok"] for r in svc["requests"]), svc
@@ -170,6 +185,15 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     note = verify["notes"][0]
     assert note.startswith("Layer 4: included.") if IPVS else note.startswith("Layer 4: left out. This kernel has no IPVS")
     assert "Requests through the VIPs" in out and "HA state (HA pair)" in out and note.split(".")[0] in out
+
+    # Transparency: rs3 (on the back network) sees the client's own address and answers it through the
+    # gateway floating IP; rs3 itself, a client on the real servers' subnet, is proxied from the master's own address.
+    assert client("curl", "-s", "http://172.30.77.100:81/?transparent-probe").strip() == "rs3"
+    assert web_log("lbkit-lab-rs3", "transparent-probe") == "172.30.77.30"
+    assert in_container("lbkit-lab-rs3", "curl", "-s", "http://172.30.77.100:81/?local-probe").strip() == "rs3"
+    assert web_log("lbkit-lab-rs3", "local-probe") == "172.30.78.11"
+    routes = in_container("lbkit-lab-lb1", "ip", "rule", "show")
+    assert "fwmark 0x4c42 lookup 4242" in routes, routes
 
     # Monitoring: the client's Prometheus scrapes both appliances' endpoints; each serves the allowed
     # source only, its status page only with the vault's password.

@@ -115,7 +115,8 @@ def test_served_reads_the_defaults_from_the_model():
     spec["virtual_services"].append({"name": "nat", "address": "10.0.0.103", "port": 80, "layer": 4, "forwarding": "nat",
                                      "real_servers": [{"address": "10.1.0.21", "port": 8080}]})
     assert served(["10.0.0.21"], spec=spec)["vips"] == ["10.0.0.100", "10.0.0.101"]
-    assert served(["10.1.0.21"], spec=spec) == dict(vips=[], tunnel_vips=[], ports=[8080], nat_services=["nat"], gateways=["10.1.0.1/24"])
+    assert served(["10.1.0.21"], spec=spec) == dict(vips=[], tunnel_vips=[], ports=[8080], nat_services=["nat"], transparent_services=[],
+                                                    gateways=["10.1.0.1/24"])
 
 
 def test_served_fails_on_an_invalid_spec_with_the_path():

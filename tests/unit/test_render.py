@@ -51,6 +51,8 @@ def rendered(path):
             out["%s.%s.haproxy.cfg" % (base, node.host)] = haproxy.render(spec, host=node.host, node_exporter=programs.NODE_EXPORTER_LISTEN).content
     for node in spec.cluster.nodes:
         out["%s.%s.keepalived.conf" % (base, node.host)] = keepalived.render(spec, node.host, host_interfaces(spec, node.host)).content
+    if programs.netfilter_wanted(spec):
+        out[base + ".netfilter.nft"] = programs.netfilter_rules(spec)
     return out
 
 

@@ -138,10 +138,16 @@ FAILING = [
     ),
     ("server-initiating-needs-tcp", {VS2 + "/layer7/server_initiating": "smtp"}, VS2 + "/layer7/server_initiating", "need tcp mode"),
     (
-        "subnet-originating-needs-transparency",
-        {VS2 + "/layer7/subnet_originating": True},
-        VS2 + "/layer7/subnet_originating",
-        "only applies with transparency",
+        "transparency-needs-the-vip-family",
+        {VS2 + "/layer7/transparent": True, VS2 + "/real_servers/0/address": "2001:db8::5"},
+        VS2 + "/real_servers/0/address",
+        "connects from the client's own address, an IPv4 address, which cannot reach an IPv6 real server",
+    ),
+    (
+        "vip-source-needs-the-vip-family",
+        {VS2 + "/layer7/subnet_originating": False, VS2 + "/real_servers/0/address": "2001:db8::5"},
+        VS2 + "/real_servers/0/address",
+        "connections come from the VIP, an IPv4 address, which cannot reach an IPv6 real server",
     ),
     (
         "transparency-needs-gateway",
@@ -269,7 +275,8 @@ FAILING = [
     ("haproxy-adaptive", {VS2 + "/scheduling": "adaptive"}, VS2 + "/scheduling", "HAProxy (layer 7) cannot implement scheduling 'adaptive'"),
     ("haproxy-weight", {VS2 + "/real_servers/0/weight": 1000}, VS2 + "/real_servers/0/weight", "HAProxy (layer 7) takes weights up to 256, not 1000"),
     ("ipvs-extra-ports-not-yet", {VS0 + "/extra_ports": "443"}, VS0 + "/extra_ports", "firewall-mark services) are not implemented yet"),
-    ("haproxy-transparency-not-yet", {VS2 + "/layer7/transparent": True}, VS2 + "/layer7/transparent", "transparency (TPROXY) is not implemented yet"),
+    ("haproxy-vip-source-in-a-pair", {VS2 + "/layer7/subnet_originating": False}, VS2 + "/layer7/subnet_originating",
+     "the backup node's checks would fail"),
     ("ssl-session-server-initiating", {VS2 + "/persistence": {"mode": "ssl_session_id"}, VS2 + "/layer7": {"mode": "tcp", "server_initiating": "ssh"}},
      VS2 + "/layer7/server_initiating", "ssl_session_id cannot work"),
     # structure (from the schema)
@@ -291,6 +298,9 @@ FAILING = [
 
 PASSING = [
     ("base", {}),
+    ("transparent", {VS2 + "/layer7/transparent": True}),
+    # a transparent service's local clients come from the VIP: its second backend tracks, so nothing is checked from the VIP
+    ("transparent-local-clients-from-the-vip", {VS2 + "/layer7/transparent": True, VS2 + "/layer7/subnet_originating": False}),
     # the LoadMaster manual's own example: overlapping ranges, repeats and the service's own port
     ("extra-ports-manual-example", {VS2 + "/extra_ports": "8000-8080, 9002, 443, 8050, 9000"}),
     ("extra-ports-repeat", {VS2 + "/extra_ports": "8443 8443"}),

@@ -388,7 +388,7 @@ class LinuxAppliance(Engine):
             if op.was != op.enabled:
                 self.host.run(["systemctl", "enable" if op.was else "disable", "--quiet", op.name])
             return
-        config = dict({engine.HAPROXY: self.paths.haproxy, engine.KEEPALIVED: self.paths.keepalived}, **self.paths.monitoring())[op.name]
+        config = dict({engine.HAPROXY: self.paths.haproxy, engine.KEEPALIVED: self.paths.keepalived}, **self.paths.optional())[op.name]
         wanted = read_text(config) is not None
         active = self.is_active(op.name)
         if not wanted:
@@ -452,7 +452,8 @@ class LinuxAppliance(Engine):
 
     def set_server_state(self, vs, rs, state, current):
         if vs.layer == 7:
-            haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(haproxy.proxy_name(vs.name), rs.name, state), self.socket_path)
+            for proxy in haproxy.server_proxies(vs):
+                haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(proxy, rs.name, state), self.socket_path)
             return
         for argv in ipvs.set_state_argv(vs, rs, state, present=current != "halted"):
             self.host.run(argv)

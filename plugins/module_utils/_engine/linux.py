@@ -52,16 +52,19 @@ METRICS = "lbkit-metrics"
 # HAProxy's unit drop-in and the program it runs to save the servers' states: read at the next
 # reload or stop, so a change needs systemd to read the unit again, nothing more.
 HAPROXY_STATE = "haproxy-state"
+# lbkit's packet marks and policy routing (programs.NETFILTER; transparent layer-7 services): a
+# oneshot unit, restarted (everything taken away and loaded again) when its unit or table changes.
+NETFILTER = programs.NETFILTER
 # The daemon a rewritten file of each kind reloads: keepalived judges its helpers when it loads its
 # config, and a defaults file rewritten without a change of mode costs it no more than a reload.
 RELOADED_BY = {KEEPALIVED: KEEPALIVED, KEEPALIVED_HELPER: KEEPALIVED, KEEPALIVED_MODE: KEEPALIVED, HAPROXY: HAPROXY}
 # ... or restarts.
-RESTARTED_BY = {NODE_EXPORTER: NODE_EXPORTER, METRICS: METRICS}
+RESTARTED_BY = {NODE_EXPORTER: NODE_EXPORTER, METRICS: METRICS, NETFILTER: NETFILTER}
 # What `systemctl is-enabled` answers for a unit that starts at boot (or that systemd starts
 # without being enabled: static, generated): nothing to enable there.
 STARTED_AT_BOOT = frozenset(["enabled", "enabled-runtime", "static", "generated", "alias"])
 # The daemons, in the order they are started, reloaded or stopped.
-SERVICES = (KEEPALIVED, HAPROXY, NODE_EXPORTER, METRICS)
+SERVICES = (NETFILTER, KEEPALIVED, HAPROXY, NODE_EXPORTER, METRICS)
 # Each daemon's own configuration checker, run on a candidate file before it goes into place.
 CHECKS = {KEEPALIVED: ("keepalived", "--config-test", "-f"), HAPROXY: ("haproxy", "-c", "-f")}
 
@@ -135,13 +138,26 @@ class Paths:
     def metrics_unit(self):
         return self.root + programs.METRICS_UNIT
 
+    @property
+    def netfilter_unit(self):
+        return self.root + programs.NETFILTER_UNIT
+
+    @property
+    def netfilter_rules(self):
+        """lbkit's nftables file as its unit names it (without the test root)."""
+        return self.state_dir + "/" + programs.NETFILTER_RULES_NAME
+
     def units(self):
         """The systemd unit files lbkit writes (systemd reads them again after a change)."""
-        return (self.node_exporter_dropin, self.metrics_unit, self.haproxy_dropin)
+        return (self.node_exporter_dropin, self.metrics_unit, self.haproxy_dropin, self.netfilter_unit)
 
     def monitoring(self):
         """The files of the spec's monitoring section: {daemon: the file whose presence says lbkit runs it}."""
         return {NODE_EXPORTER: self.node_exporter_dropin, METRICS: self.metrics_unit}
+
+    def optional(self):
+        """{daemon: the file whose presence says lbkit runs it} of the daemons only some specs have."""
+        return dict(self.monitoring(), **{NETFILTER: self.netfilter_unit})
 
     def fixed(self):
         """The configuration files whose path does not depend on the spec (what ``state: rendered`` shows)."""
@@ -152,7 +168,8 @@ class Paths:
         those monitoring and HAProxy's server states add (read whether or not the spec has them, to
         remove them when they go)."""
         return (self.keepalived_defaults,) + tuple(sorted(self.helpers())) + (
-            self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program, self.server_state)
+            self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program, self.server_state,
+            self.netfilter_unit, self.root + self.netfilter_rules)
 
 
 @dataclass(frozen=True)
@@ -316,6 +333,7 @@ def layer4_without_ipvs(spec, host_name):
 def packages(spec, given):
     """The OS packages an appliance needs: ``given`` (the engines') and those the spec adds (monitoring's)."""
     extra = programs.MONITORING_PACKAGES if spec.monitoring is not None else ()
+    extra += programs.NETFILTER_PACKAGES if programs.netfilter_wanted(spec) else ()
     return list(given) + [name for name in extra if name not in given]
 
 
@@ -380,9 +398,17 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
         ManagedFile(paths.haproxy_dropin, programs.haproxy_dropin(haproxy.RUNTIME_SOCKET) if proxied else None, 0o644, HAPROXY_STATE),
         ManagedFile(paths.server_state_program, programs.server_state_program() if proxied else None, programs.MODE, HAPROXY_STATE),
     ) + (() if proxied else (ManagedFile(paths.server_state, None, 0o600, HAPROXY_STATE),))
-    # Without monitoring, its daemons are lbkit's to stop only where lbkit set them up.
-    monitored = dict((name, True if watched else (False if current.files.get(path) is not None else None))
-                     for name, path in paths.monitoring().items())
+    # lbkit's packet marks and policy routing (transparent layer-7 services: the real servers' replies go to HAProxy).
+    marked = programs.netfilter_wanted(spec)
+    files += (
+        ManagedFile(paths.netfilter_unit, programs.netfilter_unit(paths.netfilter_rules, programs.transparent_families(spec)) if marked else None,
+                    0o644, NETFILTER),
+        ManagedFile(paths.root + paths.netfilter_rules, programs.netfilter_rules(spec) if marked else None, 0o644, NETFILTER),
+    )
+    # Without monitoring (or packet marks), their daemons are lbkit's to stop only where lbkit set them up.
+    wanted_optional = {NODE_EXPORTER: watched, METRICS: watched, NETFILTER: marked}
+    monitored = dict((name, True if wanted_optional[name] else (False if current.files.get(path) is not None else None))
+                     for name, path in paths.optional().items())
     runtime = tuple(
         (vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers
     )
@@ -523,7 +549,7 @@ def plan(desired, current):
             if running is not None and running != rs.state:
                 label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
                 runtime_changes.append(Change("change", "runtime", vs.name + "/" + rs.name, label, "state", running, rs.state))
-                runtime.append(SetServerState(haproxy.proxy_name(vs.name), rs.name, rs.state))
+                runtime.extend(SetServerState(proxy, rs.name, rs.state) for proxy in haproxy.server_proxies(vs))
     if operations or semantic:
         files = dict((f.path, digest(f.content)) for f in desired.files if f.content is not None)
         record = dict(files=files, fingerprint=desired.fingerprint)

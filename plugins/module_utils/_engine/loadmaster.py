@@ -200,7 +200,7 @@ def vs_params(vs, certificate=""):
         "Transparent": l7.transparent if l7 is not None else True,
         # non-transparent: from the appliance's own address on the real servers' subnet (the appliance
         # refuses it with transparency)
-        "SubnetOriginating": l7 is not None and not l7.transparent,
+        "SubnetOriginating": l7 is not None and not l7.transparent and l7.subnet_originating,
         "AddVia": ADD_VIA[bool(l7 is not None and l7.mode == "http" and l7.x_forwarded_for)],
         "Idletime": l7.idle_timeout if l7 is not None else 660,
         "QoS": QOS[l7.quality_of_service] if l7 is not None else 0,

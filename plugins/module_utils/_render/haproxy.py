@@ -69,6 +69,8 @@ OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source
 
 PROXY_PREFIX = "vs_"
 MARKER_PREFIX = "lbkit_config_"
+# A transparent service's second backend, for the clients on its real servers' own subnets.
+LOCAL_PREFIX = "lbkit_local_"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,37 @@ def service_of_proxy(proxy):
     if not proxy.startswith(PROXY_PREFIX) or proxy.endswith("_src"):
         return None
     return proxy[len(PROXY_PREFIX):]
+
+
+def local_proxy_name(name):
+    """The backend that proxies the local clients of transparent service ``name`` non-transparently."""
+    return LOCAL_PREFIX + name
+
+
+def server_proxies(vs):
+    """The proxies holding the servers of ``vs`` whose runtime states lbkit sets: a transparent
+    service's local backend too when its servers cannot track the main one's (no health check)."""
+    out = [proxy_name(vs.name)]
+    if _transparent(vs) and vs.health_check.type == "none":
+        out.append(local_proxy_name(vs.name))
+    return out
+
+
+def _transparent(vs):
+    return vs.layer == 7 and vs.layer7.transparent
+
+
+def local_networks(vs, cluster):
+    """The subnets whose clients a transparent service proxies non-transparently: those of the
+    gateway floating IPs its real servers sit in. A real server there would answer such a client
+    directly (the client is on its own subnet), bypassing the appliance; the same holds for the
+    connections a real server itself opens to the VIP."""
+    out = []
+    for gateway in cluster.gateways():
+        network = gateway.address.network
+        if any(rs.address.version == network.version and rs.address in network for rs in vs.real_servers) and network not in out:
+            out.append(network)
+    return out
 
 
 def source_table_name(vs):
@@ -249,7 +282,8 @@ def _masked_src(vs, prefix):
     return "src,ipmask(%d)" % prefix
 
 
-def _server(vs, rs, weight, backup=False):
+def _server(vs, rs, weight, backup=False, track=None):
+    """One server line; ``track``: the proxy whose same-named server it follows (a local backend's)."""
     name = haproxy_word(rs.name, join(rs.path, "name"))
     line = "    server %s %s" % (name, _addr_port(rs.address, rs.port))
     line += " weight %d" % (0 if rs.state == "drained" else weight)
@@ -261,7 +295,8 @@ def _server(vs, rs, weight, backup=False):
         line += " cookie %s" % name
     if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         line += " ssl verify none"
-    line += _server_check(vs)
+    line += _server_check(vs) if track is None else _track(track, name)
+    line += _source(vs, rs.address, track)
     if vs.slow_start:
         line += " slowstart %ds" % vs.slow_start
     if backup:
@@ -271,7 +306,24 @@ def _server(vs, rs, weight, backup=False):
     return line
 
 
-def _servers(vs, lines):
+def _track(proxy, name):
+    # A server without checks cannot be tracked: then nothing is checked in either backend.
+    return " track %s/%s" % (proxy, name) if proxy else ""
+
+
+def _source(vs, address, track):
+    """Where a server's connections come from. Transparency (the first backend of a transparent
+    service): the client's own address (TPROXY; the appliance's policy routing hands the real
+    server's replies back to HAProxy). Otherwise the kernel's choice, the appliance's address on the
+    real server's subnet, unless subnet_originating is off: the VIP."""
+    if track is None and vs.layer7.transparent:
+        return " source %s usesrc clientip" % ("::" if address.version == 6 else "0.0.0.0")
+    if not vs.layer7.subnet_originating:
+        return " source %s" % vs.address
+    return ""
+
+
+def _servers(vs, lines, track=None):
     servers = list(vs.real_servers)
     primary = None
     if vs.scheduling == "fixed_weighting" and servers:
@@ -281,25 +333,40 @@ def _servers(vs, lines):
         primary = servers[0]
     for rs in servers:
         weight = 1 if vs.scheduling in UNWEIGHTED else rs.weight
-        lines.append(_server(vs, rs, weight))
+        lines.append(_server(vs, rs, weight, track=track))
     if vs.fallback_server is not None:
         fb = vs.fallback_server
-        check = _server_check(vs) if vs.health_check.type != "none" else ""
+        check = _server_check(vs) if track is None and vs.health_check.type != "none" else _track(track, "fallback")
+        check += _source(vs, fb.address, track)
         lines.append("    server fallback %s%s backup" % (_addr_port(fb.address, fb.port), check))
     return primary
 
 
-def render_service(vs, tls_dir=TLS_DIR):
-    """The listen section (and helper table) of one layer-7 virtual service."""
+def render_service(vs, tls_dir=TLS_DIR, cluster=None):
+    """The listen section (and helper table) of one layer-7 virtual service; a transparent one's
+    frontend and two backends (``cluster``: its gateway floating IPs tell the local clients)."""
+    if vs.layer7.transparent:
+        return _render_transparent(vs, tls_dir, cluster)
     l7 = vs.layer7
     lines = ["listen %s" % haproxy_word(proxy_name(vs.name), join(vs.path, "name")), _bind(vs, tls_dir), "    mode %s" % l7.mode]
-    if l7.mode == "http":
-        lines.append("    option httplog")
-    else:
-        lines.append("    option tcplog")
+    lines.append("    option %s" % _log_option(l7))
     lines.append("    balance %s" % BALANCE[vs.scheduling])
     lines.append("    timeout client %ds" % l7.idle_timeout)
     lines.append("    timeout server %ds" % l7.idle_timeout)
+    _front_rules(vs, lines)
+    _persistence(vs, lines)
+    _health(vs, lines)
+    _forwarded_proto(vs, lines)
+    _servers(vs, lines)
+    return "\n".join(lines) + "\n" + _source_table(vs)
+
+
+def _log_option(l7):
+    return "httplog" if l7.mode == "http" else "tcplog"
+
+
+def _front_rules(vs, lines):
+    l7 = vs.layer7
     if vs.redirect_port is not None:
         # plain HTTP (the redirect's port) gets the same URL over HTTPS, before any other rule
         lines.append("    http-request redirect scheme https code 301 unless { ssl_fc }")
@@ -310,15 +377,63 @@ def render_service(vs, tls_dir=TLS_DIR):
             lines.append("    http-response set-tos %s" % TOS[l7.quality_of_service])
         else:
             lines.append("    tcp-request content set-tos %s" % TOS[l7.quality_of_service])
-    _persistence(vs, lines)
-    _health(vs, lines)
-    if l7.tls is not None and l7.mode == "http":
+
+
+def _forwarded_proto(vs, lines):
+    if vs.layer7.tls is not None and vs.layer7.mode == "http":
         lines.append("    http-request set-header X-Forwarded-Proto https")
-    _servers(vs, lines)
-    out = "\n".join(lines) + "\n"
-    if vs.persistence.mode in OR_SOURCE_IP:
-        family = "ipv6" if vs.address.version == 6 else "ip"
-        out += "\nbackend %s\n    stick-table type %s size 1m expire %ds\n" % (source_table_name(vs), family, vs.persistence.timeout)
+
+
+def _source_table(vs):
+    if vs.persistence.mode not in OR_SOURCE_IP:
+        return ""
+    family = "ipv6" if vs.address.version == 6 else "ip"
+    return "\nbackend %s\n    stick-table type %s size 1m expire %ds\n" % (source_table_name(vs), family, vs.persistence.timeout)
+
+
+def _render_transparent(vs, tls_dir, cluster):
+    """A transparent service: the frontend sends the clients of the real servers' own subnets to a
+    second backend that connects from the appliance's address (their replies would bypass the
+    appliance otherwise), every other client to the backend that connects from the client's own
+    address. The second backend's servers follow the first's (health, drains and halts: HAProxy's
+    server tracking) and share its persistence tables."""
+    l7 = vs.layer7
+    proxy = haproxy_word(proxy_name(vs.name), join(vs.path, "name"))
+    local = haproxy_word(local_proxy_name(vs.name), join(vs.path, "name"))
+    networks = local_networks(vs, cluster) if cluster is not None else []
+    front = ["frontend %s" % proxy, _bind(vs, tls_dir), "    mode %s" % l7.mode, "    option %s" % _log_option(l7), "    timeout client %ds" % l7.idle_timeout]
+    _front_rules(vs, front)
+    _forwarded_proto(vs, front)
+    if networks:
+        front.append("    use_backend %s if { src %s }" % (local, " ".join(str(n) for n in networks)))
+    front.append("    default_backend %s" % proxy)
+    out = "\n".join(front) + "\n"
+    backends = [(proxy, None)] + ([(local, proxy if vs.health_check.type != "none" else "")] if networks else [])
+    for name, track in backends:
+        lines = ["backend %s" % name, "    mode %s" % l7.mode, "    balance %s" % BALANCE[vs.scheduling], "    timeout server %ds" % l7.idle_timeout]
+        persistence = []
+        _persistence(vs, persistence)
+        if track is None:
+            lines.extend(persistence)
+            _health(vs, lines)
+        else:
+            lines.extend(_shared_tables(persistence, proxy))
+        _servers(vs, lines, track=track)
+        out += "\n" + "\n".join(lines) + "\n"
+    return out + _source_table(vs)
+
+
+def _shared_tables(lines, proxy):
+    """Persistence lines for a second backend that keeps its entries in ``proxy``'s tables."""
+    out = []
+    for line in lines:
+        words = line.split()
+        if words[0] == "stick-table":
+            continue
+        if words[0] == "stick" and "table" not in words:
+            rule, dummy, condition = line.partition(" if ")
+            line = "%s table %s" % (rule, proxy) + (" if " + condition if condition else "")
+        out.append(line)
     return out
 
 
@@ -390,8 +505,10 @@ def render(spec, tls_dir=TLS_DIR, tls_digests=None, host=None, node_exporter=Non
     out.append("    stats socket %s mode 600 level admin expose-fd listeners" % RUNTIME_SOCKET)
     out.append("    stats timeout 30s")
     out.append("    server-state-file %s" % SERVER_STATE_FILE)
-    out.append("    user haproxy")
-    out.append("    group haproxy")
+    if not any(vs.layer7.transparent for vs in services):
+        # Transparency (usesrc) needs HAProxy's full privileges (HAProxy 2.6 refuses to drop them).
+        out.append("    user haproxy")
+        out.append("    group haproxy")
     if external:
         # External checks fork a program: HAProxy refuses unless told, and it must be able to
         # find the program, so no chroot.
@@ -410,7 +527,7 @@ def render(spec, tls_dir=TLS_DIR, tls_digests=None, host=None, node_exporter=Non
     out.append("    load-server-state-from-file global")
     out.append("")
     text = "\n".join(out) + "\n"
-    sections = [render_service(vs, tls_dir) for vs in services]
+    sections = [render_service(vs, tls_dir, spec.cluster) for vs in services]
     shown = list(sections)
     if monitoring is not None:
         sections.append(render_monitoring(spec, host, node_exporter))

@@ -163,6 +163,81 @@ ExecStartPre=-/usr/bin/python3 %(program)s --init --output %(file)s
 """ % dict(save=save, program=SERVER_STATE_PROGRAM, file=SERVER_STATE_FILE)
 
 
+# lbkit's packet marks and policy routing (lbkit-netfilter.service): one nftables table, loaded
+# and taken away as a whole. For transparent layer-7 services (TPROXY), the packets of the real
+# servers' replies, addressed to a client, go to HAProxy's socket on the appliance: the table marks
+# the packets of a transparent socket's connections, the mark's routing table delivers them locally.
+NETFILTER = "lbkit-netfilter"
+NETFILTER_UNIT = "/etc/systemd/system/lbkit-netfilter.service"
+NETFILTER_RULES_NAME = "netfilter.nft"
+NETFILTER_TABLE = "lbkit"
+NETFILTER_PACKAGES = ("nftables",)
+TPROXY_MARK = 0x4C42
+# The routing table and the rule's priority (ip rule pref) of the TPROXY mark: a number no Debian default uses.
+TPROXY_ROUTES = 4242
+
+
+def transparent_families(spec):
+    """The address families (4, 6) of the spec's transparent layer-7 services."""
+    return sorted(set(vs.address.version for vs in spec.virtual_services if vs.layer == 7 and vs.layer7.transparent))
+
+
+def netfilter_wanted(spec):
+    """Whether the appliance needs lbkit's nftables table (a transparent layer-7 service)."""
+    return bool(transparent_families(spec))
+
+
+def netfilter_rules(spec):
+    """lbkit's nftables table for ``spec``, replayed as a whole: the table is emptied, then filled."""
+    chains = []
+    if transparent_families(spec):
+        chains.append("""    # transparent layer-7 services: the packets of connections HAProxy opened from a client's
+    # address (a transparent socket) are marked; the mark's routing table delivers them to HAProxy
+    chain transparent_replies {
+        type filter hook prerouting priority mangle; policy accept;
+        meta l4proto tcp socket transparent 1 meta mark set 0x%x accept
+    }""" % TPROXY_MARK)
+    return """# Managed by lbkit.loadbalancer: its packet marks (lbkit-netfilter.service loads this table).
+table inet %(table)s
+delete table inet %(table)s
+table inet %(table)s {
+%(chains)s
+}
+""" % dict(table=NETFILTER_TABLE, chains="\n".join(chains))
+
+
+def netfilter_unit(rules_path, families):
+    """The lbkit-netfilter service: loads lbkit's nftables table and, for each address family
+    (``families``: 4, 6) of the transparent services, the policy routing of the TPROXY mark;
+    takes all of it away when it stops."""
+    rules_path = _unit_path(rules_path)
+    start, stop = [], []
+    for family in families:
+        anywhere = "::/0" if family == 6 else "0.0.0.0/0"
+        rule = "/usr/sbin/ip -%d rule del pref %d" % (family, TPROXY_ROUTES)
+        start.append("ExecStartPre=-" + rule)
+        start.append("ExecStart=/usr/sbin/ip -%d rule add pref %d fwmark 0x%x lookup %d" % (family, TPROXY_ROUTES, TPROXY_MARK, TPROXY_ROUTES))
+        start.append("ExecStart=/usr/sbin/ip -%d route replace local %s dev lo table %d" % (family, anywhere, TPROXY_ROUTES))
+        stop.append("ExecStop=-" + rule)
+        stop.append("ExecStop=-/usr/sbin/ip -%d route flush table %d" % (family, TPROXY_ROUTES))
+    return """# Managed by lbkit.loadbalancer: its packet marks and policy routing.
+[Unit]
+Description=lbkit's packet marks and policy routing (transparent layer-7 services)
+After=network.target
+Before=haproxy.service keepalived.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f %(rules)s
+%(start)s
+ExecStop=-/usr/sbin/nft delete table inet %(table)s
+
+[Install]
+WantedBy=multi-user.target
+""" % dict(rules=rules_path, start="\n".join(start + stop), table=NETFILTER_TABLE)
+
+
 def keepalived_mode(spec):
     """'VRRP only' without a layer-4 service, else 'VRRP and IPVS'."""
     return "VRRP and IPVS" if any(vs.layer == 4 for vs in spec.virtual_services) else "VRRP only"

@@ -45,10 +45,6 @@ NOT_YET = {
         "extra ports at layer 4 (IPVS firewall-mark services) are not implemented yet",
         "create one layer-4 service per port, or use layer 7",
     ),
-    (HAPROXY, "transparent"): (
-        "layer-7 transparency (TPROXY) is not implemented yet",
-        "use X-Forwarded-For (http mode), or a layer-4 service to keep the client's address",
-    ),
 }
 HAPROXY_MAX_WEIGHT = 256
 # HAProxy's static algorithms (balance source, uri, first): a server's weight is fixed when it comes up.
@@ -108,7 +104,8 @@ def check_monitoring(cluster, col):
                 "remove monitoring from this cluster's spec, and read the LoadMaster's statistics with its SNMP agent.")
 
 
-def check_service(vs, col, cluster_engine="linux"):
+def check_service(vs, col, cluster_engine="linux", paired=False):
+    """What the service's engine refuses (``paired``: the cluster is an HA pair)."""
     engine = engine_for(vs, cluster_engine)
     _check(engine, "scheduling", vs.scheduling, join(vs.path, "scheduling"), col)
     _check(engine, "health_check", vs.health_check.type, join(vs.path, "health_check", "type"), col)
@@ -132,14 +129,17 @@ def check_service(vs, col, cluster_engine="linux"):
         col.add(join(vs.path, "layer7", "quality_of_service"), "%s sets a type of service on the traffic to the clients, but cannot read the"
                 " one the client's packets came with." % engine,
                 "choose a marking (minimize_delay, maximize_throughput...), or normal to leave the packets unmarked.")
+    if engine == HAPROXY and paired and not vs.layer7.transparent and not vs.layer7.subnet_originating:
+        col.add(join(vs.path, "layer7", "subnet_originating"), "%s checks the real servers from the address it connects from; from the VIP,"
+                " the backup node's checks would fail (their answers go to the master, which holds the VIP), and the real servers would"
+                " start down after a failover." % engine,
+                "remove subnet_originating (the appliance's own address, the default) in an HA pair, or use a single appliance.")
     if engine == HAPROXY and vs.layer7 is not None and vs.layer7.starttls != "none":
         col.add(join(vs.path, "layer7", "starttls"), "%s cannot take over a protocol's STARTTLS upgrade: it terminates TLS only where"
                 " the connection starts with it." % engine,
                 "remove starttls and tls, and pass the connection through in tcp mode (the real servers answer STARTTLS), or use the"
                 " protocol's implicit-TLS port (465, 993, 995) with tls.")
     if engine == HAPROXY:
-        if vs.layer7 is not None and vs.layer7.transparent:
-            _not_yet(engine, "transparent", join(vs.path, "layer7", "transparent"), col)
         for rs in vs.real_servers:
             if rs.weight > HAPROXY_MAX_WEIGHT:
                 col.add(join(rs.path, "weight"), "%s takes weights up to %d, not %d." % (engine, HAPROXY_MAX_WEIGHT, rs.weight),
@@ -176,10 +176,10 @@ def _check_loadmaster(vs, col):
                 " not a setting of a virtual service, and lbkit does not set the appliance's global settings." % engine,
                 "remove slow_start, and set the appliance's own slow start (its global 'slowstart' parameter).")
     l7 = vs.layer7
-    if l7 is not None and l7.subnet_originating:
-        col.add(join(vs.path, "layer7", "subnet_originating"), "%s cannot proxy clients on the real servers' subnet non-transparently while it is "
-                "transparent (its transparency needs those clients elsewhere)." % engine,
-                "remove subnet_originating and keep clients off the real servers' subnet, or set transparent false.")
+    if l7 is not None and l7.transparent and not l7.subnet_originating:
+        col.add(join(vs.path, "layer7", "subnet_originating"), "%s proxies the clients on the real servers' subnet of a transparent service"
+                " as its global 'Real Servers are Local' setting says, not from the VIP of one virtual service." % engine,
+                "remove subnet_originating (true: those clients come from the appliance's own address), or set transparent false.")
     if l7 is not None and l7.tls is not None and l7.tls.redirect_http:
         col.add(join(vs.path, "layer7", "tls", "redirect_http"), "%s redirects HTTP with a service of its own on port 80 (its HTTP redirector),"
                 " which lbkit does not create." % engine,

@@ -517,7 +517,7 @@ def check_spec(data):
         engines.check_cluster(cluster, col)
     for vs in services:
         rules.check_service(vs, cluster, col)
-        engines.check_service(vs, col, engine)
+        engines.check_service(vs, col, engine, paired=cluster is not None and cluster.ha.mode == "pair")
     rules.check_services(services, cluster, col)
     monitoring = None
     if "monitoring" in normalized:

@@ -427,11 +427,19 @@ def _check_layer7(vs, cluster, col):
     if l7.server_initiating != "none" and vs.persistence.mode in RDP_MODES:
         col.add(join(path, "server_initiating"), "Remote Desktop is not server-initiating: the client's connection request comes first, and %s reads it."
                 % vs.persistence.mode, "set server_initiating none.")
-    if l7.subnet_originating and not l7.transparent:
-        col.add(join(path, "subnet_originating"), "only applies with transparency.", "set transparent: true, or remove subnet_originating.")
     if l7.transparent and cluster is not None:
         for rs in vs.real_servers:
             _check_gateway(rs, cluster.gateways(), cluster, col, "transparency")
+    if l7.transparent or not l7.subnet_originating:
+        for rs in vs.real_servers:
+            if rs.address.version != vs.address.version and not l7.transparent:
+                col.add(join(rs.path, "address"), "without subnet_originating the connections come from the VIP, an IPv%d address, which cannot"
+                        " reach an IPv%d real server." % (vs.address.version, rs.address.version),
+                        "give the service real servers of the VIP's address family, or remove subnet_originating.")
+            elif rs.address.version != vs.address.version:
+                col.add(join(rs.path, "address"), "a transparent service connects from the client's own address, an IPv%d address, which cannot"
+                        " reach an IPv%d real server." % (vs.address.version, rs.address.version),
+                        "give the service real servers of the VIP's address family, or set transparent false.")
     if l7.tls is not None and l7.tls.reencrypt and l7.mode != "http":
         col.add(join(path, "tls", "reencrypt"), "re-encryption is supported in http mode.", "set mode http, or turn off reencrypt.")
     if l7.starttls != "none" and (l7.mode != "tcp" or l7.tls is None):

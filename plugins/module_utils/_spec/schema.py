@@ -520,11 +520,11 @@ LAYER7 = {
         ),
         "subnet_originating": _p(
             "boolean",
-            "Subnet originating requests: with transparency, connections from clients on the real "
-            "servers' own subnet are proxied non-transparently from the appliance's address, so the "
-            "replies do not bypass it.",
-            [True],
-            default=False,
+            "Subnet originating requests: the source address of the connections the appliance makes to the "
+            "real servers non-transparently (transparency off, or a client on the real servers' own "
+            "subnet): `true`, the appliance's own address on the real servers' subnet; `false`, the VIP.",
+            [False],
+            default=True,
         ),
         "idle_timeout": _duration("Idle connection timeout, from 1 second to 1 day.", [660, "11m"], default=660),
         "quality_of_service": _p(
