@@ -254,7 +254,7 @@ def test_the_remote_desktop_modes_read_the_connection_request():
         assert "    tcp-request inspect-delay 5s\n    tcp-request content accept if RDP_COOKIE\n" in section
         assert "    stick-table type string len 128 size 1m expire 3600s\n    stick on req.rdp_cookie(mstshash)\n" in section
         assert ("persist rdp-cookie" in section) == (mode == "rdp_session_broker")
-        assert ("stick on src table vs_shop_src" in section) == (mode == "rdp_cookie_or_source_ip")
+        assert ("stick on src table lbkit_src_shop" in section) == (mode == "rdp_cookie_or_source_ip")
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -272,6 +272,18 @@ def test_granularity_groups_clients_of_the_source_ip_fallback():
     spec = rdp("rdp_cookie_or_source_ip")
     spec["virtual_services"][2]["persistence"]["granularity"] = "/24"
     assert errors(spec) == []
-    assert "stick on src,ipmask(24) table vs_shop_src" in haproxy.render_service(load_spec(spec).virtual_services[2])
+    assert "stick on src,ipmask(24) table lbkit_src_shop" in haproxy.render_service(load_spec(spec).virtual_services[2])
     spec["virtual_services"][2]["persistence"]["mode"] = "rdp_cookie"
     assert any("granularity: applies to the source IP modes only" in e for e in errors(spec))
+
+
+def test_a_service_named_like_a_helper_table_is_a_service_of_its_own():
+    # The client-address table of an "or source IP" mode is named so that no service's proxy can be:
+    # a service "shop_src" beside "shop" is reported, and both render.
+    spec = rdp("rdp_cookie_or_source_ip")
+    twin = dict(spec["virtual_services"][2], name="shop_src", port=3390, persistence={"mode": "source_ip"})
+    spec["virtual_services"].append(twin)
+    assert errors(spec) == []
+    cfg = haproxy.render(load_spec(spec)).content
+    assert "\nbackend lbkit_src_shop\n" in cfg and "\nlisten vs_shop_src\n" in cfg
+    assert haproxy.service_of_proxy("vs_shop_src") == "shop_src" and haproxy.service_of_proxy("lbkit_src_shop") is None

@@ -69,8 +69,10 @@ OR_SOURCE_IP = frozenset(["server_cookie_or_source_ip", "active_cookie_or_source
 
 PROXY_PREFIX = "vs_"
 MARKER_PREFIX = "lbkit_config_"
-# A transparent service's second backend, for the clients on its real servers' own subnets.
+# A transparent service's second backend, for the clients on its real servers' own subnets, and
+# the client-address table of an "or source IP" persistence mode: prefixes no service's proxy has.
 LOCAL_PREFIX = "lbkit_local_"
+SOURCE_TABLE_PREFIX = "lbkit_src_"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def proxy_name(name):
 
 def service_of_proxy(proxy):
     """The virtual service name a proxy of lbkit's serves, or None for any other proxy."""
-    if not proxy.startswith(PROXY_PREFIX) or proxy.endswith("_src"):
+    if not proxy.startswith(PROXY_PREFIX):
         return None
     return proxy[len(PROXY_PREFIX):]
 
@@ -130,7 +132,7 @@ def local_networks(vs, cluster):
 
 
 def source_table_name(vs):
-    return PROXY_PREFIX + vs.name + "_src"
+    return SOURCE_TABLE_PREFIX + vs.name
 
 
 def tls_pem_path(vs, tls_dir=TLS_DIR):
