@@ -1,7 +1,8 @@
 """Every golden engine config passes the engine's own config test, in the appliance image.
 
 HAProxy 2.6 (`haproxy -c`), keepalived 2.2 (`keepalived --config-test`) and nftables 1.0
-(`nft -f`, lbkit's table loaded twice, as its unit's restarts do) from Debian 12 run in the lbkit test image, with no network (`--network none`): the interfaces the configs name
+(`nft -f`, lbkit's table loaded twice, as its unit's restarts do) from Debian 12 run in the
+lbkit test image, with no network (`--network none`): the interfaces the configs name
 are created inside the container as veth pairs.
 """
 
