@@ -75,6 +75,13 @@ def web_log(name, probe):
     return lines[0].split()[0]
 
 
+def outbound_source(probe):
+    """The source addresses the client's listener (the outbound NAT check) logged for ``probe``."""
+    def logged():
+        return [line.split()[0] for line in client("cat", "/tmp/outbound.log").splitlines() if "?" + probe + " " in line]
+    return until("the client's log of " + probe, logged, timeout=30)
+
+
 def client(*argv):
     """A command on the lab's client (its Prometheus server and its curl): its standard output."""
     return subprocess.run(["docker", "exec", "lbkit-lab-client", *argv], capture_output=True, text=True, check=True).stdout
@@ -194,6 +201,24 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     assert web_log("lbkit-lab-rs3", "local-probe") == "172.30.78.11"
     routes = in_container("lbkit-lab-lb1", "ip", "rule", "show")
     assert "fwmark 0x4c42 lookup 4242" in routes, routes
+
+    # Outbound NAT: rs3's own connections to the front network leave from web-transparent's VIP
+    # (use_for_server_nat); another address on the back network leaves from the master's front
+    # address (autonat). The client listens; without the translation it could not answer (its
+    # network has no route to the back one).
+    subprocess.run(["docker", "exec", "-d", "lbkit-lab-client", "sh", "-c",
+                    "exec python3 -m http.server 8000 --bind 172.30.77.30 --directory /srv > /tmp/outbound.log 2>&1"], check=True)
+    until("the client's listener", lambda: client("sh", "-c", "ss -ltn | grep -c 172.30.77.30:8000 || true").strip() == "1", timeout=30)
+    assert in_container("lbkit-lab-rs3", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                        "http://172.30.77.30:8000/?server-nat-probe") == "200"
+    in_container("lbkit-lab-rs3", "ip", "address", "add", "172.30.78.24/24", "dev", "eth0")
+    try:
+        assert in_container("lbkit-lab-rs3", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--interface", "172.30.78.24",
+                            "http://172.30.77.30:8000/?autonat-probe") == "200"
+    finally:
+        in_container("lbkit-lab-rs3", "ip", "address", "del", "172.30.78.24/24", "dev", "eth0")
+    assert outbound_source("server-nat-probe") == ["172.30.77.100"]
+    assert outbound_source("autonat-probe") == ["172.30.77.11"]
 
     # Monitoring: the client's Prometheus scrapes both appliances' endpoints; each serves the allowed
     # source only, its status page only with the vault's password.

@@ -242,6 +242,7 @@ VS_FIELDS = {
     "CertFile": _plain_str,
     "Refreshpersist": _bool,
     "StartTLSMode": _int_range(0, 6),
+    "UseforSnat": _bool,
 }
 VS_FIELD_BY_LOWER = {name.lower(): name for name in VS_FIELDS}
 
@@ -249,8 +250,8 @@ VS_FIELD_BY_LOWER = {name.lower(): name for name in VS_FIELDS}
 VS_OUTPUT = ("Index", "VSAddress", "VSPort", "Protocol", "NickName", "Enable", "VStype", "ForceL7", "Transparent", "SubnetOriginating",
              "Schedule", "Persist", "PersistTimeout", "Cookie", "QueryTag", "CheckType", "CheckUrl", "CheckHost", "CheckPort", "CheckCodes",
              "CheckUse1.1", "ChkInterval", "ChkTimeout", "ChkRetryCount", "Idletime", "AddVia", "QoS", "ServerInit", "ExtraPorts",
-             "StandbyAddr", "StandbyPort", "SSLAcceleration", "SSLReencrypt", "CertFile", "Refreshpersist", "StartTLSMode", "NumberOfRSs", "Status", "MasterVS",
-             "MasterVSID")
+             "StandbyAddr", "StandbyPort", "SSLAcceleration", "SSLReencrypt", "CertFile", "Refreshpersist", "StartTLSMode", "UseforSnat",
+             "NumberOfRSs", "Status", "MasterVS", "MasterVSID")
 
 
 def vs_defaults(port, protocol, transparent_default):
@@ -296,6 +297,7 @@ def vs_defaults(port, protocol, transparent_default):
         "CertFile": "",
         "Refreshpersist": False,   # CHOICE: default not documented (off: entries refreshed only by new connections)
         "StartTLSMode": 0,
+        "UseforSnat": False,       # the parameter table's default (notes §2.2)
     }
 
 

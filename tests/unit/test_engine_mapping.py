@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import loadmaster
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, keepalived, programs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import check_spec
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "engine-mapping.md")
@@ -85,9 +85,11 @@ def _spec(layer, field, value, extra):
 
 
 def _render(layer, spec):
-    if layer == 4:
-        return keepalived.render(spec, "lb1", INTERFACES).content
-    return haproxy.render(spec).content
+    """The engine's config for the row, with lbkit's nftables table when the spec has one."""
+    text = keepalived.render(spec, "lb1", INTERFACES).content if layer == 4 else haproxy.render(spec).content
+    if programs.netfilter_wanted(spec):
+        text += programs.netfilter_rules(spec)
+    return text
 
 
 def _render_loadmaster(spec):

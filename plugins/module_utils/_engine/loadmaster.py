@@ -82,7 +82,7 @@ HA_TIMEOUTS = (3, 6, 9, 12, 15)
 VS_PARAMS = ("NickName", "Enable", "ForceL7", "VStype", "Schedule", "Persist", "PersistTimeout", "Cookie", "QueryTag", "CheckType", "CheckPort",
              "CheckUrl", "CheckHost", "CheckUse1.1", "CheckCodes", "ChkInterval", "ChkTimeout", "ChkRetryCount", "ExtraPorts", "StandbyAddr",
              "StandbyPort", "Transparent", "SubnetOriginating", "AddVia", "Idletime", "QoS", "ServerInit", "SSLAcceleration", "SSLReencrypt", "CertFile",
-             "Refreshpersist", "StartTLSMode")
+             "Refreshpersist", "StartTLSMode", "UseforSnat")
 PERSIST_PARAMS = ("Persist", "PersistTimeout", "Cookie", "QueryTag", "Refreshpersist")
 RS_PARAMS = ("Weight", "Limit", "Forward", "Enable")
 
@@ -208,6 +208,7 @@ def vs_params(vs, certificate=""):
         "SSLAcceleration": l7 is not None and l7.tls is not None,
         "SSLReencrypt": l7 is not None and l7.tls is not None and l7.tls.reencrypt,
         "CertFile": certificate if l7 is not None and l7.tls is not None else "",
+        "UseforSnat": vs.use_for_server_nat,
     }
     return params
 
@@ -319,6 +320,7 @@ def service_doc(entry):
             "retries": _int(get("ChkRetryCount")) if check != "none" and get("ChkRetryCount") is not None else None,
         },
         "fallback_server": ({"address": str(get("StandbyAddr")), "port": _int(get("StandbyPort"))} if get("StandbyAddr") else None),
+        "use_for_server_nat": _bool(get("UseforSnat", False)),
         "real_servers": rss,
     }
     if layer7:

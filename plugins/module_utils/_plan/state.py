@@ -88,6 +88,8 @@ def _service(vs):
         out["persistence"]["cookie_with_port"] = True
     if vs.slow_start:
         out["slow_start"] = vs.slow_start
+    if vs.use_for_server_nat:
+        out["use_for_server_nat"] = True
     if hc.payload:
         out["health_check"]["payload"] = hc.payload.lower()
     if vs.layer7 is not None:
@@ -145,6 +147,8 @@ def desired_state(spec, host):
     # Only when on: a state recorded before the field existed stays equal.
     if ha.connection_sync:
         out["cluster"]["connection_sync"] = True
+    if cluster.autonat:
+        out["cluster"]["autonat"] = True
     return out
 
 

@@ -163,10 +163,11 @@ ExecStartPre=-/usr/bin/python3 %(program)s --init --output %(file)s
 """ % dict(save=save, program=SERVER_STATE_PROGRAM, file=SERVER_STATE_FILE)
 
 
-# lbkit's packet marks and policy routing (lbkit-netfilter.service): one nftables table, loaded
-# and taken away as a whole. For transparent layer-7 services (TPROXY), the packets of the real
-# servers' replies, addressed to a client, go to HAProxy's socket on the appliance: the table marks
-# the packets of a transparent socket's connections, the mark's routing table delivers them locally.
+# lbkit's packet marks, outbound NAT and policy routing (lbkit-netfilter.service): one nftables
+# table, loaded and taken away as a whole. For transparent layer-7 services (TPROXY), the packets
+# of the real servers' replies, addressed to a client, go to HAProxy's socket on the appliance: the
+# table marks the packets of a transparent socket's connections, the mark's routing table delivers
+# them locally. Autonat and use_for_server_nat translate the real servers' outbound connections.
 NETFILTER = "lbkit-netfilter"
 NETFILTER_UNIT = "/etc/systemd/system/lbkit-netfilter.service"
 NETFILTER_RULES_NAME = "netfilter.nft"
@@ -183,13 +184,55 @@ def transparent_families(spec):
 
 
 def netfilter_wanted(spec):
-    """Whether the appliance needs lbkit's nftables table (a transparent layer-7 service)."""
-    return bool(transparent_families(spec))
+    """Whether the appliance needs lbkit's nftables table (a transparent layer-7 service, outbound NAT)."""
+    return bool(transparent_families(spec)) or bool(outbound_nat(spec))
+
+
+def outbound_nat(spec):
+    """[(nft family word, source, translation)] of the real servers' outbound connections, in the
+    order nftables must try them: each use_for_server_nat real server to its VIP, then autonat's
+    gateway subnets to the external interface's address (``None``: masquerade)."""
+    out, seen = [], set()
+    for vs in spec.virtual_services:
+        if not vs.use_for_server_nat:
+            continue
+        for rs in vs.real_servers:
+            if rs.address not in seen:
+                seen.add(rs.address)
+                out.append(("ip6" if rs.address.version == 6 else "ip", str(rs.address), str(vs.address)))
+    if spec.cluster.autonat:
+        for gateway in spec.cluster.gateways():
+            network = gateway.address.network
+            out.append(("ip6" if network.version == 6 else "ip", str(network), None))
+    return out
+
+
+_NFT_IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}", re.ASCII)
+
+
+def _nft_ifname(name, path):
+    """An interface name as an nftables string (the spec's pattern, checked again: nothing else is written)."""
+    if not isinstance(name, str) or not _NFT_IFNAME.fullmatch(name):
+        raise UnsafeValue("%s: %r cannot be written into lbkit's nftables table as an interface name. Nothing was written." % (path, name))
+    return '"%s"' % name
 
 
 def netfilter_rules(spec):
     """lbkit's nftables table for ``spec``, replayed as a whole: the table is emptied, then filled."""
     chains = []
+    translations = outbound_nat(spec)
+    if translations:
+        external = _nft_ifname(spec.cluster.interfaces.external, "/cluster/interfaces/external")
+        rules = []
+        for family, source, vip in translations:
+            action = "snat %s to %s" % (family, vip) if vip else "masquerade"
+            rules.append("        %s saddr %s oifname %s %s" % (family, source, external, action))
+        chains.append("""    # the real servers' outbound connections to the external side: from a VIP (use_for_server_nat),
+    # else from the appliance's external address (autonat); the first rule that matches wins
+    chain outbound_nat {
+        type nat hook postrouting priority srcnat; policy accept;
+%s
+    }""" % "\n".join(rules))
     if transparent_families(spec):
         chains.append("""    # transparent layer-7 services: the packets of connections HAProxy opened from a client's
     # address (a transparent socket) are marked; the mark's routing table delivers them to HAProxy
@@ -197,7 +240,7 @@ def netfilter_rules(spec):
         type filter hook prerouting priority mangle; policy accept;
         meta l4proto tcp socket transparent 1 meta mark set 0x%x accept
     }""" % TPROXY_MARK)
-    return """# Managed by lbkit.loadbalancer: its packet marks (lbkit-netfilter.service loads this table).
+    return """# Managed by lbkit.loadbalancer: its packet marks and outbound NAT (lbkit-netfilter.service loads this table).
 table inet %(table)s
 delete table inet %(table)s
 table inet %(table)s {
@@ -220,9 +263,9 @@ def netfilter_unit(rules_path, families):
         start.append("ExecStart=/usr/sbin/ip -%d route replace local %s dev lo table %d" % (family, anywhere, TPROXY_ROUTES))
         stop.append("ExecStop=-" + rule)
         stop.append("ExecStop=-/usr/sbin/ip -%d route flush table %d" % (family, TPROXY_ROUTES))
-    return """# Managed by lbkit.loadbalancer: its packet marks and policy routing.
+    return """# Managed by lbkit.loadbalancer: its packet marks, outbound NAT and policy routing.
 [Unit]
-Description=lbkit's packet marks and policy routing (transparent layer-7 services)
+Description=lbkit's packet marks, outbound NAT and policy routing
 After=network.target
 Before=haproxy.service keepalived.service
 

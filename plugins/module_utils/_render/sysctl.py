@@ -36,11 +36,15 @@ def settings(spec):
         # a real server that was removed (entries stay up to minutes): the client's SYNs time out.
         out.append(("net.ipv4.vs.expire_nodest_conn", 1, "IPVS expires the connections of a removed real server at once, "
                     "so a client reusing a port is scheduled afresh"))
-    if nat:
-        if any(vs.address.version == 4 for vs in nat):
-            out.append(("net.ipv4.ip_forward", 1, "NAT forwards the real servers' replies"))
-        if any(vs.address.version == 6 for vs in nat):
-            out.append(("net.ipv6.conf.all.forwarding", 1, "NAT forwards the real servers' replies (IPv6)"))
+    # the real servers' outbound connections through the appliance (autonat, use_for_server_nat)
+    outbound = [f.address.version for f in spec.cluster.gateways()] if spec.cluster.autonat else []
+    outbound += [rs.address.version for vs in spec.virtual_services if vs.use_for_server_nat for rs in vs.real_servers]
+    if nat or outbound:
+        if any(vs.address.version == 4 for vs in nat) or 4 in outbound:
+            out.append(("net.ipv4.ip_forward", 1, "NAT forwards the real servers' replies" if nat else "the real servers' outbound connections are forwarded"))
+        if any(vs.address.version == 6 for vs in nat) or 6 in outbound:
+            out.append(("net.ipv6.conf.all.forwarding", 1, "NAT forwards the real servers' replies (IPv6)" if nat
+                        else "the real servers' outbound connections are forwarded (IPv6)"))
     return out
 
 

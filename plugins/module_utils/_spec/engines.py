@@ -79,6 +79,11 @@ def _not_yet(engine, field, path, col):
 
 def check_cluster(cluster, col):
     """What the cluster's engine refuses in the cluster itself."""
+    if cluster.engine == "loadmaster" and cluster.autonat:
+        col.add("/cluster/autonat", "a %s translates its real servers' outbound connections as its own network settings say, which lbkit does"
+                " not set (and its API documents no such parameter)." % LOADMASTER,
+                "remove autonat, and set the appliance's outbound NAT in its network options; use_for_server_nat on a service sets its VIP"
+                " as those connections' address.")
     if cluster.engine != "loadmaster":
         return
     for key in VRRP_ONLY:

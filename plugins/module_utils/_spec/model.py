@@ -77,6 +77,8 @@ class Cluster:
     interfaces: Interfaces
     engine: str = "linux"
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
+    # outbound connections of the real servers masqueraded on the external interface
+    autonat: bool = False
 
     def node(self, host):
         for node in self.nodes:
@@ -183,6 +185,8 @@ class VirtualService:
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
     # seconds over which a returning real server reaches its weight (0: at once)
     slow_start: int = 0
+    # the real servers' outbound connections leave from the VIP
+    use_for_server_nat: bool = False
 
     @property
     def key(self):
@@ -287,10 +291,11 @@ class _Builder(object):
         interfaces = None
         if isinstance(ifaces, Fields) and self.clean(join(path, "interfaces")):
             interfaces = Interfaces(ifaces.get("external"), ifaces.get("internal"))
-        if not (self.clean(join(path, "name")) and self.clean(join(path, "engine")) and "name" in data and nodes_ok and ha is not None
+        if not (self.clean(join(path, "name")) and self.clean(join(path, "engine")) and self.clean(join(path, "autonat")) and "name" in data and nodes_ok
+                and ha is not None
                 and floating_ok and interfaces is not None):
             return None
-        return Cluster(data["name"], tuple(nodes), ha, tuple(floating), interfaces, data["engine"], given=data.given)
+        return Cluster(data["name"], tuple(nodes), ha, tuple(floating), interfaces, data["engine"], given=data.given, autonat=data["autonat"])
 
     def node(self, item, path):
         if not isinstance(item, Fields):
@@ -344,7 +349,7 @@ class _Builder(object):
         address_ok, address = self.value(data, path, "address", values.parse_address, "a VIP")
         extra_ok, extra = self.value(data, path, "extra_ports", values.parse_ports)
         slow_ok, slow_start = self.value(data, path, "slow_start", values.parse_duration)
-        scalars = ("name", "port", "protocol", "layer", "forwarding", "scheduling")
+        scalars = ("name", "port", "protocol", "layer", "forwarding", "scheduling", "use_for_server_nat")
         layer = data.get("layer") if self.clean(join(path, "layer")) else None
         port = data.get("port") if self.clean(join(path, "port")) else None
         persistence = self.persistence(data.get("persistence"), join(path, "persistence"), address)
@@ -383,6 +388,7 @@ class _Builder(object):
             path=path,
             given=data.given,
             slow_start=slow_start,
+            use_for_server_nat=data["use_for_server_nat"],
         )
 
     def real_server(self, item, path, service_port):

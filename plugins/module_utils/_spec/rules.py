@@ -173,6 +173,8 @@ def check_service(vs, cluster, col):
     _check_health(vs, col)
     if vs.layer7 is not None:
         _check_layer7(vs, cluster, col)
+    if vs.use_for_server_nat:
+        _check_server_nat(vs, cluster, col)
     if vs.fallback_server is not None:
         fb = vs.fallback_server
         if vs.layer == 4 and _family_mismatch(fb.address, vs.address):
@@ -217,6 +219,26 @@ def _check_extra_ports(vs, col):
             "extra ports cannot be combined with TLS re-encryption.",
             "remove extra_ports, or create one service per port, or turn off layer7.tls.reencrypt.",
         )
+
+
+def _check_server_nat(vs, cluster, col):
+    """The VIP as the real servers' outbound address: they route through the appliance, to the external side."""
+    path = join(vs.path, "use_for_server_nat")
+    if cluster is None:
+        return
+    if cluster.interfaces.external is None:
+        col.add(path, "the real servers' outbound connections leave through the external interface, and the cluster names none.",
+                "set /cluster/interfaces/external, or remove use_for_server_nat.")
+    if vs.layer == 4 and vs.forwarding in ("dr", "tun"):
+        col.add(path, "Direct Routing and tunnelling real servers answer clients themselves, not through the appliance;"
+                " their other connections do not pass it either.", "use nat forwarding (or layer 7 with a gateway), or remove use_for_server_nat.")
+        return
+    for rs in vs.real_servers:
+        if rs.address.version != vs.address.version:
+            col.add(join(rs.path, "address"), "its outbound connections would leave from the VIP, an IPv%d address, and it is IPv%d."
+                    % (vs.address.version, rs.address.version), "give the service real servers of the VIP's address family, or remove use_for_server_nat.")
+        else:
+            _check_gateway(rs, cluster.gateways(), cluster, col, "use_for_server_nat")
 
 
 def _check_slow_start(vs, col):
@@ -485,6 +507,7 @@ def check_services(services, cluster, col):
         elif not any(vs.layer == 4 for vs in services):
             col.add("/cluster/ha/connection_sync", "synchronises IPVS (layer-4) connections, and this cluster has no layer-4 service; "
                     "a layer-7 connection ends with the HAProxy that holds it.", "remove connection_sync.")
+    _check_outbound_nat(services, cluster, col)
     if cluster is not None and cluster.ha.mode == "pair" and cluster.ha.vrrp_version == 2:
         for vs in services:
             if vs.address.version == 6:
@@ -493,6 +516,27 @@ def check_services(services, cluster, col):
                     "%s is an IPv6 VIP, but VRRPv2 carries IPv4 addresses only, so the pair could not move it." % vs.address,
                     "set /cluster/ha/vrrp_version to 3, or use an IPv4 VIP.",
                 )
+
+
+def _check_outbound_nat(services, cluster, col):
+    """Autonat needs something to translate; a real server leaves from one VIP only."""
+    if cluster is not None and cluster.autonat:
+        if cluster.interfaces.external is None:
+            col.add("/cluster/autonat", "masquerades on the external interface, and the cluster names none.",
+                    "set /cluster/interfaces/external, or remove autonat.")
+        if not cluster.gateways():
+            col.add("/cluster/autonat", "no real server routes through the appliance: the cluster has no gateway floating IP.",
+                    "add a floating IP with gateway: true on the internal side (the real servers' default gateway), or remove autonat.")
+    claimed = {}
+    for vs in services:
+        if not vs.use_for_server_nat:
+            continue
+        for rs in vs.real_servers:
+            other = claimed.setdefault(rs.address, vs)
+            if other.address != vs.address:
+                col.add(join(rs.path, "address"), "%s already leaves from %s (use_for_server_nat of virtual service '%s'); a real server"
+                        " has one outbound address." % (rs.address, other.address, other.name),
+                        "set use_for_server_nat on the services of one VIP only for this real server.")
 
 
 def check_monitoring(monitoring, cluster, col):

@@ -316,6 +316,15 @@ CLUSTER = {
             "items": {"$ref": "#/$defs/floating_ip"},
         },
         "interfaces": {"$ref": "#/$defs/interfaces"},
+        "autonat": _p(
+            "boolean",
+            "Autonat (Loadbalancer.org's name): the connections that real servers open to other networks "
+            "through the appliance (their default gateway, a gateway floating IP) leave from the appliance's "
+            "address on the external interface (masquerade), so the real servers reach outside networks "
+            "that have no route back to them. Needs the external interface and a gateway floating IP.",
+            [True],
+            default=False,
+        ),
     },
 }
 
@@ -682,6 +691,15 @@ VIRTUAL_SERVICE = {
             default="weighted_round_robin",
         ),
         "persistence": {"$ref": "#/$defs/persistence"},
+        "use_for_server_nat": _p(
+            "boolean",
+            "Use the VIP for server NAT (the LoadMaster's 'Use Address for Server NAT'): the connections that "
+            "this service's real servers open to other networks through the appliance leave from the VIP, "
+            "as mail servers and reverse-DNS checks need. The real servers must use a gateway floating IP as "
+            "their default gateway; a real server leaves from one VIP only.",
+            [True],
+            default=False,
+        ),
         "slow_start": _duration(
             "Slow start (layer 7): a real server that comes back (its health check passes again, or it is "
             "enabled after a drain or a halt) takes its share of new connections gradually, from almost "

@@ -52,6 +52,18 @@ SUPPORTED_KEYWORDS = frozenset(
 )
 
 
+# An error's whole line stays readable: the known fields are listed while the line stays under this.
+MESSAGE_MAX = 300
+
+
+def _known_fields(path, message, props):
+    """The fix for an unknown field: the fields known here, or where to read them when the line would be too long."""
+    fix = "remove it; known fields here: %s." % ", ".join(sorted(props))
+    if len(path) + len(message) + len(fix) + 8 > MESSAGE_MAX:
+        fix = "remove it; docs/spec-reference.md lists the fields known here."
+    return fix
+
+
 class Fields(dict):
     """A mapping of the spec with its defaults filled in; ``given`` are the keys the user wrote."""
 
@@ -227,13 +239,14 @@ class StructureChecker(object):
             if key not in props and node.get("additionalProperties", True) is False:
                 if control_character(key) is not None or len(key) > 100:
                     # A pointer holding a line break would break the message's line: the error goes on the mapping.
-                    collector.add(path or "/", "has an unknown field %s." % show(key), "remove it; known fields here: %s." % ", ".join(sorted(props)))
+                    message = "has an unknown field %s." % show(key)
+                    collector.add(path or "/", message, _known_fields(path or "/", message, props))
                     continue
                 guess = difflib.get_close_matches(key, list(props), n=1)
                 if guess:
                     fix = "did you mean '%s'?" % guess[0]
                 else:
-                    fix = "remove it; known fields here: %s." % ", ".join(sorted(props))
+                    fix = _known_fields(join(path, key), "unknown field %s." % show(key), props)
                 collector.add(join(path, key), "unknown field %s." % show(key), fix)
                 continue
             given.append(key)
