@@ -2,6 +2,8 @@
 masquerades them on the external interface, use_for_server_nat gives them a service's VIP.
 Validation, rendering, the plan and the LoadMaster mapping here; the lab proves both with traffic."""
 
+import dataclasses
+
 import pytest
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine import linux as engine
@@ -71,9 +73,9 @@ def test_the_loadmaster_sets_its_vip_for_server_nat_and_refuses_autonat():
 
 def test_an_interface_name_nftables_could_misread_is_never_written():
     spec = load_spec(mutate({"/cluster/autonat": True}))
-    odd = spec.cluster.__class__(**dict(spec.cluster.__dict__, interfaces=spec.cluster.interfaces.__class__('eth0" accept', "eth1")))
+    odd = dataclasses.replace(spec.cluster, interfaces=dataclasses.replace(spec.cluster.interfaces, external='eth0" accept'))
     with pytest.raises(UnsafeValue):
-        programs.netfilter_rules(spec.__class__(**dict(spec.__dict__, cluster=odd)))
+        programs.netfilter_rules(dataclasses.replace(spec, cluster=odd))
 
 
 def test_autonat_installs_lbkits_table_without_the_transparency_routing(root):
