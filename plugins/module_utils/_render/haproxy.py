@@ -125,9 +125,8 @@ def local_networks(vs, cluster):
     connections a real server itself opens to the VIP."""
     out = []
     for gateway in cluster.gateways():
-        network = gateway.address.network
-        if any(rs.address.version == network.version and rs.address in network for rs in vs.real_servers) and network not in out:
-            out.append(network)
+        if any(gateway.holds(rs.address) for rs in vs.real_servers) and gateway.address.network not in out:
+            out.append(gateway.address.network)
     return out
 
 
@@ -338,7 +337,7 @@ def _servers(vs, lines, track=None):
         lines.append(_server(vs, rs, weight, track=track))
     if vs.fallback_server is not None:
         fb = vs.fallback_server
-        check = _server_check(vs) if track is None and vs.health_check.type != "none" else _track(track, "fallback")
+        check = _server_check(vs) if track is None else _track(track, "fallback")
         check += _source(vs, fb.address, track)
         lines.append("    server fallback %s%s backup" % (_addr_port(fb.address, fb.port), check))
     return primary
@@ -411,10 +410,10 @@ def _render_transparent(vs, tls_dir, cluster):
     front.append("    default_backend %s" % proxy)
     out = "\n".join(front) + "\n"
     backends = [(proxy, None)] + ([(local, proxy if vs.health_check.type != "none" else "")] if networks else [])
+    persistence = []
+    _persistence(vs, persistence)
     for name, track in backends:
         lines = ["backend %s" % name, "    mode %s" % l7.mode, "    balance %s" % BALANCE[vs.scheduling], "    timeout server %ds" % l7.idle_timeout]
-        persistence = []
-        _persistence(vs, persistence)
         if track is None:
             lines.extend(persistence)
             _health(vs, lines)

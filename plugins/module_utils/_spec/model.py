@@ -61,6 +61,10 @@ class FloatingIP:
     gateway: bool
     path: str = field(default="", compare=False, repr=False)
 
+    def holds(self, address):
+        """Whether ``address`` is in this floating IP's subnet."""
+        return self.address.version == address.version and address in self.address.network
+
 
 @dataclass(frozen=True)
 class Interfaces:
@@ -88,6 +92,10 @@ class Cluster:
 
     def gateways(self):
         return tuple(f for f in self.floating_ips if f.gateway)
+
+    def gateways_for(self, address):
+        """The gateway floating IPs whose subnet holds ``address`` (a real server that can route through them)."""
+        return tuple(g for g in self.gateways() if g.holds(address))
 
 
 @dataclass(frozen=True)

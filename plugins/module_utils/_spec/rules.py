@@ -233,12 +233,21 @@ def _check_server_nat(vs, cluster, col):
         col.add(path, "Direct Routing and tunnelling real servers answer clients themselves, not through the appliance;"
                 " their other connections do not pass it either.", "use nat forwarding (or layer 7 with a gateway), or remove use_for_server_nat.")
         return
+    for rs in _same_family(vs, col, "its outbound connections would leave from the VIP, an IPv%d address, and it is IPv%d.",
+                           "give the service real servers of the VIP's address family, or remove use_for_server_nat."):
+        _check_gateway(rs, cluster.gateways(), cluster, col, "use_for_server_nat")
+
+
+def _same_family(vs, col, message, fix):
+    """The real servers of ``vs`` in the VIP's address family; each other one refused at its address
+    (``message`` takes the VIP's and the real server's IP versions)."""
+    same = []
     for rs in vs.real_servers:
-        if rs.address.version != vs.address.version:
-            col.add(join(rs.path, "address"), "its outbound connections would leave from the VIP, an IPv%d address, and it is IPv%d."
-                    % (vs.address.version, rs.address.version), "give the service real servers of the VIP's address family, or remove use_for_server_nat.")
+        if rs.address.version == vs.address.version:
+            same.append(rs)
         else:
-            _check_gateway(rs, cluster.gateways(), cluster, col, "use_for_server_nat")
+            col.add(join(rs.path, "address"), message % (vs.address.version, rs.address.version), fix)
+    return same
 
 
 def _check_slow_start(vs, col):
@@ -308,8 +317,7 @@ def _check_real_servers(vs, cluster, col):
 
 
 def _check_gateway(rs, gateways, cluster, col, why):
-    usable = [g for g in gateways if g.address.version == rs.address.version and rs.address in g.address.network]
-    if usable:
+    if cluster.gateways_for(rs.address):
         return
     if not gateways:
         col.add(
@@ -452,16 +460,12 @@ def _check_layer7(vs, cluster, col):
     if l7.transparent and cluster is not None:
         for rs in vs.real_servers:
             _check_gateway(rs, cluster.gateways(), cluster, col, "transparency")
-    if l7.transparent or not l7.subnet_originating:
-        for rs in vs.real_servers:
-            if rs.address.version != vs.address.version and not l7.transparent:
-                col.add(join(rs.path, "address"), "without subnet_originating the connections come from the VIP, an IPv%d address, which cannot"
-                        " reach an IPv%d real server." % (vs.address.version, rs.address.version),
-                        "give the service real servers of the VIP's address family, or remove subnet_originating.")
-            elif rs.address.version != vs.address.version:
-                col.add(join(rs.path, "address"), "a transparent service connects from the client's own address, an IPv%d address, which cannot"
-                        " reach an IPv%d real server." % (vs.address.version, rs.address.version),
-                        "give the service real servers of the VIP's address family, or set transparent false.")
+    if l7.transparent:
+        _same_family(vs, col, "a transparent service connects from the client's own address, an IPv%d address, which cannot reach an IPv%d"
+                     " real server.", "give the service real servers of the VIP's address family, or set transparent false.")
+    elif not l7.subnet_originating:
+        _same_family(vs, col, "without subnet_originating the connections come from the VIP, an IPv%d address, which cannot reach an IPv%d"
+                     " real server.", "give the service real servers of the VIP's address family, or remove subnet_originating.")
     if l7.tls is not None and l7.tls.reencrypt and l7.mode != "http":
         col.add(join(path, "tls", "reencrypt"), "re-encryption is supported in http mode.", "set mode http, or turn off reencrypt.")
     if l7.starttls != "none" and (l7.mode != "tcp" or l7.tls is None):
