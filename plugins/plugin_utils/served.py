@@ -41,16 +41,8 @@ def served(spec_data, addresses, hostname):
     own = _addresses(addresses)
     vips, tunnel_vips, ports, nat, transparent = [], [], [], [], []
     for vs in spec.virtual_services:
-        if vs.layer == 7 and vs.layer7.transparent:
-            for rs in vs.real_servers:
-                if rs.address not in own and rs.name != hostname:
-                    continue
-                if vs.name not in transparent:
-                    transparent.append(vs.name)
-                if rs.port not in ports:
-                    ports.append(rs.port)
-            continue
-        if vs.layer != 4:
+        # a layer-7 service forwards as a proxy: only a transparent one concerns its real servers
+        if vs.layer == 7 and not vs.layer7.transparent:
             continue
         for rs in vs.real_servers:
             if rs.address not in own and rs.name != hostname:
@@ -61,7 +53,9 @@ def served(spec_data, addresses, hostname):
                 tunnel_vips.append(str(vs.address))
             if vs.forwarding == "nat" and vs.name not in nat:
                 nat.append(vs.name)
-            port = rs.port if vs.forwarding == "nat" else vs.port
+            if vs.layer == 7 and vs.name not in transparent:
+                transparent.append(vs.name)
+            port = rs.port if vs.forwarding in ("nat", "proxy") else vs.port
             if port not in ports:
                 ports.append(port)
     gateways = [str(f.address) for f in spec.cluster.gateways()] if nat or transparent else []
