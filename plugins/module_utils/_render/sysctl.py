@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import programs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import comment_word
 
 PATH = "/etc/sysctl.d/60-lbkit.conf"
@@ -36,15 +37,15 @@ def settings(spec):
         # a real server that was removed (entries stay up to minutes): the client's SYNs time out.
         out.append(("net.ipv4.vs.expire_nodest_conn", 1, "IPVS expires the connections of a removed real server at once, "
                     "so a client reusing a port is scheduled afresh"))
-    # the real servers' outbound connections through the appliance (autonat, use_for_server_nat)
-    outbound = [f.address.version for f in spec.cluster.gateways()] if spec.cluster.autonat else []
-    outbound += [rs.address.version for vs in spec.virtual_services if vs.use_for_server_nat for rs in vs.real_servers]
-    if nat or outbound:
-        if any(vs.address.version == 4 for vs in nat) or 4 in outbound:
-            out.append(("net.ipv4.ip_forward", 1, "NAT forwards the real servers' replies" if nat else "the real servers' outbound connections are forwarded"))
-        if any(vs.address.version == 6 for vs in nat) or 6 in outbound:
-            out.append(("net.ipv6.conf.all.forwarding", 1, "NAT forwards the real servers' replies (IPv6)" if nat
-                        else "the real servers' outbound connections are forwarded (IPv6)"))
+    # NAT forwards the real servers' replies, outbound NAT their own connections (autonat, use_for_server_nat)
+    forwarded = set(vs.address.version for vs in nat)
+    outbound = set(6 if family == "ip6" else 4 for family, source, vip in programs.outbound_nat(spec))
+    for version, key in ((4, "net.ipv4.ip_forward"), (6, "net.ipv6.conf.all.forwarding")):
+        suffix = " (IPv6)" if version == 6 else ""
+        if version in forwarded:
+            out.append((key, 1, "NAT forwards the real servers' replies" + suffix))
+        elif version in outbound:
+            out.append((key, 1, "the real servers' outbound connections are forwarded" + suffix))
     return out
 
 
