@@ -61,6 +61,7 @@ def docker(*args):
 
 
 def in_container(name, *argv):
+    """A command in one of the lab's containers: its standard output."""
     return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=True).stdout
 
 
@@ -84,7 +85,7 @@ def outbound_source(probe):
 
 def client(*argv):
     """A command on the lab's client (its Prometheus server and its curl): its standard output."""
-    return subprocess.run(["docker", "exec", "lbkit-lab-client", *argv], capture_output=True, text=True, check=True).stdout
+    return in_container("lbkit-lab-client", *argv)
 
 
 def promql(query):
