@@ -42,8 +42,10 @@ RETURN = r"""
 _value:
   description:
     - C(vips) (the VIPs of its Direct Routing and tunnelling services), C(tunnel_vips) (those of the
-      tunnelling ones), C(ports) (the ports its services listen on), C(nat_services) and C(gateways)
-      (the cluster's gateway floating IPs, C(ADDRESS/PREFIX), when it serves a NAT service).
+      tunnelling ones), C(ports) (the ports its services listen on), C(nat_services), C(transparent_services)
+      and C(gateways) (the cluster's gateway floating IPs, C(ADDRESS/PREFIX), when it serves a NAT or
+      transparent layer-7 service), and C(load_agent) (C(ports) and C(paths) its adaptive services ask
+      its load agent on; empty lists when it serves none).
   type: dict
 """
 

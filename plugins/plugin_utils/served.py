@@ -28,19 +28,27 @@ def _addresses(values):
 
 
 def served(spec_data, addresses, hostname):
-    """{vips, tunnel_vips, ports, nat_services, transparent_services, gateways} of the host, for the realserver role.
+    """{vips, tunnel_vips, ports, nat_services, transparent_services, gateways, load_agent} of the host, for the realserver role.
 
     ``vips``: the VIPs of its Direct Routing and tunnelling services (those of the tunnelling
     ones also in ``tunnel_vips``); ``ports``: the ports its services listen on (the VIP's port
     for Direct Routing and tunnelling, which cannot translate ports; the real server's own for
     NAT and transparent layer 7); ``nat_services``, ``transparent_services`` and ``gateways``: its
     NAT and transparent layer-7 services and the cluster's gateway floating IPs (ADDRESS/PREFIX)
-    they route through. Raises SpecInvalid for an invalid spec.
+    they route through; ``load_agent``: the ports and paths its adaptive services' appliances ask its
+    load agent on (empty lists: no agent). Raises SpecInvalid for an invalid spec.
     """
     spec = load_spec(spec_data)
     own = _addresses(addresses)
     vips, tunnel_vips, ports, nat, transparent = [], [], [], [], []
+    agent_ports, agent_paths = [], []
     for vs in spec.virtual_services:
+        # adaptive scheduling (either layer) asks each of its real servers' load agent
+        if vs.scheduling == "adaptive" and any(rs.address in own or rs.name == hostname for rs in vs.real_servers):
+            if vs.adaptive.port not in agent_ports:
+                agent_ports.append(vs.adaptive.port)
+            if vs.adaptive.path not in agent_paths:
+                agent_paths.append(vs.adaptive.path)
         # a layer-7 service forwards as a proxy: only a transparent one concerns its real servers
         if vs.layer == 7 and not vs.layer7.transparent:
             continue
@@ -59,4 +67,5 @@ def served(spec_data, addresses, hostname):
             if port not in ports:
                 ports.append(port)
     gateways = [str(f.address) for f in spec.cluster.gateways()] if nat or transparent else []
-    return dict(vips=vips, tunnel_vips=tunnel_vips, ports=ports, nat_services=nat, transparent_services=transparent, gateways=gateways)
+    return dict(vips=vips, tunnel_vips=tunnel_vips, ports=ports, nat_services=nat, transparent_services=transparent, gateways=gateways,
+                load_agent=dict(ports=sorted(agent_ports), paths=sorted(agent_paths)))

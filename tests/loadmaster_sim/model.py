@@ -243,6 +243,12 @@ VS_FIELDS = {
     "Refreshpersist": _bool,
     "StartTLSMode": _int_range(0, 6),
     "UseforSnat": _bool,
+    # Per-VS adaptive agent settings exist in the 7.2.60 SDK; ranges NOT FOUND [S5]. CHOICE: the
+    # global parameters' ranges (notes §2.4): a port, an interval of 0-86400 s, a percentage.
+    "AdaptiveURL": _plain_str,
+    "AdaptivePort": _check_port,
+    "AdaptiveInterval": _int_range(0, 86400),
+    "AdaptiveMinPercent": _int_range(0, 100),
 }
 VS_FIELD_BY_LOWER = {name.lower(): name for name in VS_FIELDS}
 
@@ -251,7 +257,7 @@ VS_OUTPUT = ("Index", "VSAddress", "VSPort", "Protocol", "NickName", "Enable", "
              "Schedule", "Persist", "PersistTimeout", "Cookie", "QueryTag", "CheckType", "CheckUrl", "CheckHost", "CheckPort", "CheckCodes",
              "CheckUse1.1", "ChkInterval", "ChkTimeout", "ChkRetryCount", "Idletime", "AddVia", "QoS", "ServerInit", "ExtraPorts",
              "StandbyAddr", "StandbyPort", "SSLAcceleration", "SSLReencrypt", "CertFile", "Refreshpersist", "StartTLSMode", "UseforSnat",
-             "NumberOfRSs", "Status", "MasterVS", "MasterVSID")
+             "AdaptiveURL", "AdaptivePort", "AdaptiveInterval", "AdaptiveMinPercent", "NumberOfRSs", "Status", "MasterVS", "MasterVSID")
 
 
 def vs_defaults(port, protocol, transparent_default):
@@ -298,6 +304,11 @@ def vs_defaults(port, protocol, transparent_default):
         "Refreshpersist": False,   # CHOICE: default not documented (off: entries refreshed only by new connections)
         "StartTLSMode": 0,
         "UseforSnat": False,       # the parameter table's default (notes §2.2)
+        # CHOICE: the WUI's documented starting values (the URL /load, 7 s), port 80, no minimum
+        "AdaptiveURL": "/load",
+        "AdaptivePort": 80,
+        "AdaptiveInterval": 7,
+        "AdaptiveMinPercent": 0,
     }
 
 

@@ -116,7 +116,7 @@ def test_served_reads_the_defaults_from_the_model():
                                      "real_servers": [{"address": "10.1.0.21", "port": 8080}]})
     assert served(["10.0.0.21"], spec=spec)["vips"] == ["10.0.0.100", "10.0.0.101"]
     assert served(["10.1.0.21"], spec=spec) == dict(vips=[], tunnel_vips=[], ports=[8080], nat_services=["nat"], transparent_services=[],
-                                                    gateways=["10.1.0.1/24"])
+                                                    gateways=["10.1.0.1/24"], load_agent=dict(ports=[], paths=[]))
 
 
 def test_served_fails_on_an_invalid_spec_with_the_path():

@@ -115,6 +115,10 @@ class Paths:
         return dict((self.root + path, text) for path, text in sorted(programs.HELPERS.items()))
 
     @property
+    def load_agent(self):
+        return self.root + programs.LOAD_AGENT
+
+    @property
     def node_exporter_dropin(self):
         return self.root + programs.NODE_EXPORTER_DROPIN
 
@@ -168,7 +172,7 @@ class Paths:
         those monitoring and HAProxy's server states add (read whether or not the spec has them, to
         remove them when they go)."""
         return (self.keepalived_defaults,) + tuple(sorted(self.helpers())) + (
-            self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program, self.server_state,
+            self.load_agent, self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program, self.server_state,
             self.netfilter_unit, self.root + self.netfilter_rules)
 
 
@@ -384,7 +388,10 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
         ManagedFile(paths.sysctl, kernel.content if kernel else None, 0o644, KERNEL, kernel.content if kernel else None),
     ) + tuple(tls_files) + (
         ManagedFile(paths.keepalived_defaults, programs.keepalived_defaults(mode), 0o644, KEEPALIVED_MODE),
-    ) + tuple(ManagedFile(path, text, programs.MODE, KEEPALIVED_HELPER) for path, text in sorted(paths.helpers().items()))
+    ) + tuple(ManagedFile(path, text, programs.MODE, KEEPALIVED_HELPER) for path, text in sorted(paths.helpers().items())) + (
+        # keepalived's adaptive check asks the real servers' load agents with the agent's own program
+        ManagedFile(paths.load_agent, programs.load_agent_program() if programs.adaptive_layer4(spec) else None, programs.MODE, KEEPALIVED_HELPER),
+    )
     watched = spec.monitoring is not None
     files += (
         ManagedFile(paths.node_exporter_dropin, programs.node_exporter_dropin() if watched else None, 0o644, NODE_EXPORTER),

@@ -37,6 +37,9 @@ MIN_FIRMWARE = (7, 2, 52)
 # appliance's global check settings apply to every service.
 CHECK_TIMING_FIRMWARE = (7, 2, 60)
 CHECK_TIMING = ("ChkInterval", "ChkTimeout", "ChkRetryCount")
+# Adaptive scheduling's agent settings per service (7.2.60's API SDK too); before it, the appliance's
+# global adaptive parameters apply (Rules & Checking > Check Parameters).
+ADAPTIVE_PARAMS = ("AdaptiveURL", "AdaptivePort", "AdaptiveInterval", "AdaptiveMinPercent")
 
 SCHEDULE = {
     "round_robin": "rr",
@@ -82,7 +85,7 @@ HA_TIMEOUTS = (3, 6, 9, 12, 15)
 VS_PARAMS = ("NickName", "Enable", "ForceL7", "VStype", "Schedule", "Persist", "PersistTimeout", "Cookie", "QueryTag", "CheckType", "CheckPort",
              "CheckUrl", "CheckHost", "CheckUse1.1", "CheckCodes", "ChkInterval", "ChkTimeout", "ChkRetryCount", "ExtraPorts", "StandbyAddr",
              "StandbyPort", "Transparent", "SubnetOriginating", "AddVia", "Idletime", "QoS", "ServerInit", "SSLAcceleration", "SSLReencrypt", "CertFile",
-             "Refreshpersist", "StartTLSMode", "UseforSnat")
+             "Refreshpersist", "StartTLSMode", "UseforSnat") + ADAPTIVE_PARAMS
 PERSIST_PARAMS = ("Persist", "PersistTimeout", "Cookie", "QueryTag", "Refreshpersist")
 RS_PARAMS = ("Weight", "Limit", "Forward", "Enable")
 
@@ -210,6 +213,9 @@ def vs_params(vs, certificate=""):
         "CertFile": certificate if l7 is not None and l7.tls is not None else "",
         "UseforSnat": vs.use_for_server_nat,
     }
+    if vs.scheduling == "adaptive":
+        a = vs.adaptive
+        params.update(AdaptiveURL=a.path, AdaptivePort=a.port, AdaptiveInterval=a.interval, AdaptiveMinPercent=a.min_load)
     return params
 
 
@@ -248,7 +254,8 @@ def listing_entry(vs, certificate="", check_timing=True):
 
 
 def _without_timing(entry):
-    lower = set(name.lower() for name in CHECK_TIMING)
+    """The entry without the per-service settings firmware before 7.2.60 does not have (check timing, adaptive agent)."""
+    lower = set(name.lower() for name in CHECK_TIMING + ADAPTIVE_PARAMS)
     return dict((key, value) for key, value in entry.items() if key.lower() not in lower)
 
 
@@ -323,6 +330,9 @@ def service_doc(entry):
         "use_for_server_nat": _bool(get("UseforSnat", False)),
         "real_servers": rss,
     }
+    if doc["scheduling"] == "adaptive" and get("AdaptivePort") is not None:
+        doc["adaptive"] = {"port": _int(get("AdaptivePort")), "path": str(get("AdaptiveURL", "") or ""), "interval": _int(get("AdaptiveInterval")),
+                           "min_load": _int(get("AdaptiveMinPercent"))}
     if layer7:
         cert = str(get("CertFile", "") or "")
         doc["layer7"] = {
@@ -402,6 +412,11 @@ def desired(spec, host, current, tls_material=None):
                 errors.append(SpecError("%s/health_check/%s" % (vs.path, name), "the LoadMaster at %s runs firmware %s, which times checks globally;"
                                         " per-service check timing needs 7.2.60 or later." % (host, current.version),
                                         "remove it (the appliance's global check settings apply), or update the firmware."))
+        if vs.scheduling == "adaptive" and "adaptive" in vs.given:
+            errors.append(SpecError("%s/adaptive" % vs.path, "the LoadMaster at %s runs firmware %s, which sets the adaptive agent's port, URL and"
+                                    " interval globally; per-service settings need 7.2.60 or later." % (host, current.version),
+                                    "remove adaptive and set the appliance's adaptive parameters (Rules & Checking > Check Parameters) to the"
+                                    " agent's port and /load, or update the firmware."))
     certificates, cert_names = {}, {}
     for vs in spec.virtual_services:
         if vs.layer7 is None or vs.layer7.tls is None:

@@ -90,6 +90,9 @@ def _service(vs):
         out["slow_start"] = vs.slow_start
     if vs.use_for_server_nat:
         out["use_for_server_nat"] = True
+    if vs.scheduling == "adaptive":
+        a = vs.adaptive
+        out["adaptive"] = {"port": a.port, "path": a.path, "interval": a.interval, "min_load": a.min_load}
     if hc.payload:
         out["health_check"]["payload"] = hc.payload.lower()
     if vs.layer7 is not None:

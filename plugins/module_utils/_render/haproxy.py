@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import load_agent
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import haproxy_sample_arg, haproxy_word
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.rules import ACTIVE_COOKIE_MODES, RDP_MODES
@@ -40,6 +41,8 @@ BALANCE = {
     "source_ip_hash": "source",
     "fixed_weighting": "first",
     "url_hash": "uri",
+    # adaptive: the agents' answers move the weights round robin follows
+    "adaptive": "roundrobin",
 }
 # Scheduling methods that ignore the spec's weights (every server gets weight 1).
 UNWEIGHTED = frozenset(["round_robin", "least_connection"])
@@ -298,6 +301,7 @@ def _server(vs, rs, weight, backup=False, track=None):
         line += " ssl verify none"
     line += _server_check(vs) if track is None else _track(track, name)
     line += _source(vs, rs.address, track)
+    line += _agent(vs)
     if vs.slow_start:
         line += " slowstart %ds" % vs.slow_start
     if backup:
@@ -305,6 +309,15 @@ def _server(vs, rs, weight, backup=False, track=None):
     if rs.state == "halted":
         line += " disabled"
     return line
+
+
+def _agent(vs):
+    """Adaptive scheduling: HAProxy asks the real server's load agent (agent-check) for the share of
+    its weight to use; the agent's greeting carries the load under which the weight stays whole."""
+    if vs.scheduling != "adaptive":
+        return ""
+    a = vs.adaptive
+    return ' agent-check agent-port %d agent-inter %ds agent-send "%s min_load=%d\\n"' % (a.port, a.interval, load_agent.GREETING, a.min_load)
 
 
 def _track(proxy, name):

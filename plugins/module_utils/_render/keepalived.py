@@ -33,8 +33,12 @@ LB_ALGO = {
     "source_ip_hash": "sh",
     "destination_hash": "dh",
     "fixed_weighting": "fo",
+    # adaptive: the load agents' answers set the weights (MISC_CHECK misc_dynamic) weighted round robin follows
+    "adaptive": "wrr",
 }
 LB_KIND = {"dr": "DR", "nat": "NAT", "tun": "TUN"}
+# Seconds the adaptive check waits for a load agent's answer.
+AGENT_TIMEOUT = 2
 MASK = "********"
 
 
@@ -229,6 +233,22 @@ def _check(vs, rs, lines):
     lines.append("        }")
 
 
+def _agent_check(vs, rs, lines):
+    """Adaptive scheduling: a second checker asks the real server's load agent every interval and
+    exits with 2 + the weight to use (misc_dynamic); 0 when the agent does not answer (the weight
+    stays). The health check alone says whether the server is up."""
+    if vs.scheduling != "adaptive":
+        return
+    a = vs.adaptive
+    lines.append("        MISC_CHECK {")
+    lines.append('            misc_path "%s query %s %d --weight %d --min-load %d --timeout %d"'
+                 % (programs.LOAD_AGENT, rs.address, a.port, rs.weight, a.min_load, AGENT_TIMEOUT))
+    lines.append("            misc_timeout %d" % (AGENT_TIMEOUT + 1))
+    lines.append("            misc_dynamic")
+    lines.append("            delay_loop %d" % a.interval)
+    lines.append("        }")
+
+
 def _virtual_server(vs, lines):
     lines.append("virtual_server %s %d {" % (vs.address, vs.port))
     lines.append("    delay_loop %d" % vs.health_check.interval)
@@ -258,6 +278,7 @@ def _virtual_server(vs, lines):
         if rs.min_connections:
             lines.append("        lthreshold %d" % rs.min_connections)
         _check(vs, rs, lines)
+        _agent_check(vs, rs, lines)
         if vs.health_check.type != "none":
             # Each check result lands where the status overview reads it: a server out of the
             # IPVS table is down when its check failed, halted (at runtime) when it did not.

@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import UnsafeValue
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview, server_state
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import load_agent
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
 
 DIRECTORY = "/usr/local/libexec/lbkit"
@@ -84,6 +85,10 @@ printf '%%s %%s\\n' "$1" "$(date +%%s)" > "$tmp"
 mv "$tmp" "%(dir)s/$2"
 """ % dict(dir=CHECKS_DIR)
 
+# Adaptive scheduling's load agent (_realserver/load_agent.py): on the real servers it serves their
+# load (the realserver role installs it); on the appliance keepalived's adaptive check asks it.
+LOAD_AGENT = load_agent.INSTALLED
+
 # {path: text} of the helper programs.
 HELPERS = {PING_ANY: PING_ANY_TEXT, VRRP_NOTIFY: VRRP_NOTIFY_TEXT, CHECK_NOTIFY: CHECK_NOTIFY_TEXT}
 
@@ -91,6 +96,16 @@ HELPERS = {PING_ANY: PING_ANY_TEXT, VRRP_NOTIFY: VRRP_NOTIFY_TEXT, CHECK_NOTIFY:
 def metrics_program():
     """The lbkit-metrics program: the overview module's own source, run by the appliance's python3."""
     return "#!/usr/bin/python3\n" + inspect.getsource(overview)
+
+
+def load_agent_program():
+    """The load agent: the load_agent module's own source."""
+    return load_agent.program_text("/usr/bin/python3")
+
+
+def adaptive_layer4(spec):
+    """Whether keepalived asks load agents (a layer-4 service with adaptive scheduling)."""
+    return any(vs.layer == 4 and vs.scheduling == "adaptive" for vs in spec.virtual_services)
 
 
 def server_state_program():

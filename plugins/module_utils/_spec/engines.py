@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import load_agent
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
 
 IPVS = "keepalived/IPVS (layer 4)"
@@ -24,12 +25,13 @@ LOADMASTER = "Kemp LoadMaster"
 # schema's enums is implemented by the engine that serves the service.
 UNSUPPORTED = {
     (IPVS, "scheduling", "url_hash"): "the URL is only visible at layer 7: set layer 7, or use source_ip_hash at layer 4",
-    (IPVS, "scheduling", "weighted_response_time"): "IPVS has no response-time feedback: use weighted_least_connection",
-    (IPVS, "scheduling", "adaptive"): "IPVS weights are static here: use weighted_least_connection, or layer 7 (HAProxy agent checks)",
+    (IPVS, "scheduling", "weighted_response_time"): "IPVS has no response-time feedback: use weighted_least_connection, or adaptive"
+                                                     " (the real servers' load sets their weights)",
     (HAPROXY, "scheduling", "destination_hash"): "HAProxy cannot hash the destination: use source_ip_hash or url_hash, or layer 4",
-    (HAPROXY, "scheduling", "weighted_response_time"): "HAProxy has no response-time scheduler: use least_connection",
+    (HAPROXY, "scheduling", "weighted_response_time"): ("HAProxy has no response-time scheduler: use least_connection (a slow server holds"
+                                                        " its connections longer and gets fewer new ones), or adaptive (the real servers' load"
+                                                        " sets their weights)"),
     (HAPROXY, "health_check", "icmp"): "HAProxy cannot ping: use a tcp or http check",
-    (HAPROXY, "scheduling", "adaptive"): "the spec has no feedback agent settings yet: use weighted_least_connection",
     (LOADMASTER, "scheduling", "destination_hash"): "the LoadMaster has no destination hash scheduling: use source_ip_hash",
     (LOADMASTER, "forwarding", "tun"): "the LoadMaster forwards by route (Direct Routing) or NAT, not IP-in-IP: use dr or nat",
     (LOADMASTER, "persistence", "selected_header"): "the LoadMaster's API documents no parameter for the header name: use host_header or a cookie mode",
@@ -47,6 +49,8 @@ NOT_YET = {
     ),
 }
 HAPROXY_MAX_WEIGHT = 256
+# keepalived's misc_dynamic: the weight is the check's exit code minus 2.
+IPVS_MAX_DYNAMIC_WEIGHT = load_agent.MAX_DYNAMIC_WEIGHT
 # HAProxy's static algorithms (balance source, uri, first): a server's weight is fixed when it comes up.
 STATIC_SCHEDULING = frozenset(["source_ip_hash", "url_hash", "fixed_weighting"])
 # The LoadMaster's nicknames take letters, digits and . @ - _ (and lbkit prefixes its own).
@@ -119,6 +123,12 @@ def check_service(vs, col, cluster_engine="linux", paired=False):
         return
     if engine == IPVS and vs.extra_ports:
         _not_yet(engine, "extra_ports", join(vs.path, "extra_ports"), col)
+    if engine == IPVS and vs.scheduling == "adaptive":
+        for rs in vs.real_servers:
+            if rs.weight > IPVS_MAX_DYNAMIC_WEIGHT:
+                col.add(join(rs.path, "weight"), "%s sets an adaptive service's weights from its check's exit code, %d at most, not %d."
+                        % (engine, IPVS_MAX_DYNAMIC_WEIGHT, rs.weight),
+                        "scale the weights of this service down to 1-%d (only their ratios matter)." % IPVS_MAX_DYNAMIC_WEIGHT)
     if engine == IPVS and vs.slow_start:
         col.add(join(vs.path, "slow_start"), "%s has no slow start: IPVS gives a real server its full weight as soon as its check passes." % engine,
                 "remove slow_start, or set layer 7 (HAProxy ramps the weight up).")

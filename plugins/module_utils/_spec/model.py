@@ -129,6 +129,17 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class Adaptive:
+    """Resource based (adaptive) scheduling's load agent: its port and path, the polling interval, the load under which weights stay whole."""
+
+    port: int
+    path: str
+    interval: int
+    min_load: int
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class TLS:
     certificate: str
     key: str = field(repr=False)
@@ -195,6 +206,8 @@ class VirtualService:
     slow_start: int = 0
     # the real servers' outbound connections leave from the VIP
     use_for_server_nat: bool = False
+    # the load agent of adaptive scheduling (its defaults when the spec gives none)
+    adaptive: Optional[Adaptive] = None
 
     @property
     def key(self):
@@ -361,6 +374,7 @@ class _Builder(object):
         layer = data.get("layer") if self.clean(join(path, "layer")) else None
         port = data.get("port") if self.clean(join(path, "port")) else None
         persistence = self.persistence(data.get("persistence"), join(path, "persistence"), address)
+        adaptive = self.adaptive(data.get("adaptive"), join(path, "adaptive"))
         health = self.health_check(data.get("health_check"), join(path, "health_check"))
         layer7, layer7_ok = None, True
         if "layer7" in data or layer == 7:
@@ -377,7 +391,7 @@ class _Builder(object):
             if rs is not None:
                 servers.append(rs)
         complete = all(key in data for key in ("name", "address", "port", "real_servers")) and self.fields_ok(path, *scalars)
-        if not (complete and address_ok and extra_ok and slow_ok and persistence and health and layer7_ok and fallback_ok and servers_ok):
+        if not (complete and address_ok and extra_ok and slow_ok and persistence and adaptive and health and layer7_ok and fallback_ok and servers_ok):
             return None
         return VirtualService(
             name=data["name"],
@@ -397,6 +411,7 @@ class _Builder(object):
             given=data.given,
             slow_start=slow_start,
             use_for_server_nat=data["use_for_server_nat"],
+            adaptive=adaptive,
         )
 
     def real_server(self, item, path, service_port):
@@ -431,6 +446,14 @@ class _Builder(object):
             return None
         return Persistence(data["mode"], timeout, granularity, data.get("cookie"), data.get("header"), data.get("query_item"), given=data.given,
                            refresh=data["refresh"], cookie_with_port=data["cookie_with_port"])
+
+    def adaptive(self, data, path):
+        if not isinstance(data, Fields):
+            return None
+        ok, interval = self.value(data, path, "interval", values.parse_duration)
+        if not (ok and self.clean(path)):
+            return None
+        return Adaptive(data["port"], data["path"], interval, data["min_load"], given=data.given)
 
     def health_check(self, data, path):
         if not isinstance(data, Fields):

@@ -17,6 +17,8 @@ PERSISTENCE_MIN = 60
 PERSISTENCE_MAX = 28 * 86400
 IDLE_TIMEOUT_MIN = 1
 IDLE_TIMEOUT_MAX = 86400
+# The longest interval between two questions to a load agent (adaptive scheduling).
+ADAPTIVE_INTERVAL_MAX = 3600
 SLOW_START_MAX = 3600
 
 SOURCE_IP_MODES = frozenset(
@@ -168,6 +170,7 @@ def check_service(vs, cluster, col):
         col.add(join(path, "layer7"), "layer-7 options apply only to layer-7 services; this one is layer 4.", "remove layer7, or set layer 7.")
     _check_extra_ports(vs, col)
     _check_slow_start(vs, col)
+    _check_adaptive(vs, col)
     _check_real_servers(vs, cluster, col)
     _check_persistence(vs, col)
     _check_health(vs, col)
@@ -264,6 +267,18 @@ def _check_slow_start(vs, col):
         col.add(path, "%s is not longer than the health check's interval (%s): the weight grows at each check, so it would come back at once."
                 % (format_duration(vs.slow_start), format_duration(hc.interval)),
                 "make slow_start several times the health check's interval, or check more often.")
+
+
+def _check_adaptive(vs, col):
+    if vs.scheduling != "adaptive":
+        if "adaptive" in vs.given:
+            col.add(join(vs.path, "adaptive"), "the load agent settings are for adaptive scheduling; this service schedules '%s'." % vs.scheduling,
+                    "set scheduling: adaptive, or remove adaptive.")
+        return
+    interval = vs.adaptive.interval
+    if not 1 <= interval <= ADAPTIVE_INTERVAL_MAX:
+        col.add(join(vs.path, "adaptive", "interval"), "%s is outside 1s to 1h." % format_duration(interval),
+                "ask the agents every 1 to 3600 seconds (7s is a good start).")
 
 
 def _check_real_servers(vs, cluster, col):

@@ -642,6 +642,40 @@ REAL_SERVER = {
     },
 }
 
+# The load agent's path: plain path characters only (it is written into the agent's command line).
+AGENT_PATH_PATTERN = r"^/[A-Za-z0-9._~/-]{0,200}$"
+
+ADAPTIVE = {
+    "type": "object",
+    "description": "Resource based (adaptive) scheduling (`scheduling: adaptive`): the appliance asks a load agent on "
+    "each real server for its load every `interval`, and a loaded server's weight drops accordingly: its spec weight "
+    "while the load is under `min_load`, else 100 minus the load percent of it (at least 1%). The realserver role "
+    "installs lbkit's agent on Linux real servers.",
+    "examples": [{"port": 3333, "interval": "7s", "min_load": 10}],
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "port": _p("integer", "The load agent's TCP port on each real server.", [3333], minimum=1, maximum=65535, default=3333),
+        "path": _p(
+            "string",
+            "The path of the HTTP request a LoadMaster sends the agent (its 'Adaptive URL'); lbkit's agent answers it with "
+            "the load, 0 to 100.",
+            ["/load"],
+            pattern=AGENT_PATH_PATTERN,
+            default="/load",
+        ),
+        "interval": _duration("How often the appliance asks each real server's agent.", ["7s"], default=7),
+        "min_load": _p(
+            "integer",
+            "The load (percent) under which a real server keeps its whole weight (the LoadMaster's 'Min. Control Variable Value').",
+            [10],
+            minimum=0,
+            maximum=100,
+            default=0,
+        ),
+    },
+}
+
 VIRTUAL_SERVICE = {
     "type": "object",
     "description": "A virtual service: a VIP and port that clients connect to, and the real servers behind it.",
@@ -691,6 +725,7 @@ VIRTUAL_SERVICE = {
             default="weighted_round_robin",
         ),
         "persistence": {"$ref": "#/$defs/persistence"},
+        "adaptive": {"$ref": "#/$defs/adaptive"},
         "use_for_server_nat": _p(
             "boolean",
             "Use the VIP for server NAT (the LoadMaster's 'Use Address for Server NAT'): the connections that "
@@ -790,6 +825,7 @@ SCHEMA = {
         "virtual_service": VIRTUAL_SERVICE,
         "persistence": PERSISTENCE_OBJ,
         "health_check": HEALTH_CHECK,
+        "adaptive": ADAPTIVE,
         "layer7": LAYER7,
         "tls": TLS,
         "fallback_server": FALLBACK,
