@@ -57,9 +57,10 @@ options:
     default: [/load]
   cgroup:
     description:
-      - The cgroup (v2) directory whose CPU load the agent measures. The default, the root cgroup, is
-        the whole host (or the whole container, under a private cgroup namespace). Without its
-        C(cpu.stat) the agent reads C(/proc/stat).
+      - The cgroup whose CPU load the agent measures, a cgroup v2 directory, or with cgroup v1 the
+        hierarchy's root (holding C(cpuacct/) and C(cpu/)) or a C(cpuacct) directory. The default, the
+        root, is the whole host (or the whole container, under a private cgroup namespace). With
+        neither, the agent reads C(/proc/stat).
     type: str
     default: /sys/fs/cgroup
   window:
@@ -68,7 +69,7 @@ options:
     type: int
     default: 5
 author:
-  - lbkit developers
+  - lbkit developers (@lbkit)
 """
 
 EXAMPLES = r"""
@@ -119,7 +120,7 @@ def run(module):
     systemctl = module.get_bin_path("systemctl")
     current = agent_service.read(module, systemctl)
     steps = agent_service.plan(current, wanted)
-    if any(verb == "systemctl" for verb, _ in steps) and not systemctl:
+    if any(step[0] == "systemctl" for step in steps) and not systemctl:
         raise RealServerError("the agent runs as a systemd service, and this host has no systemctl: run lbkit's agent"
                               " (%s serve --port N) with the host's own service manager." % agent_service.PROGRAM)
     result = dict(

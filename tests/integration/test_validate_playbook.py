@@ -80,7 +80,7 @@ def test_nothing_to_validate_is_an_error():
 def test_lab_spec_is_valid_with_and_without_layer_4():
     """The lab's spec as the lab templates it: layer 7 and the pair, plus layer 4 where the kernel has IPVS."""
     lab = os.path.join(ROOT, "inventory", "lab")
-    for layer4, summary in (("false", "3 virtual services, 6 real servers"), ("true", "5 virtual services, 9 real servers")):
+    for layer4, summary in (("false", "4 virtual services, 8 real servers"), ("true", "6 virtual services, 11 real servers")):
         result = run_playbook("-i", lab, "--vault-password-file", lab + "-vault-password", "-e", '{"lab_layer4": %s}' % layer4)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "lb1: the spec is valid: %s." % summary in result.stdout

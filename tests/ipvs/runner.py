@@ -119,11 +119,13 @@ def _copy_tree(source, target):
 
 
 def _write_helpers(target):
-    """keepalived's helper programs, as the appliance module writes them (_render/programs.py), into ``target``."""
+    """keepalived's helper programs and the load agent, as the appliance module writes them (_render/programs.py), into ``target``."""
     programs = runpy.run_path(str(ROOT / "plugins" / "module_utils" / "_render" / "programs.py"))
     target.mkdir(parents=True, exist_ok=True)
     for path, text in programs["HELPERS"].items():
         (target / Path(path).name).write_text(text)
+    # and the load agent, which keepalived's adaptive check runs (installed while a layer-4 service is adaptive)
+    (target / Path(programs["LOAD_AGENT"]).name).write_text(programs["load_agent_program"]())
     return target
 
 

@@ -381,6 +381,15 @@ DNS_SERVICE, SIP_SERVICE = VIP + ":53", VIP + ":5060"
 DNS_RS1 = NET + "21:53"
 
 
+# The adaptive scenario's spec: "web" scheduled by its real servers' load, asked every 2 seconds.
+ADAPTIVE_WEB = dict(FLAT_SPEC["virtual_services"][0], scheduling="adaptive", adaptive={"port": 3333, "interval": 2})
+ADAPTIVE_SPEC = dict(FLAT_SPEC, virtual_services=[ADAPTIVE_WEB] + FLAT_SPEC["virtual_services"][1:])
+# Each real server's cgroup may use a fifth of a CPU: one busy loop fills it without starving the
+# emulated machine (where each of keepalived's adaptive checks starts a Python).
+ADAPTIVE_QUOTA = 0.2
+AGENT_MODULE = "ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.load_agent"
+
+
 def setup_flat(ctx):
     """One appliance, two Direct Routing real servers (not yet fixed), two clients.
 
@@ -392,6 +401,7 @@ def setup_flat(ctx):
     ctx.flat_files = render(ctx["lb1"], FLAT_SPEC)
     ctx.removed_files = render(ctx["lb1"], without_rs1(FLAT_SPEC))
     ctx.udp_files = render(ctx["lb1"], UDP_SPEC)
+    ctx.adaptive_files = render(ctx["lb1"], ADAPTIVE_SPEC)
     ctx.appliances(FLAT_SPEC, ("lb1",), ctx.flat_files)
 
 
@@ -592,6 +602,65 @@ def scenario_udp(ctx):
     reload_with(lb, ctx.flat_files)
     for name in list(ctx.udp_servers):
         ctx[name].stop(ctx.udp_servers.pop(name))
+    return obs
+
+
+def cgroup_of(host, quota):
+    """A cgroup of its own for a real server (cgroup v2 mounted in its mount namespace), limited to
+    ``quota`` of a CPU as a container's CPU limit is: the load its agent measures."""
+    host.run(["sh", "-c", "mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup"])
+    host.run(["sh", "-c", "grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control"])
+    path = "/sys/fs/cgroup/lbkit-%s" % host.name
+    host.run(["mkdir", "-p", path])
+    host.run(["sh", "-c", "echo '%d 100000' > %s/cpu.max" % (int(quota * 100000), path)])
+    return path
+
+
+def weights_when(lb, condition):
+    """web's IPVS weights of both real servers ({"address:port": weight}) when ``condition`` holds for them, else None."""
+    weights = ipvs_real_servers(lb)
+    return weights if len(weights) == 2 and condition(weights) else None
+
+
+def scenario_adaptive(ctx):
+    """Adaptive scheduling at layer 4: keepalived asks each real server's load agent (MISC_CHECK
+    misc_dynamic) and IPVS's weights follow; rs1 made busy gets fewer new connections, then its
+    weight back. The agents run as lbkit-load-agent.service runs them (no systemd here), each
+    measuring its real server's own cgroup."""
+    client, lb = ctx["client"], ctx["lb1"]
+    ensure_fixed(ctx)
+    agents, busy = {}, []
+    obs = {}
+    for name in ("rs1", "rs2"):
+        group = cgroup_of(ctx[name], ADAPTIVE_QUOTA)
+        agents[name] = ctx[name].spawn_python(["-m", AGENT_MODULE, "serve", "--port", "3333", "--cgroup", group, "--window", "3"], "agent")
+        wait_for(lambda: ":3333 " in ctx[name].run(["ss", "-ltnH"]).stdout, 30, what="%s's load agent" % name)
+    try:
+        ctx.log("adaptive: converge the spec with web scheduled by load")
+        reload_with(lb, ctx.adaptive_files)
+        conf = read_conf(lb)
+        obs["conf"] = conf[conf.index("virtual_server %s 80 {" % VIP):].split("\n}\n")[0]
+        obs["idle"] = wait_for(lambda: weights_when(lb, lambda w: min(w.values()) >= 90), 60, what="both real servers at their whole weight")[0]
+        ctx.log("adaptive: rs1 busy (a CPU loop in its cgroup, which may use %s of a CPU)" % ADAPTIVE_QUOTA)
+        busy.append(ctx["rs1"].spawn(["sh", "-c", "echo $$ > /sys/fs/cgroup/lbkit-rs1/cgroup.procs && exec python3 -c 'while True: pass'"], "busy"))
+        obs["busy_weights"], obs["busy_after"] = wait_for(lambda: weights_when(lb, lambda w: 2 * w[RS1] <= w[RS2]), 90,
+                                                          what="rs1's weight lowered by its load")
+        obs["busy_after"] = round(obs["busy_after"], 1)
+        obs["busy"] = summary(client_get(client, 20))
+        obs["agent_says"] = dict((name, ctx[name].python(["-m", AGENT_MODULE, "query", "127.0.0.1", "3333", "--weight", "100"], check=False).stdout.strip())
+                                 for name in ("rs1", "rs2"))
+    finally:
+        for proc in busy:
+            ctx["rs1"].stop(proc)
+    try:
+        ctx.log("adaptive: rs1 idle again")
+        obs["recovered"] = wait_for(lambda: weights_when(lb, lambda w: w[RS1] >= 90), 90, what="rs1 back at its whole weight")[0]
+        obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
+    finally:
+        # leave the lab as the flat spec has it
+        reload_with(lb, ctx.flat_files)
+        for name, proc in agents.items():
+            ctx[name].stop(proc)
     return obs
 
 
@@ -849,7 +918,7 @@ def scenario_zero_loss(ctx):
 
 
 GROUPS = {
-    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp")),
+    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp", "adaptive")),
     "nat": (setup_nat, ("nat",)),
     "tun": (setup_tun, ("tun",)),
     "pair": (setup_pair, ("ha_pair", "sync")),

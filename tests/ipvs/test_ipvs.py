@@ -267,6 +267,24 @@ def test_udp_check_sends_the_payload_and_takes_a_silent_real_server_out_and_back
     assert set(after["answered"]) == {"rs1", "rs2"} and after["failed"] == 0, after
 
 
+def test_adaptive_weights_follow_the_real_servers_load(results):
+    obs = observed(results, "adaptive")
+    # keepalived asks each agent with the program the appliance installs, and sets the weight from its exit code
+    assert "lb_algo wrr" in obs["conf"] and "misc_dynamic" in obs["conf"], obs["conf"]
+    assert 'misc_path "/usr/local/libexec/lbkit/load-agent query 10.77.0.21 3333 --weight 100 --min-load 0 --timeout 2"' in obs["conf"]
+    # idle: both at (nearly) their whole weight; busy rs1: at most half of rs2's, and fewer new connections
+    assert min(obs["idle"].values()) >= 90, obs["idle"]
+    weights = obs["busy_weights"]
+    assert 2 * weights["10.77.0.21:80"] <= weights["10.77.0.22:80"], weights
+    busy = obs["busy"]
+    assert busy["failed"] == 0 and sum(busy["answered"].values()) == 20, busy
+    assert busy["answered"].get("rs1", 0) < busy["answered"].get("rs2", 0), (busy, weights, obs["checker_log"])
+    # the agent's own answer while busy: a small share for rs1
+    assert obs["agent_says"]["rs1"].startswith("127.0.0.1: ") and "% of 100: weight" in obs["agent_says"]["rs1"], obs["agent_says"]
+    # idle again: rs1 back at its whole weight
+    assert obs["recovered"]["10.77.0.21:80"] >= 90, obs["recovered"]
+
+
 def test_udp_sip_persistence_keeps_each_call_on_one_real_server(results):
     obs = observed(results, "udp")
     servers = {}

@@ -95,6 +95,13 @@ def promql(query):
     return [(row["metric"], float(row["value"][1])) for row in answer["data"]["result"]]
 
 
+def adaptive_weights(condition=None):
+    """web-adaptive's weights on lb1 ({real server: weight}) as lbkit's series give them to Prometheus,
+    when both real servers have one and ``condition`` holds for them; else None."""
+    weights = dict((labels["real_server"], value) for labels, value in promql('lbkit_real_server_weight{host="lb1",service="web-adaptive"}'))
+    return weights if len(weights) == 2 and (condition is None or condition(weights)) else None
+
+
 def until(what, probe, timeout=90):
     """``probe()``'s first true answer, polled each second: Prometheus sees a change on its next scrapes."""
     deadline = time.monotonic() + timeout
@@ -173,7 +180,7 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
     verify = read(reports, "verify.json")
     traffic, ha = verify["traffic"], verify["ha"]
     services = dict((s["service"], s) for s in traffic["services"])
-    assert sorted(services) == sorted(["web", "web-transparent", "shop"] + (["web-dr", "app-nat"] if IPVS else []))
+    assert sorted(services) == sorted(["web", "web-transparent", "web-adaptive", "shop"] + (["web-dr", "app-nat"] if IPVS else []))
     assert traffic["ok"] and traffic["problems"] == []
     for svc in traffic["services"]:
         assert svc["requests"] and all(r["ok"] for r in svc["requests"]), svc
@@ -220,6 +227,26 @@ def test_lab_up_converge_twice_drain_drill_down(reports):
         in_container("lbkit-lab-rs3", "ip", "address", "del", "172.30.78.24/24", "dev", "eth0")
     assert outbound_source("server-nat-probe") == ["172.30.77.100"]
     assert outbound_source("autonat-probe") == ["172.30.77.11"]
+
+    # Adaptive scheduling: the realserver role runs the load agent on web-adaptive's real servers only.
+    # rs1 made busy (given a CPU limit, as a container often has, and a CPU loop that fills it) gets a
+    # smaller share of new connections than idle rs2, and its whole weight back once idle again.
+    assert in_container("lbkit-lab-rs1", "systemctl", "is-active", "lbkit-load-agent").strip() == "active"
+    assert subprocess.run(["docker", "exec", "lbkit-lab-rs3", "systemctl", "is-active", "lbkit-load-agent"], capture_output=True,
+                          check=False).returncode != 0
+    until("rs1 and rs2 at their whole weight", lambda: adaptive_weights(lambda w: min(w.values()) >= 90))
+    docker("update", "--cpu-period", "100000", "--cpu-quota", "25000", "lbkit-lab-rs1")
+    subprocess.run(["docker", "exec", "-d", "lbkit-lab-rs1", "sh", "-c", "echo $$ > /run/lbkit-lab-busy.pid; exec timeout 300 python3 -c 'while True: pass'"],
+                   check=True)
+    try:
+        busy = until("rs1's weight lowered by its load", lambda: adaptive_weights(lambda w: 2 * w["rs1"] <= w["rs2"]))
+        answers = client("sh", "-c", "for i in $(seq 20); do curl -s --max-time 10 http://172.30.77.100:82/; done").split()
+        assert len(answers) == 20 and set(answers) <= {"rs1", "rs2"}, answers
+        assert answers.count("rs1") < answers.count("rs2"), (answers, busy)
+    finally:
+        in_container("lbkit-lab-rs1", "sh", "-c", "kill $(cat /run/lbkit-lab-busy.pid); rm -f /run/lbkit-lab-busy.pid")
+        docker("update", "--cpu-quota", "-1", "lbkit-lab-rs1")
+    until("rs1 back at its whole weight", lambda: adaptive_weights(lambda w: w["rs1"] >= 90))
 
     # Monitoring: the client's Prometheus scrapes both appliances' endpoints; each serves the allowed
     # source only, its status page only with the vault's password.

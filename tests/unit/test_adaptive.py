@@ -22,9 +22,11 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 from ansible_collections.lbkit.loadbalancer.plugins.plugin_utils.served import served
 
+from . import test_appliance_module as appliance_tests
 from .specs import mutate
 from .test_appliance_module import FakeHost, converge, read
-from .test_appliance_module import root  # noqa: F401  (the fixture)
+
+root = appliance_tests.root
 
 AGENT = load_agent.__file__
 VS0 = "/virtual_services/0"
@@ -51,8 +53,28 @@ def test_the_cgroup_counters_and_its_cpus():
     assert load_agent.parse_cpu_max("max 100000\n", 4) == 4.0
     assert load_agent.parse_cpu_max("50000 100000\n", 4) == 0.5
     assert load_agent.parse_cpu_max("800000 100000\n", 2) == 2.0
+    assert load_agent.parse_cfs_quota("-1\n", "100000\n", 4) == 4.0
+    assert load_agent.parse_cfs_quota("25000\n", "100000\n", 4) == 0.25
     # user nice system idle iowait irq softirq steal guest guest_nice: guests are already in user
     assert load_agent.parse_proc_stat("cpu  10 0 5 80 5 0 0 0 7 0\ncpu0 1 2 3 4\n") == (15, 100)
+
+
+@pytest.mark.parametrize("files,sample", [
+    ({"cpu.stat": "usage_usec 700\n", "cpu.max": "50000 100000\n"}, (700, 5000000)),
+    ({"cpu.stat": "usage_usec 700\n", "cpu.max": "max 100000\n"}, (700, 30000000)),
+    ({"cpuacct/cpuacct.usage": "7000\n", "cpu/cpu.cfs_quota_us": "25000\n", "cpu/cpu.cfs_period_us": "100000\n"}, (7, 2500000)),
+    ({"cpuacct.usage": "7000\n", "cpu.cfs_quota_us": "-1\n", "cpu.cfs_period_us": "100000\n"}, (7, 30000000)),
+    ({}, (15, 100)),
+])
+def test_a_sample_is_the_cgroups_cpu_time_and_what_its_quota_allowed_else_the_hosts(tmp_path, monkeypatch, files, sample):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "stat").write_text("cpu  10 0 5 80 5 0 0 0 0 0\n")
+    monkeypatch.setattr(load_agent.time, "monotonic", lambda: 10.0)
+    meter = load_agent.Meter(str(tmp_path), 5, proc_stat=str(tmp_path / "stat"))
+    meter.cpus = 3
+    assert meter.sample() == sample
 
 
 def test_the_load_between_two_samples_is_busy_over_possible_and_clamped():
@@ -107,46 +129,62 @@ def _until(predicate, what, limit=30):
         time.sleep(0.2)
 
 
-@pytest.fixture
-def agent(tmp_path):
-    """An agent on 127.0.0.1 measuring a cgroup directory the test writes."""
+# Where each cgroup version keeps the usage counter, and how it writes microseconds of CPU.
+COUNTERS = {"v2": ("cpu.stat", "usage_usec %d\n", 1), "v1": ("cpuacct/cpuacct.usage", "%d\n", 1000)}
+
+
+@pytest.fixture(params=sorted(COUNTERS))
+def agent(tmp_path, request):
+    """An agent on 127.0.0.1 measuring a cgroup directory (v2, or v1's root) the test writes."""
     cgroup = tmp_path / "cgroup"
     cgroup.mkdir()
-    (cgroup / "cpu.stat").write_text("usage_usec 0\n")
-    (cgroup / "cpu.max").write_text("max 100000\n")
+    if request.param == "v2":
+        (cgroup / "cpu.max").write_text("50000 100000\n")
+    else:
+        for name, text in (("cpu/cpu.cfs_quota_us", "-1\n"), ("cpu/cpu.cfs_period_us", "100000\n")):
+            (cgroup / name).parent.mkdir(exist_ok=True)
+            (cgroup / name).write_text(text)
+    counter = Counter(cgroup, request.param)
+    counter.write(0)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, AGENT, "serve", "--port", str(port), "--address", "127.0.0.1", "--cgroup", str(cgroup),
                              "--window", "1", "--path", "/load", "--path", "/agent/load"], stderr=subprocess.PIPE)
     try:
         _until(lambda: _http_load(port) == 0, "the agent answers")
-        yield port, cgroup
+        yield port, counter
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-class Busy(object):
-    """Counters of a cgroup using far more CPU than it has: the agent's load clamps at 100."""
+class Counter(object):
+    """A cgroup's CPU usage counter, written by the test; ``run`` makes it use far more CPU than the
+    cgroup has (the agent's load clamps at 100) until ``stop`` is set."""
 
-    def __init__(self, cgroup):
-        self.cgroup, self.stop, self.used = cgroup, threading.Event(), 0
+    def __init__(self, cgroup, version):
+        self.path = cgroup / COUNTERS[version][0]
+        self.path.parent.mkdir(exist_ok=True)
+        self.text, self.scale = COUNTERS[version][1:]
+        self.stop, self.used = threading.Event(), 0
+
+    def write(self, usec):
+        tmp = self.path.parent / (self.path.name + ".tmp")
+        tmp.write_text(self.text % (usec * self.scale))
+        os.rename(str(tmp), str(self.path))
 
     def run(self):
         while not self.stop.wait(0.05):
             self.used += 10 * 1000000
-            tmp = self.cgroup / "cpu.stat.tmp"
-            tmp.write_text("usage_usec %d\n" % self.used)
-            os.rename(str(tmp), str(self.cgroup / "cpu.stat"))
+            self.write(self.used)
 
 
 def test_an_idle_server_gets_its_whole_weight_and_a_saturated_one_one_percent(agent):
-    port, cgroup = agent
+    port, busy = agent
     assert _agent_line(port, 0) == "100%\n"
     assert _http_load(port, "/agent/load") == 0
     with pytest.raises(urllib.error.HTTPError) as info:
         _http_load(port, "/elsewhere")
     assert info.value.code == 404
-    busy = Busy(cgroup)
     thread = threading.Thread(target=busy.run)
     thread.start()
     try:
@@ -154,20 +192,21 @@ def test_an_idle_server_gets_its_whole_weight_and_a_saturated_one_one_percent(ag
         assert _agent_line(port, 0) == "1%\n"
         assert _agent_line(port, 100) == "1%\n"
         # keepalived's query: 2 + 1% of weight 80 (at least 1)
-        done = subprocess.run([sys.executable, AGENT, "query", "127.0.0.1", str(port), "--weight", "80"], capture_output=True, text=True)
+        done = subprocess.run([sys.executable, AGENT, "query", "127.0.0.1", str(port), "--weight", "80"], capture_output=True, text=True, check=False)
         assert done.returncode == 3, done.stdout + done.stderr
     finally:
         busy.stop.set()
         thread.join()
     # the counters stand still again: idle after the window
     _until(lambda: _http_load(port) == 0, "the agent reports the idle cgroup again")
-    done = subprocess.run([sys.executable, AGENT, "query", "127.0.0.1", str(port), "--weight", "80", "--min-load", "10"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, AGENT, "query", "127.0.0.1", str(port), "--weight", "80", "--min-load", "10"],
+                          capture_output=True, text=True, check=False)
     assert done.returncode == 82 and "100% of 80: weight 80" in done.stdout
 
 
 def test_a_query_nobody_answers_leaves_the_weight_as_it_is():
     done = subprocess.run([sys.executable, AGENT, "query", "127.0.0.1", str(_free_port()), "--weight", "80", "--timeout", "1"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "the weight stays as it is" in done.stderr
 
 
@@ -261,7 +300,7 @@ def test_the_recorded_state_carries_the_agent_settings_of_adaptive_services_only
     assert "adaptive" not in state["tcp/192.0.2.11/8080"]
 
 
-def test_the_appliance_installs_the_query_for_keepalived_only_while_a_layer4_service_is_adaptive(root):  # noqa: F811
+def test_the_appliance_installs_the_query_for_keepalived_only_while_a_layer4_service_is_adaptive(root):
     host, dummy = converge(_adaptive(), root)
     assert read(root, programs.LOAD_AGENT) == programs.load_agent_program()
     assert os.stat(root + programs.LOAD_AGENT).st_mode & 0o777 == 0o755

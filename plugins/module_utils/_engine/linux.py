@@ -172,8 +172,8 @@ class Paths:
         those monitoring and HAProxy's server states add (read whether or not the spec has them, to
         remove them when they go)."""
         return (self.keepalived_defaults,) + tuple(sorted(self.helpers())) + (
-            self.load_agent, self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program, self.server_state,
-            self.netfilter_unit, self.root + self.netfilter_rules)
+            self.load_agent, self.node_exporter_dropin, self.metrics_program, self.metrics_unit, self.haproxy_dropin, self.server_state_program,
+            self.server_state, self.netfilter_unit, self.root + self.netfilter_rules)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ One file, three uses (docs/realservers-linux.md, "The load agent"):
   server's agent and exits with 2 + the weight to use (keepalived sets it); when the agent cannot
   be asked, exits 0 (the weight stays as it is: the health check says whether the server is up).
 
-The load of a cgroup (cgroup v2) is its CPU time (``cpu.stat``'s ``usage_usec``) over the CPU time
-it could have had: the wall time multiplied by its CPUs (its ``cpu.max`` quota when it has one, else
-the CPUs the agent may run on). Without ``cpu.stat``, the host's ``/proc/stat``.
+The load of a cgroup is its CPU time (cgroup v2: ``cpu.stat``'s ``usage_usec``; v1: ``cpuacct.usage``)
+over the CPU time it could have had: the wall time multiplied by its CPUs (its quota when it has one,
+``cpu.max`` or ``cpu.cfs_quota_us``, else the CPUs the agent may run on). Without either, the host's
+``/proc/stat``.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ def parse_cpu_max(text, cpus):
         return float(cpus)
     quota, period = int(words[0]), int(words[1]) if len(words) > 1 else 100000
     return min(float(cpus), quota / float(period)) if period > 0 and quota > 0 else float(cpus)
+
+
+def parse_cfs_quota(quota_text, period_text, cpus):
+    """The CPUs a cgroup v1 may use: ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us`` (-1: no limit), at most ``cpus``."""
+    quota, period = int(quota_text.split()[0]), int(period_text.split()[0])
+    return min(float(cpus), quota / float(period)) if quota > 0 and period > 0 else float(cpus)
 
 
 def parse_proc_stat(text):
@@ -147,15 +154,25 @@ class Meter(object):
         with open(path, encoding="ascii") as handle:
             return handle.read()
 
+    def _quota(self, parse, *names):
+        try:
+            return parse(*([self._read(name) for name in names] + [self.cpus]))
+        except (OSError, ValueError, IndexError):
+            return float(self.cpus)
+
     def sample(self):
-        """(busy, total) now, in the cgroup's microseconds or the host's jiffies."""
-        stat = os.path.join(self.cgroup, "cpu.stat") if self.cgroup else None
-        if stat and os.path.exists(stat):
-            try:
-                cpus = parse_cpu_max(self._read(os.path.join(self.cgroup, "cpu.max")), self.cpus)
-            except (OSError, ValueError, IndexError):
-                cpus = float(self.cpus)
-            return parse_cpu_stat(self._read(stat)), int(time.monotonic() * 1e6 * cpus)
+        """(busy, total) now: the cgroup's CPU microseconds and the wall time's times its CPUs (cgroup
+        v2, or v1's cpuacct and cpu controllers), else the host's jiffies."""
+        if self.cgroup:
+            join = os.path.join
+            if os.path.exists(join(self.cgroup, "cpu.stat")):
+                cpus = self._quota(parse_cpu_max, join(self.cgroup, "cpu.max"))
+                return parse_cpu_stat(self._read(join(self.cgroup, "cpu.stat"))), int(time.monotonic() * 1e6 * cpus)
+            # cgroup v1: the hierarchy's root (cpuacct/ and cpu/ in it), or one controller's directory
+            for acct, cpu in ((join(self.cgroup, "cpuacct"), join(self.cgroup, "cpu")), (self.cgroup, self.cgroup)):
+                if os.path.exists(join(acct, "cpuacct.usage")):
+                    cpus = self._quota(parse_cfs_quota, join(cpu, "cpu.cfs_quota_us"), join(cpu, "cpu.cfs_period_us"))
+                    return int(self._read(join(acct, "cpuacct.usage")).split()[0]) // 1000, int(time.monotonic() * 1e6 * cpus)
         return parse_proc_stat(self._read(self.proc_stat))
 
     def tick(self):
@@ -296,7 +313,8 @@ def main(argv=None):
     run.add_argument("--port", type=int, action="append", required=True, help="a TCP port to listen on (repeat for more)")
     run.add_argument("--address", default=None, help="the address to listen on (default: all)")
     run.add_argument("--path", action="append", default=[], help="an HTTP path answered with the load (default /load; repeat for more)")
-    run.add_argument("--cgroup", default="/sys/fs/cgroup", help="the cgroup (v2) whose CPU load is measured (default: the root one)")
+    run.add_argument("--cgroup", default="/sys/fs/cgroup",
+                     help="the cgroup whose CPU load is measured: a v2 cgroup, v1's root or a v1 cpuacct directory (default: the root)")
     run.add_argument("--window", type=int, default=5, help="seconds the load is averaged over")
     ask_ = commands.add_parser("query", help="ask a real server's agent; exit 2 + the weight (keepalived's misc_dynamic)")
     ask_.add_argument("address")

@@ -243,8 +243,12 @@ def _agent_check(vs, rs, lines):
     lines.append("        MISC_CHECK {")
     lines.append('            misc_path "%s query %s %d --weight %d --min-load %d --timeout %d"'
                  % (programs.LOAD_AGENT, rs.address, a.port, rs.weight, a.min_load, AGENT_TIMEOUT))
-    lines.append("            misc_timeout %d" % (AGENT_TIMEOUT + 1))
+    # The query gives up on the agent after AGENT_TIMEOUT (exit 0: the weight stays); keepalived
+    # counts a query it had to kill as a failed check, so it waits longer and retries before that.
+    lines.append("            misc_timeout %d" % (AGENT_TIMEOUT + 3))
     lines.append("            misc_dynamic")
+    lines.append("            retry 2")
+    lines.append("            delay_before_retry 1")
     lines.append("            delay_loop %d" % a.interval)
     lines.append("        }")
 

@@ -25,8 +25,8 @@ LOADMASTER = "Kemp LoadMaster"
 # schema's enums is implemented by the engine that serves the service.
 UNSUPPORTED = {
     (IPVS, "scheduling", "url_hash"): "the URL is only visible at layer 7: set layer 7, or use source_ip_hash at layer 4",
-    (IPVS, "scheduling", "weighted_response_time"): "IPVS has no response-time feedback: use weighted_least_connection, or adaptive"
-                                                     " (the real servers' load sets their weights)",
+    (IPVS, "scheduling", "weighted_response_time"): ("IPVS has no response-time feedback: use weighted_least_connection, or adaptive"
+                                                     " (the real servers' load sets their weights)"),
     (HAPROXY, "scheduling", "destination_hash"): "HAProxy cannot hash the destination: use source_ip_hash or url_hash, or layer 4",
     (HAPROXY, "scheduling", "weighted_response_time"): ("HAProxy has no response-time scheduler: use least_connection (a slow server holds"
                                                         " its connections longer and gets fewer new ones), or adaptive (the real servers' load"

@@ -35,6 +35,7 @@ PINNED_WHY = {
     "destination_hash": "destination_hash scheduling sends one VIP to one real server",
     "url_hash": "url_hash scheduling sends one URL to one real server",
     "fixed_weighting": "fixed weighting sends every new connection to the highest-weight real server",
+    "adaptive": "adaptive scheduling follows the real servers' load: a busy one may get none of a few requests",
 }
 
 
