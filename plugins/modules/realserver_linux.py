@@ -21,8 +21,9 @@ description:
   - O(tunnel=true) (IP-in-IP tunnelling, the spec's C(forwarding=tun)) also loads the C(ipip) kernel module
     (C(modprobe ipip), which creates C(tunl0)), brings C(tunl0) up, sets C(net.ipv4.conf.tunl0.rp_filter=0)
     and changes C(net.ipv4.conf.all.rp_filter) from 1 (strict) to 2 (loose), since the kernel applies the higher of the two.
-  - O(gateway) (NAT real servers) replaces the default route with one via the appliance's internal
-    floating IP and checks that it took effect; the previous default route is recorded.
+  - O(gateway) (NAT real servers) replaces the default route of its address family with one via the appliance's internal
+    floating IP and checks that it took effect; the previous default route is recorded. An IPv6 gateway changes the IPv6
+    default route only (C(ip -6 route replace default via ...)).
   - With O(persist=true) the settings survive a reboot through C(/etc/sysctl.d/60-lbkit-realserver.conf),
     C(/etc/lbkit-realserver.nft), C(/etc/modules-load.d/lbkit-realserver.conf) (tunnelling) and the oneshot
     unit C(lbkit-realserver-vips.service).
@@ -80,7 +81,7 @@ options:
     default: []
   gateway:
     description:
-      - NAT real servers - the default gateway, the appliance's internal floating IP (IPv4).
+      - NAT real servers - the default gateway, the appliance's internal floating IP (IPv4 or IPv6).
       - With O(state=absent) the previous default route is restored.
     type: str
   gateway_from:
@@ -163,7 +164,7 @@ diff:
   description:
     - Before and after, in the keys every real-server module shares - C(vips) (the service addresses on C(lo)),
       C(settings) (the sysctls lbkit reads), C(persisted) (the files lbkit manages, with O(persist)) - and Linux's own
-      C(tunl0), C(redirects), C(default_gateway) and C(unit_enabled).
+      C(tunl0), C(redirects), C(default_gateway), C(default_gateway6) (when there is an IPv6 default route or gateway) and C(unit_enabled).
   returned: always
   type: dict
 listeners:
@@ -176,6 +177,11 @@ default_gateway:
   returned: always
   type: str
   sample: 10.0.1.1
+default_gateway6:
+  description: The IPv6 default gateway after the run (null when there is none).
+  returned: when the host has an IPv6 default route, or O(gateway) is IPv6
+  type: str
+  sample: fd00:1::1
 record:
   description: What lbkit records on the host after the run (the VIPs per method, the sysctls it changed with their previous values, the gateway,
     and while tunnelling is on whether tunl0 was up before lbkit).

@@ -23,7 +23,7 @@ import subprocess
 import time
 
 # Directories the collection writes on a host, made private to each host.
-PRIVATE_DIRS = ("/etc/keepalived", "/etc/lbkit", "/etc/sysctl.d", "/var/lib/lbkit", "/run")
+PRIVATE_DIRS = ("/etc/keepalived", "/etc/haproxy", "/etc/lbkit", "/etc/sysctl.d", "/var/lib/lbkit", "/run")
 HELPERS_DIR = "/usr/local/libexec/lbkit"
 BASE = "/run/lbkit-netlab"
 

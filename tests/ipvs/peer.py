@@ -28,6 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 
+def plain(address):
+    """An address as its family writes it (an IPv4-mapped IPv6 address as IPv4)."""
+    return address[7:] if address.startswith("::ffff:") and "." in address else address
+
+
 def serve(name, port):
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.1 keeps a connection open for a client that asks in HTTP/1.1 (the session command);
@@ -38,20 +43,28 @@ def serve(name, port):
             url = urlsplit(self.path)
             if url.path == "/slow":
                 time.sleep(float(parse_qs(url.query).get("s", ["5"])[0]))
-            body = ("ok\n" if url.path == "/health" else "%s %s\n" % (name, self.client_address[0])).encode()
+            body = ("ok\n" if url.path == "/health" else "%s %s\n" % (name, plain(self.client_address[0]))).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
         def log_message(self, fmt, *args):
-            line = {"t": time.time(), "client": self.client_address[0], "local": self.connection.getsockname()[0], "path": self.path}
+            line = {"t": time.time(), "client": plain(self.client_address[0]), "local": plain(self.connection.getsockname()[0]), "path": self.path}
             sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()
 
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.allow_reuse_address = True
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    class Server(ThreadingHTTPServer):
+        # one socket for both families: IPv4 clients arrive as IPv4-mapped addresses (plain() unmaps them)
+        address_family = socket.AF_INET6
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def server_bind(self):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            ThreadingHTTPServer.server_bind(self)
+
+    server = Server(("::", port), Handler)
     sys.stdout.write(json.dumps({"listening": port, "name": name}) + "\n")
     sys.stdout.flush()
     server.serve_forever()

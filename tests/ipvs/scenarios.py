@@ -322,6 +322,7 @@ class Context(object):
         self.hosts, self.macs, self.ports = {}, {}, {}
         self.servers = {}
         self.keepalived = {}
+        self.haproxy = {}
         self.spec = None
         self.fixed = False
 
@@ -732,6 +733,103 @@ def scenario_tun(ctx):
     return obs
 
 
+# --- IPv6 end to end -------------------------------------------------------------------------
+#
+# One HA pair serving both families: web4 (Direct Routing, IPv4), web6 (Direct Routing, IPv6: the
+# VIP as /128 on the real servers' lo), nat6 (two-arm NAT, IPv6: rs3 on the back network behind
+# the IPv6 gateway floating IP) and web6-proxy (layer 7, HAProxy, IPv6). The heartbeat is IPv4, so
+# the VRRPv3 adverts carry web4's VIP and the IPv6 addresses move with the instance.
+NET6, INTERNAL6 = "fd77::", "fd77:1::"
+VIP6, NAT_VIP6, PROXY_VIP6 = NET6 + "100", NET6 + "102", NET6 + "110"
+GATEWAY6 = INTERNAL6 + "1/64"
+FLOATING6 = (VIP, VIP6, NAT_VIP6, PROXY_VIP6, INTERNAL6 + "1")
+IPV6_SPEC = spec_for("dr", appliances=("lb1", "lb2"), cluster={
+    "interfaces": {"external": "eth0", "internal": "eth1"},
+    "floating_ips": [{"name": "gateway6", "address": GATEWAY6, "side": "internal", "gateway": True}],
+})
+IPV6_SPEC["virtual_services"][0]["name"] = "web4"
+IPV6_SPEC["virtual_services"] += [
+    dict(IPV6_SPEC["virtual_services"][0], name="web6", address=VIP6,
+         real_servers=[{"name": "rs1", "address": NET6 + "21", "port": 80}, {"name": "rs2", "address": NET6 + "22", "port": 80}]),
+    dict(IPV6_SPEC["virtual_services"][0], name="nat6", address=NAT_VIP6, forwarding="nat",
+         real_servers=[{"name": "rs3", "address": INTERNAL6 + "23", "port": 8080}]),
+    {"name": "web6-proxy", "address": PROXY_VIP6, "port": 80, "layer": 7, "scheduling": "round_robin",
+     "health_check": {"type": "tcp", "interval": 3, "timeout": 2, "retries": 2},
+     "real_servers": [{"name": "rs1", "address": NET6 + "21", "port": 80}, {"name": "rs2", "address": NET6 + "22", "port": 80}]},
+]
+
+
+def add6(host, ifname, address):
+    """An IPv6 address without duplicate address detection (a lab segment has no duplicates to find)."""
+    host.ip(["address", "add", address, "dev", ifname, "nodad"])
+
+
+def setup_ipv6(ctx):
+    """The pair, two dual-stack Direct Routing real servers and an IPv6-only NAT real server."""
+    flat_lab(ctx, ("client", "lb1", "lb2", "rs1", "rs2"))
+    for name in ("client", "lb1", "lb2", "rs1", "rs2"):
+        add6(ctx[name], "eth0", "%s%d/64" % (NET6, NUMBERS[name]))
+    for name in ("lb1", "lb2"):
+        ctx.plug(name, "eth1", "back", None)
+        add6(ctx[name], "eth1", "%s%d/64" % (INTERNAL6, NUMBERS[name]))
+    ctx.plug("rs3", "eth0", "back", None)
+    add6(ctx["rs3"], "eth0", INTERNAL6 + "23/64")
+    ctx.serve(("rs1", "rs2"), 80)
+    ctx.serve(("rs3",), 8080)
+    ctx.ipv6_realserver = [fix_real_server(ctx[name], [VIP, VIP6], ports=[80]) for name in ("rs1", "rs2")]
+    ctx.ipv6_realserver.append(fix_real_server(ctx["rs3"], ports=[8080], gateway_from=[GATEWAY6]))
+    ctx.appliances(IPV6_SPEC, ("lb1", "lb2"))
+    for name in ("lb1", "lb2"):
+        # HAProxy as its unit runs it (no systemd here), on the haproxy.cfg the appliance module rendered
+        ctx[name].run(["mkdir", "-p", "/run/haproxy"])
+        ctx.haproxy[name] = ctx[name].spawn(["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"], "haproxy")
+    wait_for(lambda: all(holds(ctx["lb1"], a) for a in FLOATING6), 60, what="lb1 holding the floating addresses")
+    wait_for(lambda: all(":80 " in ctx[name].run(["ss", "-ltnH"]).stdout for name in ("lb1", "lb2")), 60, what="HAProxy listening on both nodes")
+
+
+def neighbour(client, address):
+    """The MAC address ``client`` resolved ``address`` to (IPv6 neighbour discovery), or None."""
+    for entry in json.loads(client.ip(["-6", "-json", "neigh", "show", address]).stdout or "[]"):
+        if entry.get("lladdr"):
+            return entry["lladdr"]
+    return None
+
+
+def scenario_ipv6(ctx):
+    """Both families through one pair: Direct Routing over IPv6 and IPv4, NAT over IPv6, and the
+    IPv6 floating addresses moving to the backup when the master's link is cut."""
+    client, lb1, lb2 = ctx["client"], ctx["lb1"], ctx["lb2"]
+    conf = read_conf(lb1)
+    obs = {"keepalived_conf": conf, "ipvs": ipvs_services(lb1), "realserver": ctx.ipv6_realserver, "macs": ctx.macs,
+           "lo": dict((name, [a for ifname, a in ctx[name].addresses() if ifname == "lo"]) for name in ("rs1", "rs2")),
+           "lo_dad": ctx["rs1"].run(["sysctl", "-n", "net.ipv6.conf.lo.dad_transmits", "net.ipv6.conf.lo.accept_dad"]).stdout.split(),
+           "rs3_route": ctx["rs3"].ip(["-6", "route", "show", "default"]).stdout.strip(),
+           "forwarding6": lb1.run(["sysctl", "-n", "net.ipv6.conf.all.forwarding"]).stdout.strip()}
+    ctx.log("ipv6: Direct Routing over IPv6 and IPv4, NAT over IPv6")
+    obs["dr6"] = summary(client_get(client, 20, url="http://[%s]/" % VIP6))
+    obs["dr4"] = summary(client_get(client, 20))
+    obs["nat6"] = summary(client_get(client, 10, url="http://[%s]/" % NAT_VIP6))
+    obs["proxy6"] = summary(client_get(client, 10, url="http://[%s]/" % PROXY_VIP6))
+    obs["haproxy_cfg"] = lb1.read("/etc/haproxy/haproxy.cfg")
+    obs["vip6_neighbour"] = neighbour(client, VIP6)
+    obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
+    ctx.log("ipv6: the master's link cut")
+    ctx.lab.port_state(ctx.ports["lb1"], False)
+    try:
+        dummy, took = wait_for(lambda: all(holds(lb2, a) for a in FLOATING6), 60, interval=0.1, what="lb2 holding the floating addresses")
+        obs["moved_after"] = round(took, 2)
+        obs["lb1_holds"] = [a for a in FLOATING6 if holds(lb1, a)]
+        obs["after_proxy6"] = summary(client_get(client, 6, url="http://[%s]/" % PROXY_VIP6))
+        obs["after_dr6"] = summary(client_get(client, 10, url="http://[%s]/" % VIP6))
+        obs["after_nat6"] = summary(client_get(client, 6, url="http://[%s]/" % NAT_VIP6))
+        obs["after_dr4"] = summary(client_get(client, 6))
+        obs["after_neighbour"] = neighbour(client, VIP6)
+        obs["vrrp"] = dict((h.name, info(h, ctx.spec)["vrrp"]) for h in (lb1, lb2))
+    finally:
+        ctx.lab.port_state(ctx.ports["lb1"], True)
+    return obs
+
+
 PAIR_SPEC = spec_for("dr", appliances=("lb1", "lb2"))
 # The same pair with connection synchronisation (the sync scenario converges to it).
 SYNC_SPEC = json.loads(json.dumps(PAIR_SPEC))
@@ -922,6 +1020,7 @@ GROUPS = {
     "nat": (setup_nat, ("nat",)),
     "tun": (setup_tun, ("tun",)),
     "pair": (setup_pair, ("ha_pair", "sync")),
+    "ipv6": (setup_ipv6, ("ipv6",)),
 }
 BENCHMARK_GROUPS = {
     "zero-loss": (setup_zero_loss, ("zero_loss",)),

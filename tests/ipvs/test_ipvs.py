@@ -267,6 +267,49 @@ def test_udp_check_sends_the_payload_and_takes_a_silent_real_server_out_and_back
     assert set(after["answered"]) == {"rs1", "rs2"} and after["failed"] == 0, after
 
 
+def test_ipv6_direct_routing_and_nat_beside_ipv4_on_one_pair(results):
+    obs = observed(results, "ipv6")
+    conf = obs["keepalived_conf"]
+    for line in ("virtual_server fd77::100 80 {", "virtual_server fd77::102 80 {", "virtual_server 10.77.0.100 80 {", "real_server fd77:1::23 8080 {"):
+        assert line in conf, (line, conf)
+    assert "vrrp_version 3" in conf and "virtual_ipaddress_excluded {" in conf, conf
+    # the real servers: the IPv6 VIP on lo beside the IPv4 one, duplicate address detection off there;
+    # rs3 routes through the IPv6 gateway floating IP
+    assert all(set(found) >= {"10.77.0.100", "fd77::100"} for found in obs["lo"].values()), obs["lo"]
+    assert obs["lo_dad"] == ["0", "0"], obs["lo_dad"]
+    assert obs["rs3_route"].startswith("default via fd77:1::1 "), obs["rs3_route"]
+    assert obs["forwarding6"] == "1"
+    assert len([line for line in obs["ipvs"] if line.startswith("TCP  [fd77::")]) == 2, obs["ipvs"]
+    # every connection of each family answered, by both Direct Routing real servers, which saw the client itself
+    for key, client in (("dr6", "fd77::10"), ("dr4", "10.77.0.10")):
+        got = obs[key]
+        assert got["failed"] == 0 and sum(got["answered"].values()) == 20 and set(got["answered"]) == {"rs1", "rs2"}, (key, got, obs["checker_log"])
+        assert all(seen == [client] for seen in got["seen"].values()), (key, got["seen"])
+    # NAT over IPv6: rs3 answered through the gateway floating IP and saw the client's own address
+    assert obs["nat6"]["failed"] == 0 and obs["nat6"]["answered"] == {"rs3": 10} and obs["nat6"]["seen"] == {"rs3": ["fd77::10"]}, obs["nat6"]
+    # layer 7 over IPv6: HAProxy on the master proxies to both real servers from its own IPv6 address
+    assert "bind [fd77::110]:80" in obs["haproxy_cfg"] and "server rs1 [fd77::21]:80" in obs["haproxy_cfg"], obs["haproxy_cfg"]
+    proxy = obs["proxy6"]
+    assert proxy["failed"] == 0 and sum(proxy["answered"].values()) == 10 and set(proxy["answered"]) == {"rs1", "rs2"}, proxy
+    assert all(seen == ["fd77::11"] for seen in proxy["seen"].values()), proxy["seen"]
+    # neighbour discovery resolves the IPv6 VIP to the master, never to a real server holding it on lo
+    assert obs["vip6_neighbour"] == obs["macs"]["lb1"], (obs["vip6_neighbour"], obs["macs"])
+
+
+def test_ipv6_floating_addresses_move_to_the_backup_with_vrrpv3(results):
+    obs = observed(results, "ipv6")
+    assert obs["moved_after"] < OUTAGE_BOUND and obs["lb1_holds"] == [], obs
+    assert obs["after_neighbour"] == obs["macs"]["lb2"], (obs["after_neighbour"], obs["macs"])
+    for key, count, servers in (("after_dr6", 10, {"rs1", "rs2"}), ("after_nat6", 6, {"rs3"}), ("after_dr4", 6, {"rs1", "rs2"}),
+                                ("after_proxy6", 6, {"rs1", "rs2"})):
+        got = obs[key]
+        assert got["failed"] == 0 and sum(got["answered"].values()) == count and set(got["answered"]) == servers, (key, got)
+    # the backup's HAProxy proxies now, from its own address
+    assert all(seen == ["fd77::12"] for seen in obs["after_proxy6"]["seen"].values()), obs["after_proxy6"]
+    held = {"10.77.0.100", "fd77::100", "fd77::102", "fd77::110", "fd77:1::1"}
+    assert obs["vrrp"]["lb2"]["state"] == "MASTER" and set(obs["vrrp"]["lb2"]["held"]) == held, obs["vrrp"]
+
+
 def test_adaptive_weights_follow_the_real_servers_load(results):
     obs = observed(results, "adaptive")
     # keepalived asks each agent with the program the appliance installs, and sets the weight from its exit code

@@ -380,6 +380,31 @@ def test_gateway_without_a_previous_route_is_deleted_on_absent():
     assert argvs(actions) == [["/usr/sbin/ip", "route", "del", "default"]]
 
 
+def test_an_ipv6_gateway_replaces_the_ipv6_default_route_only_and_absent_restores_it():
+    gw = ipaddress.ip_address("2001:db8:248::254")
+    before = plain_host(default_route6=linux.Route("fe80::1", "eth0"))
+    actions, after = converge(before, linux.Request(gateway=gw))
+    assert argvs(actions)[0] == ["/usr/sbin/ip", "-6", "route", "replace", "default", "via", "2001:db8:248::254"]
+    assert after.default_route == before.default_route and after.default_route6.gateway == "2001:db8:248::254"
+    assert json.loads(after.files[linux.RECORD_FILE])["previous_default_route"] == {"gateway": "fe80::1", "dev": "eth0"}
+    assert "ExecStart=/usr/sbin/ip -6 route replace default via 2001:db8:248::254" in after.files[linux.UNIT_FILE]
+    assert linux.snapshot(after)["default_gateway6"] == "2001:db8:248::254"
+    actions, restored = converge(after, linux.Request(gateway=gw, state="absent"))
+    assert argvs(actions)[0] == ["/usr/sbin/ip", "-6", "route", "replace", "default", "via", "fe80::1", "dev", "eth0"]
+    dummy, after = converge(plain_host(), linux.Request(gateway=gw, persist=False))
+    actions, dummy = converge(after, linux.Request(state="absent", persist=False))
+    assert argvs(actions) == [["/usr/sbin/ip", "-6", "route", "del", "default"]]
+
+
+def test_main_ipv6_gateway_from_reports_and_verifies_the_ipv6_default_route(fake):
+    fake["links"][-1]["addr_info"].append({"family": "inet6", "local": "2001:db8:248::21", "prefixlen": 64, "scope": "global"})
+    result = run_main({"gateway_from": ["172.16.9.1/24", "2001:db8:248::1/64"], "persist": False})
+    assert not result["failed"], result.get("msg")
+    assert result["default_gateway6"] == "2001:db8:248::1" and result["default_gateway"] == "172.31.248.1"
+    assert ["/usr/sbin/ip", "-6", "route", "replace", "default", "via", "2001:db8:248::1"] in fake["calls"]
+    assert not run_main({"gateway_from": ["2001:db8:248::1/64"], "persist": False})["changed"]
+
+
 def test_gateway_from_picks_the_floating_ip_of_the_host_subnet():
     addresses = plain_host().addresses
     assert str(linux.choose_gateway(None, ["10.0.1.1/24", "172.31.248.254/24"], addresses)) == "172.31.248.254"
@@ -422,7 +447,7 @@ def fixture_fake(monkeypatch, tmp_path):
     sysctls = linux.parse_sysctl(fixture("sysctl-defaults.txt"))
     # a host with strict reverse-path filtering; new interfaces get loose (systemd's default)
     sysctls.update({linux.ALL_RP_FILTER: "1", linux.DEFAULT_RP_FILTER: "2"})
-    state = {"calls": [], "route": fixture("ip-route-default.json"), "ss": fixture("ss-ltnH.txt"), "bins": dict(TOOLS),
+    state = {"calls": [], "route": fixture("ip-route-default.json"), "route6": "[]", "ss": fixture("ss-ltnH.txt"), "bins": dict(TOOLS),
              "links": json.loads(fixture("ip-address-plain.json")), "sysctls": sysctls}
     paths = {name: str(tmp_path / os.path.basename(getattr(linux, name)))
              for name in ("MODULES_FILE", "SYSCTL_FILE", "NFT_FILE", "UNIT_FILE", "RECORD_FILE")}
@@ -456,6 +481,10 @@ def fixture_fake(monkeypatch, tmp_path):
             link("lo")["addr_info"] = infos
         elif rest[:2] == ["route", "replace"]:
             state["route"] = json.dumps([{"dst": "default", "gateway": rest[4], "dev": "eth0"}])
+        elif rest[:3] == ["-6", "route", "replace"]:
+            state["route6"] = json.dumps([{"dst": "default", "gateway": rest[5], "dev": "eth0"}])
+        elif rest[:3] == ["-6", "route", "del"]:
+            state["route6"] = "[]"
         elif tool == "systemctl" and rest[0] == "enable":
             open(linux.UNIT_WANTS_LINK, "w", encoding="utf-8").close()
         elif tool == "systemctl" and rest[0] == "disable":
@@ -470,6 +499,8 @@ def fixture_fake(monkeypatch, tmp_path):
             return 0, json.dumps(state["links"]), ""
         if rest[:2] == ["-json", "route"]:
             return 0, state["route"], ""
+        if rest[:3] == ["-6", "-json", "route"]:
+            return 0, state["route6"], ""
         if rest[:1] == ["-e"]:
             return 0, "".join("%s = %s\n" % (key, state["sysctls"][key]) for key in rest[1:] if key in state["sysctls"]), ""
         if rest[:2] == ["-j", "list"]:
@@ -511,7 +542,7 @@ def test_main_check_mode_reports_the_same_and_runs_only_reads(fake):
     args = {"vips": ["172.31.248.100"], "interfaces": ["eth0"], "listen_ports": [8080]}
     checked = run_main(args, check_mode=True)
     assert checked["changed"] and not checked["failed"]
-    assert all(call[1] in ("-json", "-e", "-j", "-ltnH") for call in fake["calls"]), fake["calls"]
+    assert not changes_made(fake), fake["calls"]
     assert not os.path.exists(fake["paths"]["UNIT_FILE"])
     applied = run_main(args)
     assert applied["changed"] == checked["changed"] and applied["changes"] == checked["changes"]
@@ -547,7 +578,7 @@ TUNNEL_ARGS = {"vips": ["172.31.248.100"], "tunnel": True, "persist": False, "li
 
 
 def changes_made(fake):
-    return [call for call in fake["calls"] if call[1] not in READS]
+    return [call for call in fake["calls"] if call[1] not in READS and call[1:3] != ["-6", "-json"]]
 
 
 def test_main_tunnel_without_systemd_check_mode_run_and_second_run(fake):

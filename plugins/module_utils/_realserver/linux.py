@@ -97,6 +97,12 @@ class LinuxHost:
     record: dict = field(default_factory=dict)
     tunl0: str | None = None
     udev: bool = False
+    # the IPv6 default route (a NAT real server of IPv6 services routes through an IPv6 gateway)
+    default_route6: Route | None = None
+
+    def route(self, family):
+        """The default route of address family ``family`` (4 or 6)."""
+        return self.default_route6 if family == 6 else self.default_route
 
     def with_file(self, path, content):
         files = dict(self.files)
@@ -368,6 +374,19 @@ class DelNftTable(Action):
         return replace(host, nft_table=False, nft_rules=())
 
 
+def _family(address):
+    return 6 if ":" in str(address) else 4
+
+
+def _with_route(host, family, route):
+    return replace(host, default_route6=route) if family == 6 else replace(host, default_route=route)
+
+
+def _ip_family(family):
+    """ip's family option for IPv6 routes (IPv4 is its default)."""
+    return ["-6"] if family == 6 else []
+
+
 @dataclass(frozen=True)
 class ReplaceDefaultRoute(Action):
     gateway: str
@@ -377,23 +396,27 @@ class ReplaceDefaultRoute(Action):
         return "default route via %s%s" % (self.gateway, " dev %s" % self.dev if self.dev else "")
 
     def argv(self, tools):
-        return [tools["ip"], "route", "replace", "default", "via", self.gateway] + (["dev", self.dev] if self.dev else [])
+        dev = ["dev", self.dev] if self.dev else []
+        return [tools["ip"]] + _ip_family(_family(self.gateway)) + ["route", "replace", "default", "via", self.gateway] + dev
 
     def simulate(self, host):
-        current = host.default_route
-        return replace(host, default_route=Route(self.gateway, self.dev or (current.dev if current else None)))
+        family = _family(self.gateway)
+        current = host.route(family)
+        return _with_route(host, family, Route(self.gateway, self.dev or (current.dev if current else None)))
 
 
 @dataclass(frozen=True)
 class DelDefaultRoute(Action):
+    family: int = 4
+
     def describe(self):
-        return "remove the default route (there was none before lbkit)"
+        return "remove the %sdefault route (there was none before lbkit)" % ("IPv6 " if self.family == 6 else "")
 
     def argv(self, tools):
-        return [tools["ip"], "route", "del", "default"]
+        return [tools["ip"]] + _ip_family(self.family) + ["route", "del", "default"]
 
     def simulate(self, host):
-        return replace(host, default_route=None)
+        return _with_route(host, self.family, None)
 
 
 @dataclass(frozen=True)
@@ -506,8 +529,9 @@ def new_record(host, request):
         if request.method == "loopback" and request.vips:
             record["interfaces"] = sorted(set(record["interfaces"]) | set(request.interfaces))
         if request.gateway is not None:
-            if record["gateway"] is None:
-                record["previous_default_route"] = host.default_route.as_dict() if host.default_route else None
+            current = host.route(_family(request.gateway))
+            if record["gateway"] is None or _family(record["gateway"]) != _family(request.gateway):
+                record["previous_default_route"] = current.as_dict() if current else None
             record["gateway"] = str(request.gateway)
         if request.tunnel:
             record["tunnel"] = host.record.get("tunnel") or {"tunl0_was_up": host.tunl0 == "up"}
@@ -659,17 +683,18 @@ def _plan_redirect(host, request, record):
 
 
 def _plan_gateway(host, request, record):
-    current = host.default_route
     if record["gateway"] is not None:
+        current = host.route(_family(record["gateway"]))
         if current is None or current.gateway != record["gateway"]:
             return [ReplaceDefaultRoute(record["gateway"])]
         return []
     previous_gateway = host.record.get("gateway")
+    current = host.route(_family(previous_gateway)) if previous_gateway else None
     if request.state == "absent" and previous_gateway and current is not None and current.gateway == previous_gateway:
         previous = host.record.get("previous_default_route")
         if previous and previous.get("gateway"):
             return [ReplaceDefaultRoute(previous["gateway"], previous.get("dev"))]
-        return [DelDefaultRoute()]
+        return [DelDefaultRoute(_family(previous_gateway))]
     return []
 
 
@@ -714,7 +739,7 @@ def render_unit(record, tools):
     if record["redirect"]:
         commands.append("%s -f %s" % (tools["nft"], NFT_FILE))
     if record["gateway"]:
-        commands.append("%s route replace default via %s" % (tools["ip"], record["gateway"]))
+        commands.append("%s%s route replace default via %s" % (tools["ip"], " -6" if _family(record["gateway"]) == 6 else "", record["gateway"]))
     if record.get("tunnel"):
         # last: should ipip be missing at boot, everything above is still in place
         commands.append("%s link set %s up" % (tools["ip"], TUNNEL_DEVICE))
@@ -781,6 +806,8 @@ def snapshot(host, persist=True):
         "redirects": [str(v) for v, dummy in sorted(host.nft_rules, key=lambda r: sort_key(r[0]))],
         "default_gateway": host.default_route.gateway if host.default_route else None,
     }
+    if host.default_route6 is not None or _family(host.record.get("gateway") or "") == 6:
+        out["default_gateway6"] = host.default_route6.gateway if host.default_route6 else None
     if persist:
         out["persisted"] = {path: host.files.get(path) for path in boot_files() + (RECORD_FILE,)}
         out["unit_enabled"] = host.unit_enabled
@@ -844,6 +871,7 @@ class LinuxPlatform(core.Platform):
             addresses=addresses,
             sysctls=sysctls,
             default_route=parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"])),
+            default_route6=parse_default_route(backend.run(module, [tools["ip"], "-6", "-json", "route", "show", "default"])),
             nft_table=table,
             nft_rules=rules,
             files=dict((path, backend.read_text(path)) for path in boot_files() + (RECORD_FILE,)),
@@ -856,8 +884,6 @@ class LinuxPlatform(core.Platform):
 
     def plan(self, host, request):
         gateway = choose_gateway(request.gateway, request.gateway_from, host.addresses)
-        if gateway is not None and gateway.version != 4:
-            raise NotImplementedOnPlatform("gateway: %s is IPv6; lbkit sets only the IPv4 default route. Use the IPv4 floating IP." % gateway)
         self.resolved = replace(request, interfaces=choose_interfaces(request.interfaces, host.interfaces), gateway=gateway)
         return plan(host, self.resolved)
 
@@ -880,15 +906,20 @@ class LinuxPlatform(core.Platform):
         return snapshot(host, request.persist)
 
     def extras(self, before, after, request):
-        return dict(record=after.record, default_gateway=after.default_route.gateway if after.default_route else None)
+        out = dict(record=after.record, default_gateway=after.default_route.gateway if after.default_route else None)
+        if after.default_route6 is not None or (self.resolved and self.resolved.gateway is not None and self.resolved.gateway.version == 6):
+            out["default_gateway6"] = after.default_route6.gateway if after.default_route6 else None
+        return out
 
     def verify(self, module, tools, request, result):
-        route = parse_default_route(backend.run(module, [tools["ip"], "-json", "route", "show", "default"]))
-        result["default_gateway"] = route.gateway if route else None
         gateway = self.resolved.gateway
-        if request.state == "present" and gateway is not None and result["default_gateway"] != str(gateway):
+        family = gateway.version if gateway is not None else 4
+        key = "default_gateway6" if family == 6 else "default_gateway"
+        route = parse_default_route(backend.run(module, [tools["ip"]] + _ip_family(family) + ["-json", "route", "show", "default"]))
+        result[key] = route.gateway if route else None
+        if request.state == "present" and gateway is not None and result[key] != str(gateway):
             raise RealServerError("gateway: the default route is via %s, not %s, after 'ip route replace default via %s'; check that %s is"
-                                  " in a connected subnet." % (result["default_gateway"], gateway, gateway, gateway))
+                                  " in a connected subnet." % (result[key], gateway, gateway, gateway))
 
     def listeners(self, module, tools):
         return parse_ss(backend.run(module, [backend.find_tool(module, "ss"), "-ltnH"]))
