@@ -42,9 +42,13 @@ def served(spec_data, addresses, hostname):
     own = _addresses(addresses)
     vips, tunnel_vips, ports, nat, transparent = [], [], [], [], []
     agent_ports, agent_paths = [], []
+
+    def serves(rs):
+        return rs.address in own or rs.name == hostname
+
     for vs in spec.virtual_services:
         # adaptive scheduling (either layer) asks each of its real servers' load agent
-        if vs.scheduling == "adaptive" and any(rs.address in own or rs.name == hostname for rs in vs.real_servers):
+        if vs.scheduling == "adaptive" and any(serves(rs) for rs in vs.real_servers):
             if vs.adaptive.port not in agent_ports:
                 agent_ports.append(vs.adaptive.port)
             if vs.adaptive.path not in agent_paths:
@@ -53,7 +57,7 @@ def served(spec_data, addresses, hostname):
         if vs.layer == 7 and not vs.layer7.transparent:
             continue
         for rs in vs.real_servers:
-            if rs.address not in own and rs.name != hostname:
+            if not serves(rs):
                 continue
             if vs.forwarding in ("dr", "tun") and str(vs.address) not in vips:
                 vips.append(str(vs.address))

@@ -796,6 +796,16 @@ def apply_plan(host, actions):
     return core.simulate(host, actions)
 
 
+def default_gateways(host, family=None):
+    """The host's default gateways as the module reports them: ``default_gateway`` (IPv4) always,
+    ``default_gateway6`` when there is an IPv6 default route or gateway (``family``: the gateway
+    asked for, else the one recorded)."""
+    out = {"default_gateway": host.default_route.gateway if host.default_route else None}
+    if host.default_route6 is not None or family == 6 or _family(host.record.get("gateway") or "") == 6:
+        out["default_gateway6"] = host.default_route6.gateway if host.default_route6 else None
+    return out
+
+
 def snapshot(host, persist=True):
     """What the diff shows: the service addresses on lo (``vips``), the sysctls (``settings``), the
     files lbkit manages (``persisted``), and Linux's own: tunl0, the redirects, the default route."""
@@ -804,10 +814,8 @@ def snapshot(host, persist=True):
         "settings": dict(sorted(host.sysctls.items())),
         "tunl0": host.tunl0,
         "redirects": [str(v) for v, dummy in sorted(host.nft_rules, key=lambda r: sort_key(r[0]))],
-        "default_gateway": host.default_route.gateway if host.default_route else None,
     }
-    if host.default_route6 is not None or _family(host.record.get("gateway") or "") == 6:
-        out["default_gateway6"] = host.default_route6.gateway if host.default_route6 else None
+    out.update(default_gateways(host))
     if persist:
         out["persisted"] = {path: host.files.get(path) for path in boot_files() + (RECORD_FILE,)}
         out["unit_enabled"] = host.unit_enabled
@@ -906,10 +914,8 @@ class LinuxPlatform(core.Platform):
         return snapshot(host, request.persist)
 
     def extras(self, before, after, request):
-        out = dict(record=after.record, default_gateway=after.default_route.gateway if after.default_route else None)
-        if after.default_route6 is not None or (self.resolved and self.resolved.gateway is not None and self.resolved.gateway.version == 6):
-            out["default_gateway6"] = after.default_route6.gateway if after.default_route6 else None
-        return out
+        gateway = self.resolved.gateway if self.resolved else None
+        return dict(record=after.record, **default_gateways(after, gateway.version if gateway is not None else None))
 
     def verify(self, module, tools, request, result):
         gateway = self.resolved.gateway
