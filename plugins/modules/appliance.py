@@ -57,7 +57,7 @@ options:
   state:
     description:
       - V(present) converges the appliance.
-      - V(rendered) returns the rendered configuration files without touching the host (secrets masked).
+      - V(rendered) returns the rendered configuration files without touching the host (secrets masked), with lbkit's nftables table when the spec needs one.
     type: str
     choices: [present, rendered]
     default: present

@@ -31,9 +31,10 @@ def served(spec_data, addresses, hostname):
     """{vips, tunnel_vips, ports, nat_services, transparent_services, gateways, load_agent} of the host, for the realserver role.
 
     ``vips``: the VIPs of its Direct Routing and tunnelling services (those of the tunnelling
-    ones also in ``tunnel_vips``); ``ports``: the ports its services listen on (the VIP's port
-    for Direct Routing and tunnelling, which cannot translate ports; the real server's own for
-    NAT and transparent layer 7); ``nat_services``, ``transparent_services`` and ``gateways``: its
+    ones also in ``tunnel_vips``); ``ports``: the ports its services listen on (every port of a
+    layer-4 service for a real server on the service's port, as Direct Routing and tunnelling
+    cannot translate ports; the real server's own for NAT to another port and transparent
+    layer 7); ``nat_services``, ``transparent_services`` and ``gateways``: its
     NAT and transparent layer-7 services and the cluster's gateway floating IPs (ADDRESS/PREFIX)
     they route through; ``load_agent``: the ports and paths its adaptive services' appliances ask its
     load agent on (empty lists: no agent). Raises SpecInvalid for an invalid spec.
@@ -67,9 +68,9 @@ def served(spec_data, addresses, hostname):
                 nat.append(vs.name)
             if vs.layer == 7 and vs.name not in transparent:
                 transparent.append(vs.name)
-            port = rs.port if vs.forwarding in ("nat", "proxy") else vs.port
-            if port not in ports:
-                ports.append(port)
+            for port in vs.ports_at(rs):
+                if port not in ports:
+                    ports.append(port)
     gateways = [str(f.address) for f in spec.cluster.gateways()] if nat or transparent else []
     return dict(vips=vips, tunnel_vips=tunnel_vips, ports=ports, nat_services=nat, transparent_services=transparent, gateways=gateways,
                 load_agent=dict(ports=sorted(agent_ports), paths=sorted(agent_paths)))

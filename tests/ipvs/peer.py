@@ -33,7 +33,9 @@ def plain(address):
     return address[7:] if address.startswith("::ffff:") and "." in address else address
 
 
-def serve(name, port):
+def serve(name, ports):
+    """An HTTP server on each of ``ports`` (every address of both families); each request is logged
+    with the client, the local address and the local port it reached."""
     class Handler(BaseHTTPRequestHandler):
         # HTTP/1.1 keeps a connection open for a client that asks in HTTP/1.1 (the session command);
         # an HTTP/1.0 request still gets its answer and the connection closed.
@@ -50,7 +52,8 @@ def serve(name, port):
             self.wfile.write(body)
 
         def log_message(self, fmt, *args):
-            line = {"t": time.time(), "client": plain(self.client_address[0]), "local": plain(self.connection.getsockname()[0]), "path": self.path}
+            local = self.connection.getsockname()
+            line = {"t": time.time(), "client": plain(self.client_address[0]), "local": plain(local[0]), "port": local[1], "path": self.path}
             sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()
 
@@ -64,10 +67,12 @@ def serve(name, port):
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             ThreadingHTTPServer.server_bind(self)
 
-    server = Server(("::", port), Handler)
-    sys.stdout.write(json.dumps({"listening": port, "name": name}) + "\n")
+    servers = [Server(("::", port), Handler) for port in ports]
+    sys.stdout.write(json.dumps({"listening": ports, "name": name}) + "\n")
     sys.stdout.flush()
-    server.serve_forever()
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 def call_id(data):
@@ -287,7 +292,7 @@ def main(argv):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve")
     p.add_argument("name")
-    p.add_argument("port", type=int)
+    p.add_argument("ports", help="comma-separated")
     p = sub.add_parser("get")
     p.add_argument("url")
     p.add_argument("count", type=int)
@@ -320,7 +325,7 @@ def main(argv):
     p.add_argument("--call-id")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.name, args.port)
+        serve(args.name, [int(p) for p in args.ports.split(",")])
         return 0
     if args.command == "udp-serve":
         udp_serve(args.name, [int(p) for p in args.ports.split(",")], args.addresses)

@@ -139,8 +139,11 @@ def start_appliance(host, spec, rendered=None):
 
 
 def start_server(host, name, port):
-    proc = host.spawn_python([PEER, "serve", name, str(port)], "http")
-    wait_for(lambda: ":%d " % port in host.run(["ss", "-ltnH"]).stdout, 30, what="%s listening on %d" % (name, port))
+    """peer.py's HTTP server on ``port`` (or each of a list of ports)."""
+    ports = list(port) if isinstance(port, (list, tuple)) else [port]
+    # each server its own log: a second server on the same host must not add to the first one's requests
+    proc = host.spawn_python([PEER, "serve", name, ",".join(str(p) for p in ports)], "-".join(["http"] + [str(p) for p in ports[1:]]))
+    wait_for(lambda: all(":%d " % p in host.run(["ss", "-ltnH"]).stdout for p in ports), 30, what="%s listening on %s" % (name, ports))
     return proc
 
 
@@ -387,6 +390,12 @@ ADAPTIVE_WEB = dict(FLAT_SPEC["virtual_services"][0], scheduling="adaptive", ada
 ADAPTIVE_SPEC = dict(FLAT_SPEC, virtual_services=[ADAPTIVE_WEB] + FLAT_SPEC["virtual_services"][1:])
 # Each real server's cgroup may use a fifth of a CPU: one busy loop fills it without starving the
 # emulated machine (where each of keepalived's adaptive checks starts a Python).
+# web on more ports (one firewall-mark service), then a converge to another port set: 8080 goes, 9000 comes, 80 and 8081 stay.
+EXTRA_WEB = dict(FLAT_SPEC["virtual_services"][0], extra_ports="8080-8081")
+EXTRA_SPEC = dict(FLAT_SPEC, virtual_services=[EXTRA_WEB] + FLAT_SPEC["virtual_services"][1:])
+EXTRA_MOVED_SPEC = dict(FLAT_SPEC, virtual_services=[dict(EXTRA_WEB, extra_ports="8081 9000")] + FLAT_SPEC["virtual_services"][1:])
+EXTRA_PORTS = (8080, 8081, 9000)
+NETFILTER_TABLE = "/etc/lbkit/netfilter.nft"
 ADAPTIVE_QUOTA = 0.2
 AGENT_MODULE = "ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver.load_agent"
 
@@ -403,6 +412,8 @@ def setup_flat(ctx):
     ctx.removed_files = render(ctx["lb1"], without_rs1(FLAT_SPEC))
     ctx.udp_files = render(ctx["lb1"], UDP_SPEC)
     ctx.adaptive_files = render(ctx["lb1"], ADAPTIVE_SPEC)
+    ctx.extra_files = render(ctx["lb1"], EXTRA_SPEC)
+    ctx.extra_moved_files = render(ctx["lb1"], EXTRA_MOVED_SPEC)
     ctx.appliances(FLAT_SPEC, ("lb1",), ctx.flat_files)
 
 
@@ -665,6 +676,90 @@ def scenario_adaptive(ctx):
     return obs
 
 
+def reload_with_table(host, rendered):
+    """A converge to files with lbkit's nftables table, in the apply's order: the files, the table loaded as
+    lbkit-netfilter.service loads (and reloads) it (the file replaces the whole table in one transaction),
+    then keepalived's reload."""
+    install(host, rendered)
+    host.run(["nft", "-f", NETFILTER_TABLE])
+    os.kill(keepalived_pid(host), signal.SIGHUP)
+
+
+def drop_table(host):
+    """What lbkit-netfilter.service does when it stops."""
+    host.run(["nft", "delete", "table", "inet", "lbkit"], check=False)
+
+
+def fwmark_block(conf):
+    return conf[conf.index("virtual_server fwmark "):].split("\n}\n")[0]
+
+
+def ports_seen(proc, since):
+    """{local port: {requests, clients}} of the requests a real server logged after ``since``."""
+    out = {}
+    for entry in server_log(proc):
+        if entry["t"] >= since:
+            seen = out.setdefault(entry["port"], {"requests": 0, "clients": set()})
+            seen["requests"] += 1
+            seen["clients"].add(entry["client"])
+    return dict((port, dict(seen, clients=sorted(seen["clients"]))) for port, seen in out.items())
+
+
+def load_results(client, proc):
+    """Stop a ``peer.py load`` (SIGTERM: it stops starting requests) and read its results."""
+    client.stop(proc, timeout=120)
+    with open(proc.log_path) as handle:
+        return json.loads(handle.read().strip().splitlines()[-1])
+
+
+def scenario_extra_ports(ctx):
+    """Extra ports at layer 4: one firewall-mark service over the ports 80 and 8080-8081 (lbkit's
+    nftables table marks them, keepalived's virtual_server fwmark schedules them), each connection
+    reaching a Direct Routing real server on the port the client asked for; then a converge to the
+    ports 80, 8081 and 9000 under load on the ports that stay."""
+    client, lb = ctx["client"], ctx["lb1"]
+    ensure_fixed(ctx)
+    obs = {}
+    extra = dict((name, start_server(ctx[name], name, EXTRA_PORTS)) for name in ("rs1", "rs2"))
+    try:
+        ctx.log("extra_ports: web on 80 and 8080-8081")
+        reload_with_table(lb, ctx.extra_files)
+        wait_for(lambda: "FWM" in lb.run(["ipvsadm", "-Ln"]).stdout and len(re.findall(r"-> \S+:0 ", lb.run(["ipvsadm", "-Ln"]).stdout)) == 2, 60,
+                 what="web as a firewall-mark service with both real servers")
+        obs["ipvsadm"] = lb.run(["ipvsadm", "-Ln"]).stdout
+        obs["conf"] = fwmark_block(read_conf(lb))
+        obs["table"] = lb.run(["nft", "list", "table", "inet", "lbkit"]).stdout
+        since = time.time()
+        obs["before"] = dict((port, summary(client_get(client, 10, url="http://%s:%d/" % (VIP, port)))) for port in (80,) + EXTRA_PORTS)
+        obs["ports_seen"] = dict((name, ports_seen(proc, since)) for name, proc in list(extra.items()))
+        obs["ports_seen_80"] = dict((name, ports_seen(ctx.servers[name], since)) for name in ("rs1", "rs2"))
+        obs["statuses"] = statuses(lb, EXTRA_SPEC)
+        web = [svc for svc in info(lb, EXTRA_SPEC)["ipvs"]["services"] if svc["address"] == VIP and svc["port"] == 80][0]
+        obs["info_web"] = dict((k, web[k]) for k in ("fwmark", "ports", "connections", "real_servers"))
+        ctx.log("extra_ports: converge to 80, 8081 and 9000 under load on 80 and 8081")
+        loads = dict((port, client.spawn_python([PEER, "load", "http://%s:%d/" % (VIP, port), "600", "--interval", "0.1", "--timeout", "2"], "load-%d" % port))
+                     for port in (80, 8081))
+        time.sleep(5)
+        changed_at = time.time()
+        reload_with_table(lb, ctx.extra_moved_files)
+        time.sleep(5)
+        results = dict((port, load_results(client, proc)) for port, proc in loads.items())
+        obs["under_load"] = dict((port, {"requests": len(r), "failed": len([x for x in r if not x["ok"]]),
+                                         "after_change": len([x for x in r if x["at"] >= changed_at]),
+                                         "errors": sorted(set(x["error"] for x in r if not x["ok"]))[:5],
+                                         "answered": summary(r)["answered"]}) for port, r in results.items())
+        obs["moved_table"] = lb.run(["nft", "list", "table", "inet", "lbkit"]).stdout
+        obs["after"] = dict((port, summary(client_get(client, 6, url="http://%s:%d/" % (VIP, port), timeout=2))) for port in (80,) + EXTRA_PORTS)
+        obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
+    finally:
+        # leave the lab as the flat spec has it
+        drop_table(lb)
+        reload_with(lb, ctx.flat_files)
+        for name, proc in extra.items():
+            ctx[name].stop(proc)
+    return obs
+
+
 NAT_SPEC = spec_for(
     "nat",
     real_port=8080,
@@ -675,6 +770,14 @@ NAT_SPEC = spec_for(
 )
 
 
+# NAT with extra ports: "web" on 80 and 81 to the real servers' 8080 (every port to the real
+# server's port), "multi" on 8080-8082 to real servers on 8080 (each connection keeps its port).
+NAT_EXTRA_SPEC = dict(NAT_SPEC, virtual_services=[
+    dict(NAT_SPEC["virtual_services"][0], extra_ports="81"),
+    dict(NAT_SPEC["virtual_services"][0], name="multi", address=STICKY_VIP, port=8080, extra_ports="8081-8082"),
+])
+
+
 def setup_nat(ctx):
     """Two-arm NAT: the client outside (10.77.0.0/24), the real servers inside (10.77.1.0/24)."""
     ctx.plug("client", "eth0", "ext", CLIENT + "/24")
@@ -682,8 +785,10 @@ def setup_nat(ctx):
     ctx.plug("lb1", "eth1", "int", INTERNAL + "2/24")
     for name in ("rs1", "rs2"):
         ctx.plug(name, "eth0", "int", "%s%d/24" % (INTERNAL, NUMBERS[name]))
-    ctx.serve(("rs1", "rs2"), 8080)
-    ctx.appliances(NAT_SPEC, ("lb1",))
+    ctx.serve(("rs1", "rs2"), [8080, 8081, 8082])
+    ctx.nat_files = render(ctx["lb1"], NAT_SPEC)
+    ctx.nat_extra_files = render(ctx["lb1"], NAT_EXTRA_SPEC)
+    ctx.appliances(NAT_SPEC, ("lb1",), ctx.nat_files)
 
 
 def scenario_nat(ctx):
@@ -696,12 +801,40 @@ def scenario_nat(ctx):
     ctx.log("nat: realserver_linux with the gateway floating IP")
     gateways = [f["address"] for f in NAT_SPEC["cluster"]["floating_ips"] if f.get("gateway")]
     obs["realserver"] = [fix_real_server(h, ports=[8080], gateway_from=gateways) for h in rs]
+    ctx.fixed = True
     before = ipvs_stats(lb)
     obs["fixed"] = summary(client_get(client, 20))
     obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
     obs["ipvs_delta"] = stats_after(lb, before, sum(obs["fixed"]["answered"].values()))
     obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
     obs["fixed_info"] = info(lb, ctx.spec)
+    return obs
+
+
+def scenario_nat_extra_ports(ctx):
+    """NAT firewall-mark services (after the nat scenario set the real servers' gateway): every port
+    of "web" reaches the real servers' 8080; each port of "multi" reaches the same port of a real server."""
+    client, lb = ctx["client"], ctx["lb1"]
+    obs = {}
+    if not ctx.fixed:
+        gateways = [f["address"] for f in NAT_SPEC["cluster"]["floating_ips"] if f.get("gateway")]
+        for name in ("rs1", "rs2"):
+            fix_real_server(ctx[name], ports=[8080], gateway_from=gateways)
+        ctx.fixed = True
+    ctx.log("nat_extra_ports: web on 80-81, multi on 8080-8082")
+    try:
+        reload_with_table(lb, ctx.nat_extra_files)
+        wait_for(lambda: lb.run(["ipvsadm", "-Ln"]).stdout.count("FWM") == 2 and lb.run(["ipvsadm", "-Ln"]).stdout.count("Masq") == 4, 60,
+                 what="two firewall-mark services with both real servers each")
+        obs["ipvsadm"] = lb.run(["ipvsadm", "-Ln"]).stdout
+        since = time.time()
+        obs["web"] = dict((port, summary(client_get(client, 6, url="http://%s:%d/" % (VIP, port)))) for port in (80, 81))
+        obs["multi"] = dict((port, summary(client_get(client, 6, url="http://%s:%d/" % (STICKY_VIP, port)))) for port in (8080, 8081, 8082))
+        obs["ports_seen"] = dict((name, ports_seen(proc, since)) for name, proc in ctx.servers.items())
+        obs["statuses"] = statuses(lb, NAT_EXTRA_SPEC)
+    finally:
+        drop_table(lb)
+        reload_with(lb, ctx.nat_files)
     return obs
 
 
@@ -1016,8 +1149,8 @@ def scenario_zero_loss(ctx):
 
 
 GROUPS = {
-    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp", "adaptive")),
-    "nat": (setup_nat, ("nat",)),
+    "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp", "adaptive", "extra_ports")),
+    "nat": (setup_nat, ("nat", "nat_extra_ports")),
     "tun": (setup_tun, ("tun",)),
     "pair": (setup_pair, ("ha_pair", "sync")),
     "ipv6": (setup_ipv6, ("ipv6",)),

@@ -328,6 +328,62 @@ def test_adaptive_weights_follow_the_real_servers_load(results):
     assert obs["recovered"]["10.77.0.21:80"] >= 90, obs["recovered"]
 
 
+# --- extra ports (firewall-mark services) ---------------------------------------------------
+
+
+def test_extra_ports_one_firewall_mark_service_serves_every_port_on_the_port_the_client_asked(results):
+    obs = observed(results, "extra_ports")
+    # keepalived schedules by the mark lbkit's table sets on the service's ports; IPVS holds the real servers on port 0
+    mark = obs["info_web"]["fwmark"]
+    assert "virtual_server fwmark %d {" % mark in obs["conf"] and "real_server 10.77.0.21 0 {" in obs["conf"], obs["conf"]
+    assert "FWM  %d " % mark in obs["ipvsadm"] and "10.77.0.22:0" in obs["ipvsadm"], obs["ipvsadm"]
+    assert "ip daddr 10.77.0.100 tcp dport { 80, 8080-8081 } meta mark set 0x%08x" % mark in obs["table"], obs["table"]
+    for port in ("80", "8080", "8081"):
+        got = obs["before"][port]
+        assert got["failed"] == 0 and sum(got["answered"].values()) == 10 and set(got["answered"]) == {"rs1", "rs2"}, (port, got, obs["checker_log"])
+    # a port the service does not have reaches nothing
+    assert obs["before"]["9000"]["answered"] == {} and obs["before"]["9000"]["failed"] == 10, obs["before"]["9000"]
+    # Direct Routing: each real server got each connection on the port the client asked for, from the client itself
+    for name in ("rs1", "rs2"):
+        assert sorted(obs["ports_seen"][name]) == ["8080", "8081"], obs["ports_seen"]
+        assert sorted(obs["ports_seen_80"][name]) == ["80"], obs["ports_seen_80"]
+        assert all(seen["clients"] == CLIENTS for seen in list(obs["ports_seen"][name].values()) + list(obs["ports_seen_80"][name].values()))
+    # appliance_info reads the firewall-mark service back as the spec's service
+    assert obs["info_web"]["ports"] == [80, 8080, 8081], obs["info_web"]
+    assert sorted([rs["address"], rs["port"]] for rs in obs["info_web"]["real_servers"]) == [["10.77.0.21", 80], ["10.77.0.22", 80]], obs["info_web"]
+    assert obs["info_web"]["connections"] >= 30, obs["info_web"]
+    assert obs["statuses"]["web"] == ["healthy", {"rs1": "up", "rs2": "up"}], obs["statuses"]
+
+
+def test_extra_ports_a_new_port_set_drops_nothing_on_the_ports_that_stay(results):
+    obs = observed(results, "extra_ports")
+    for port in ("80", "8081"):
+        run = obs["under_load"][port]
+        # a new connection every 100 ms, five seconds before and five after the converge
+        assert run["failed"] == 0 and run["requests"] >= 50 and run["after_change"] >= 20, (port, run)
+        assert set(run["answered"]) == {"rs1", "rs2"}, (port, run)
+    assert "tcp dport { 80, 8081, 9000 }" in obs["moved_table"], obs["moved_table"]
+    for port in ("80", "8081", "9000"):
+        assert obs["after"][port]["failed"] == 0 and sum(obs["after"][port]["answered"].values()) == 6, (port, obs["after"][port])
+    gone = obs["after"]["8080"]
+    assert gone["answered"] == {} and gone["failed"] == 6 and all("Refused" in e for e in gone["errors"]), gone
+
+
+def test_nat_extra_ports_keep_the_clients_port_or_go_to_the_real_servers_own(results):
+    obs = observed(results, "nat_extra_ports")
+    assert obs["ipvsadm"].count("FWM") == 2, obs["ipvsadm"]
+    for group, ports in (("web", ("80", "81")), ("multi", ("8080", "8081", "8082"))):
+        for port in ports:
+            got = obs[group][port]
+            assert got["failed"] == 0 and sum(got["answered"].values()) == 6 and set(got["answered"]) == {"rs1", "rs2"}, (group, port, got)
+    seen = obs["ports_seen"]
+    requests = dict((port, sum(seen[name].get(port, {}).get("requests", 0) for name in ("rs1", "rs2"))) for port in ("8080", "8081", "8082"))
+    # web's 80 and 81 (12 requests) reach the real servers' 8080 beside multi's 8080 (6); multi's 8081 and 8082 keep their ports
+    assert requests == {"8080": 18, "8081": 6, "8082": 6}, seen
+    assert all(s["clients"] == CLIENTS for name in ("rs1", "rs2") for s in seen[name].values()), seen
+    assert obs["statuses"]["web"] == ["healthy", {"rs1": "up", "rs2": "up"}] and obs["statuses"]["multi"][0] == "healthy", obs["statuses"]
+
+
 def test_udp_sip_persistence_keeps_each_call_on_one_real_server(results):
     obs = observed(results, "udp")
     servers = {}

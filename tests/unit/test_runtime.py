@@ -4,7 +4,7 @@ fixtures/haproxy-show-stat.csv is `show stat` captured from HAProxy 2.6.12 (Debi
 image: rs1 plain, rs2 drained at runtime (`set server ... state drain`), rs3 `disabled`, rs4
 `weight 0`, rs5 with a failing check. The ipvsadm listings follow
 ipvsadm 1.31's output format (`--stats --exact`: print_service_entry and print_largenum in
-ipvsadm.c; a firewall-mark service, which lbkit does not create, is skipped); the IPVS data-plane
+ipvsadm.c; a firewall-mark service lbkit did not set up is skipped: test_extra_ports.py reads its own); the IPVS data-plane
 tier checks them against the real thing.
 """
 

@@ -7,7 +7,7 @@ argv lists that drain, halt or enable one real server at runtime (no keepalived 
 
 from __future__ import annotations
 
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepalived import ipvs_weight
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.keepalived import ipvs_port, ipvs_weight
 
 FORWARD_FLAG = {"dr": "-g", "nat": "-m", "tun": "-i"}
 FORWARD_NAME = {"Route": "dr", "Masq": "nat", "Tunnel": "tun", "Local": "local"}
@@ -25,22 +25,52 @@ def endpoint(address, port):
     return "[%s]:%d" % (address, port) if ":" in address else "%s:%d" % (address, port)
 
 
-def parse_services(text):
-    """``ipvsadm -Ln`` -> [{protocol, address, port, scheduler, persistent, real_servers: [...]}]."""
+def _service_head(words, marks):
+    """A service line's words -> (protocol, address, port, ports, mark, words after the name), or None.
+
+    ``TCP  192.0.2.10:80 wlc`` names its service; ``FWM  1278... [IPv6] wlc``, a firewall-mark
+    service, is named by ``marks`` ({mark: (protocol, address, port, ports)}, what lbkit marks
+    for its layer-4 services with extra ports): one it does not know keeps address and port None.
+    """
+    if len(words) >= 3 and words[0] in ("TCP", "UDP", "SCTP"):
+        address, port = _split_endpoint(words[1])
+        return words[0].lower(), address, port, (port,), None, words[2:]
+    if len(words) >= 3 and words[0] == "FWM" and words[1].isdigit():
+        mark = int(words[1])
+        rest = words[3:] if words[2] == "IPv6" else words[2:]
+        if not rest:
+            return None
+        protocol, address, port, ports = (marks or {}).get(mark, ("fwm", None, None, ()))
+        return protocol, address, port, tuple(ports), mark, rest
+    return None
+
+
+def parse_services(text, marks=None):
+    """``ipvsadm -Ln`` -> [{protocol, address, port, ports, fwmark, scheduler, persistent, real_servers: [...]}].
+
+    A firewall-mark service known to ``marks`` (see ``_service_head``) reads as the service it
+    marks; its real servers held on port 0 (each connection keeps the client's port) read as on
+    the service's port, as the spec has them.
+    """
     services = []
     for line in text.splitlines():
         words = line.split()
         if not words:
             continue
-        if words[0] in ("TCP", "UDP", "SCTP") and len(words) >= 3:
-            address, port = _split_endpoint(words[1])
+        head = _service_head(words, marks)
+        if head is not None:
+            protocol, address, port, ports, mark, rest = head
             persistent = None
-            if "persistent" in words:
-                persistent = int(words[words.index("persistent") + 1])
-            services.append(dict(protocol=words[0].lower(), address=address, port=port, scheduler=words[2], persistent=persistent, real_servers=[]))
+            if "persistent" in rest:
+                persistent = int(rest[rest.index("persistent") + 1])
+            services.append(dict(protocol=protocol, address=address, port=port, ports=list(ports), fwmark=mark, scheduler=rest[0],
+                                 persistent=persistent, real_servers=[]))
         elif words[0] == "->" and services and len(words) >= 6 and words[1] != "RemoteAddress:Port":
             address, port = _split_endpoint(words[1])
-            services[-1]["real_servers"].append(
+            svc = services[-1]
+            if svc["fwmark"] is not None and port == 0 and svc["port"] is not None:
+                port = svc["port"]
+            svc["real_servers"].append(
                 dict(
                     address=address,
                     port=port,
@@ -73,47 +103,56 @@ def parse_connections(text):
     return out
 
 
-def parse_stats(text):
-    """``ipvsadm -Ln --stats --exact`` -> {(protocol, address, port): {"connections": n, "real_servers": {(address, port): n}}}.
+def parse_stats(text, marks=None):
+    """``ipvsadm -Ln --stats --exact`` -> {(protocol, address, port): {"connections": n, "real_servers": {(address, port): n}}}
+    (firewall-mark services as ``parse_services`` reads them).
 
     The Conns column counts every connection since the service was added, so the difference of
     two readings is the connections in between.
     """
     out = {}
-    current = None
+    current, port_of_zero = None, None
     for line in text.splitlines():
         words = line.split()
-        if len(words) < 3 or not words[2].isdigit():
-            continue
-        if words[0] == "->":
-            if current is not None:
-                current["real_servers"][_split_endpoint(words[1])] = int(words[2])
-        elif words[0] in ("TCP", "UDP", "SCTP"):
-            address, port = _split_endpoint(words[1])
-            current = out.setdefault((words[0].lower(), address, port), dict(connections=int(words[2]), real_servers={}))
-        else:
+        head = _service_head(words, marks)
+        if head is not None:
+            protocol, address, port, dummy, mark, rest = head
+            current = None
+            if rest[0].isdigit() and address is not None:
+                current = out.setdefault((protocol, address, port), dict(connections=int(rest[0]), real_servers={}))
+                port_of_zero = port if mark is not None else None
+        elif len(words) >= 3 and words[0] == "->":
+            if current is not None and words[2].isdigit():
+                address, port = _split_endpoint(words[1])
+                if port == 0 and port_of_zero is not None:
+                    port = port_of_zero
+                current["real_servers"][(address, port)] = int(words[2])
+        elif words:
             current = None
     return out
 
 
-def _vs_args(vs):
-    return [PROTOCOL_FLAG[vs.protocol], endpoint(vs.address, vs.port)]
+def _vs_args(vs, mark):
+    if mark is None:
+        return [PROTOCOL_FLAG[vs.protocol], endpoint(vs.address, vs.port)]
+    return ["-f", str(mark)] + (["-6"] if vs.address.version == 6 else [])
 
 
-def set_state_argv(vs, rs, state, present):
+def set_state_argv(vs, rs, state, present, mark=None):
     """ipvsadm argv lists putting real server ``rs`` of ``vs`` in ``state``.
 
     drained: weight 0 (existing connections finish, no new ones); halted: removed from the
     table (nothing at all; its connections end with expire_nodest_conn); enabled: back with its
-    spec weight and thresholds. ``present``: whether the server is in the table now.
+    spec weight and thresholds. ``present``: whether the server is in the table now; ``mark``:
+    the service's firewall mark when IPVS holds it as a firewall-mark service.
     """
-    target = ["-r", endpoint(rs.address, rs.port)]
+    target = ["-r", endpoint(rs.address, ipvs_port(vs, rs) if mark is not None else rs.port)]
     if state == "halted":
-        return [["ipvsadm", "-d"] + _vs_args(vs) + target] if present else []
+        return [["ipvsadm", "-d"] + _vs_args(vs, mark) + target] if present else []
     weight = ipvs_weight(vs, rs, state)
     extra = [FORWARD_FLAG[vs.forwarding], "-w", str(weight)]
     if rs.max_connections:
         extra += ["-x", str(rs.max_connections)]
     if rs.min_connections:
         extra += ["-y", str(rs.min_connections)]
-    return [["ipvsadm", "-e" if present else "-a"] + _vs_args(vs) + target + extra]
+    return [["ipvsadm", "-e" if present else "-a"] + _vs_args(vs, mark) + target + extra]

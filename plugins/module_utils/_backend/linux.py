@@ -34,7 +34,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import 
 )
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._net import ip
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diagnosis import ipvs_diagnosis, owns
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import held_addresses
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy, programs, sysctl
 
@@ -442,7 +442,7 @@ class LinuxAppliance(Engine):
                 raise RuntimeApiError("HAProxy runs no server %s/%s: converge the appliance first." % (haproxy.proxy_name(vs.name), rs.name))
             return haproxy_runtime.spec_state(entry), entry["current_sessions"]
         dummy, listing, dummy = self.host.run(["ipvsadm", "-Ln"])
-        for svc in ipvs.parse_services(listing):
+        for svc in ipvs.parse_services(listing, self._marks()):
             if (svc["protocol"], svc["address"], svc["port"]) == (vs.protocol, str(vs.address), vs.port):
                 for dest in svc["real_servers"]:
                     if (dest["address"], dest["port"]) == (str(rs.address), rs.port):
@@ -455,8 +455,13 @@ class LinuxAppliance(Engine):
             for proxy in haproxy.server_proxies(vs):
                 haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(proxy, rs.name, state), self.socket_path)
             return
-        for argv in ipvs.set_state_argv(vs, rs, state, present=current != "halted"):
+        marks = dict((key[:3], mark) for mark, key in self._marks().items())
+        for argv in ipvs.set_state_argv(vs, rs, state, present=current != "halted", mark=marks.get((vs.protocol, str(vs.address), vs.port))):
             self.host.run(argv)
+
+    def _marks(self, state=None):
+        """The firewall marks of the layer-4 services with extra ports IPVS runs (the last apply's state)."""
+        return overview.state_marks(state if state is not None else read_state(self.paths)[0])
 
     # --- report ------------------------------------------------------------------------------
 
@@ -510,11 +515,14 @@ class LinuxAppliance(Engine):
             dummy, stats, dummy = self.host.run(["ipvsadm", "-Ln", "--stats", "--exact"])
         except HostCommandFailed as exc:
             return out, ["ipvsadm could not read the IPVS table: %s" % exc]
-        services = ipvs.parse_services(listing)
+        marks = self._marks(state)
+        services = ipvs.parse_services(listing, marks)
         connections = ipvs.parse_connections(conns)
-        totals = ipvs.parse_stats(stats)
+        totals = ipvs.parse_stats(stats, marks)
         out["services"] = services
         for svc in services:
+            if svc["address"] is None:
+                continue  # a firewall-mark service lbkit did not set up: listed as it is
             total = totals.get((svc["protocol"], svc["address"], svc["port"]), dict(connections=0, real_servers={}))
             svc["connections"] = total["connections"]
             for rs in svc["real_servers"]:
@@ -522,7 +530,7 @@ class LinuxAppliance(Engine):
             key = "%s/%s/%d" % (svc["protocol"], svc["address"], svc["port"])
             counts = {}
             for c in connections:
-                if (c["protocol"], c["virtual"][0], c["virtual"][1]) == (svc["protocol"], svc["address"], svc["port"]):
+                if owns(svc, c):
                     counts[c["state"]] = counts.get(c["state"], 0) + 1
             out["connection_states"][key] = counts
         forwarding = {}

@@ -52,13 +52,16 @@ METRICS = "lbkit-metrics"
 # HAProxy's unit drop-in and the program it runs to save the servers' states: read at the next
 # reload or stop, so a change needs systemd to read the unit again, nothing more.
 HAPROXY_STATE = "haproxy-state"
-# lbkit's packet marks and policy routing (programs.NETFILTER; transparent layer-7 services): a
-# oneshot unit, restarted (everything taken away and loaded again) when its unit or table changes.
+# lbkit's packet marks and policy routing (programs.NETFILTER; transparent layer-7 services, outbound
+# NAT, layer-4 services with extra ports): a oneshot unit, restarted (everything taken away and
+# loaded again) when the unit changes; a new table alone is reloaded, replacing the table in one
+# transaction, so the marks of the ports that stay never go away.
 NETFILTER = programs.NETFILTER
+NETFILTER_RULES = "netfilter-rules"
 # The daemon a rewritten file of each kind reloads: keepalived judges its helpers when it loads its
 # config, and a defaults file rewritten without a change of mode costs it no more than a reload.
-RELOADED_BY = {KEEPALIVED: KEEPALIVED, KEEPALIVED_HELPER: KEEPALIVED, KEEPALIVED_MODE: KEEPALIVED, HAPROXY: HAPROXY}
-# ... or restarts.
+RELOADED_BY = {KEEPALIVED: KEEPALIVED, KEEPALIVED_HELPER: KEEPALIVED, KEEPALIVED_MODE: KEEPALIVED, HAPROXY: HAPROXY, NETFILTER_RULES: NETFILTER}
+# ... or restarts (a restart, when both are due).
 RESTARTED_BY = {NODE_EXPORTER: NODE_EXPORTER, METRICS: METRICS, NETFILTER: NETFILTER}
 # What `systemctl is-enabled` answers for a unit that starts at boot (or that systemd starts
 # without being enabled: static, generated): nothing to enable there.
@@ -405,12 +408,12 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
         ManagedFile(paths.haproxy_dropin, programs.haproxy_dropin(haproxy.RUNTIME_SOCKET) if proxied else None, 0o644, HAPROXY_STATE),
         ManagedFile(paths.server_state_program, programs.server_state_program() if proxied else None, programs.MODE, HAPROXY_STATE),
     ) + (() if proxied else (ManagedFile(paths.server_state, None, 0o600, HAPROXY_STATE),))
-    # lbkit's packet marks and policy routing (transparent layer-7 services: the real servers' replies go to HAProxy).
+    # lbkit's packet marks, outbound NAT and policy routing (transparent layer-7 services, autonat, extra ports at layer 4).
     marked = programs.netfilter_wanted(spec)
     files += (
         ManagedFile(paths.netfilter_unit, programs.netfilter_unit(paths.netfilter_rules, programs.transparent_families(spec)) if marked else None,
                     0o644, NETFILTER),
-        ManagedFile(paths.root + paths.netfilter_rules, programs.netfilter_rules(spec) if marked else None, 0o644, NETFILTER),
+        ManagedFile(paths.root + paths.netfilter_rules, programs.netfilter_rules(spec) if marked else None, 0o644, NETFILTER_RULES),
     )
     # Without monitoring (or packet marks), their daemons are lbkit's to stop only where lbkit set them up.
     wanted_optional = {NODE_EXPORTER: watched, METRICS: watched, NETFILTER: marked}
@@ -434,9 +437,13 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
 
 
 def rendered(desired, paths=Paths()):
-    """{path: content as shown} of the configuration files (secrets masked; the TLS files, keys, left out)."""
+    """{path: content as shown} of the configuration files (secrets masked; the TLS files, keys, left out),
+    and lbkit's nftables table when the spec has one."""
     fixed = paths.fixed()
-    return dict((f.path, f.shown) for f in desired.files if f.path in fixed)
+    table = paths.root + paths.netfilter_rules
+    out = dict((f.path, f.shown) for f in desired.files if f.path in fixed)
+    out.update((f.path, f.content) for f in desired.files if f.path == table and f.content is not None)
+    return out
 
 
 def state_binds(state):
@@ -543,10 +550,10 @@ def plan(desired, current):
             # keepalived reads its command line only when it starts.
             operations.append(Service("restart", name))
             changes.append(Change("change", "service", name, name, "mode", running_mode, desired.mode))
-        elif wanted and name in reloads:
-            operations.append(Service("reload", name, fingerprint, previous_here))
         elif wanted and name in restarts:
             operations.append(Service("restart", name))
+        elif wanted and name in reloads:
+            operations.append(Service("reload", name, fingerprint, previous_here))
         elif not wanted and active:
             operations.append(Service("stop", name))
     runtime, runtime_changes = [], []

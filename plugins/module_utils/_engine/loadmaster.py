@@ -26,6 +26,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._engine.interfa
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import SpecInvalid
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.diff import diff
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._plan.state import real_server_key
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import SpecError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.rules import COOKIE_NAME_MODES, RDP_MODES
 
@@ -131,19 +132,8 @@ def _ports(text):
     return sorted(out)
 
 
-def _runs(numbers):
-    """The distinct ``numbers`` as runs of consecutive ones, [[first, last], ...] in order."""
-    out = []
-    for number in sorted(set(numbers)):
-        if out and number == out[-1][1] + 1:
-            out[-1][1] = number
-        else:
-            out.append([number, number])
-    return out
-
-
 def _ranges(ports):
-    return ",".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in _runs(ports))
+    return ",".join(values.port_ranges(ports))
 
 
 def _extra_codes(codes):
@@ -156,7 +146,7 @@ def _extra_codes(codes):
 
 def _codes(text):
     """CheckCodes back as the spec's ranges, 200-299 included."""
-    return _runs(set(range(200, 300)) | set(int(c) for c in str(text or "").split() if c.isdigit()))
+    return [list(run) for run in values.runs(set(range(200, 300)) | set(int(c) for c in str(text or "").split() if c.isdigit()))]
 
 
 def ha_timeout(advert_interval_ms):

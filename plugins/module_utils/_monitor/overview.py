@@ -24,9 +24,11 @@ import io
 import ipaddress
 import json
 import os
+import re
 import socket
 import sys
 import time
+import zlib
 
 REAL_SERVER_STATUSES = ("up", "down", "drained", "halted")
 SERVICE_STATUSES = ("healthy", "degraded", "down", "drained")
@@ -202,18 +204,65 @@ def _hex_endpoint(text):
     return address, int(port, 16)
 
 
-def parse_proc_ip_vs(text):
-    """/proc/net/ip_vs -> {(protocol, vip, vport): {(rip, rport): {weight, active, inactive}}} (firewall-mark services left out)."""
-    table, current = {}, None
+# The firewall marks of layer-4 services with extra ports (IPVS schedules them by mark): 24 bits
+# drawn from the service's protocol, address and port, above a prefix of lbkit's own.
+FWMARK_BASE = 0x4C000000
+FWMARK_SPAN = 1 << 24
+
+
+def service_fwmark(protocol, address, port):
+    """The firewall mark a layer-4 service with extra ports starts from (``firewall_marks`` settles coincidences)."""
+    key = "%s %s %d" % (protocol, address, port)
+    return FWMARK_BASE + zlib.crc32(key.encode("ascii")) % FWMARK_SPAN
+
+
+def marks_of(services):
+    """{key: mark} for the keys (protocol, address, port) of layer-4 services with extra ports.
+
+    Each service keeps the mark its key gives as long as its protocol, address and port stay (a
+    converge that changes its ports changes no mark); when two keys give the same mark, the later
+    in sorted order takes the next free one.
+    """
+    out, taken = {}, set()
+    for key in sorted(set(services), key=lambda k: (k[0], str(k[1]), k[2])):
+        mark = service_fwmark(*key)
+        while mark in taken:
+            mark = FWMARK_BASE + (mark - FWMARK_BASE + 1) % FWMARK_SPAN
+        taken.add(mark)
+        out[key] = mark
+    return out
+
+
+def state_marks(state):
+    """{mark: (protocol, address, port, ports)} of the layer-4 services with extra ports of a recorded
+    state (what IPVS runs after that apply): how the IPVS table's firewall-mark services read."""
+    services = {}
+    for svc in (state or {}).get("virtual_services", {}).values():
+        ports = sorted(set([svc["port"]] + list(svc.get("extra_ports") or [])))
+        if svc.get("layer") == 4 and len(ports) > 1:
+            services[(svc["protocol"], svc["address"], svc["port"])] = tuple(ports)
+    return dict((mark, key + (services[key],)) for key, mark in marks_of(services).items())
+
+
+def parse_proc_ip_vs(text, marks=None):
+    """/proc/net/ip_vs -> {(protocol, vip, vport): {(rip, rport): {weight, active, inactive}}}.
+
+    A firewall-mark service reads as the service ``marks`` ({mark: (protocol, address, port,
+    ports)}, ``state_marks``) says it marks, its real servers on port 0 as on the service's port;
+    one lbkit does not mark is left out.
+    """
+    table, current, port_of_zero = {}, None, None
     for line in (text or "").splitlines():
         words = line.split()
         if len(words) >= 2 and words[0] in ("TCP", "UDP", "SCTP"):
             address, port = _hex_endpoint(words[1])
-            current = table.setdefault((words[0].lower(), address, port), {})
+            current, port_of_zero = table.setdefault((words[0].lower(), address, port), {}), None
         elif len(words) >= 2 and words[0] == "FWM":
-            current = None
+            known = (marks or {}).get(int(words[1], 16)) if re.fullmatch("[0-9A-Fa-f]{1,8}", words[1]) else None
+            current, port_of_zero = (table.setdefault(known[:3], {}), known[2]) if known else (None, None)
         elif len(words) >= 6 and words[0] == "->" and current is not None and words[1] != "RemoteAddress:Port":
             address, port = _hex_endpoint(words[1])
+            port = port_of_zero if port == 0 and port_of_zero is not None else port
             current[(address, port)] = dict(weight=int(words[3]), active=int(words[4]), inactive=int(words[5]))
     return table
 
@@ -340,7 +389,7 @@ def collect(args, now=None):
     started = keepalived_started(args.keepalived_pid)
     services = overview(
         state,
-        ipvs=parse_proc_ip_vs(read_text(args.ip_vs)),
+        ipvs=parse_proc_ip_vs(read_text(args.ip_vs), state_marks(state)),
         haproxy=haproxy_stat(args.haproxy_socket),
         checks=read_checks(args.checks, started) if started is not None else {},
     )

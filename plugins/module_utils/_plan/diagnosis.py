@@ -11,12 +11,19 @@ SYN_RECV_MIN = 5
 SYN_RECV_SHARE = 0.5
 
 
+def owns(svc, connection):
+    """Whether ``connection`` (``ipvsadm -Lnc``, parsed) is one of IPVS service ``svc``'s: its protocol,
+    address and one of its ports (a firewall-mark service has several)."""
+    ports = svc.get("ports", [svc["port"]])
+    return (connection["protocol"], connection["virtual"][0]) == (svc["protocol"], svc["address"]) and connection["virtual"][1] in ports
+
+
 def ipvs_diagnosis(services, connections, forwarding):
     """Diagnoses for the IPVS table: ``forwarding`` maps (protocol, address, port) to dr/nat/tun."""
     out = []
     for svc in services:
         key = (svc["protocol"], svc["address"], svc["port"])
-        mine = [c for c in connections if (c["protocol"], c["virtual"][0], c["virtual"][1]) == key]
+        mine = [c for c in connections if owns(svc, c)]
         syn = [c for c in mine if c["state"] == "SYN_RECV"]
         if len(syn) < SYN_RECV_MIN or len(syn) < SYN_RECV_SHARE * len(mine):
             continue

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import load_agent
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import haproxy_sample_arg, haproxy_word
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import join
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.rules import ACTIVE_COOKIE_MODES, RDP_MODES
 
@@ -152,8 +153,7 @@ def binds(vs):
 
 def _bind(vs, tls_dir):
     parts = [_addr_port(vs.address, vs.port)]
-    for start, end in _ranges(p for p in vs.extra_ports if p != vs.port):
-        ports = str(start) if start == end else "%d-%d" % (start, end)
+    for ports in values.port_ranges(p for p in vs.extra_ports if p != vs.port):
         parts.append(_addr_port(vs.address, ports))
     line = "    bind " + ",".join(parts)
     if vs.layer7.tls is not None:
@@ -163,16 +163,6 @@ def _bind(vs, tls_dir):
     if vs.redirect_port is not None:
         line += "\n    bind " + _addr_port(vs.address, vs.redirect_port)
     return line
-
-
-def _ranges(ports):
-    out = []
-    for port in sorted(ports):
-        if out and port == out[-1][1] + 1:
-            out[-1][1] = port
-        else:
-            out.append([port, port])
-    return [tuple(r) for r in out]
 
 
 def _status_expect(codes):

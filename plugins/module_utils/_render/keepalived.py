@@ -18,6 +18,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import programs
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.words import keepalived_quoted, keepalived_word
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.errors import Collector, join
 
 HEADER = "# Managed by lbkit.loadbalancer (cluster %s, node %s). Changes made here are overwritten.\n"
@@ -60,6 +61,13 @@ def ipvs_weight(vs, rs, state=None):
     if (state or rs.state) == "drained":
         return 0
     return 1 if vs.scheduling in ("round_robin", "least_connection") else rs.weight
+
+
+def ipvs_port(vs, rs):
+    """The port IPVS holds for real server ``rs`` of ``vs``: 0 in a firewall-mark service for a
+    server on the service's port (each connection keeps the port the client asked for), else its
+    own port (every connection goes there)."""
+    return 0 if vs.marked and rs.port == vs.port else rs.port
 
 
 def _interface_of(address, interfaces):
@@ -253,12 +261,20 @@ def _agent_check(vs, rs, lines):
     lines.append("        }")
 
 
-def _virtual_server(vs, lines):
-    lines.append("virtual_server %s %d {" % (vs.address, vs.port))
+def _virtual_server(vs, mark, lines):
+    if mark is None:
+        lines.append("virtual_server %s %d {" % (vs.address, vs.port))
+    else:
+        # lbkit's nftables table marks the packets to the service's ports (programs.netfilter_rules)
+        ports = ",".join(values.port_ranges(vs.ports))
+        lines.append("# %s: %s ports %s (%s), by firewall mark" % (keepalived_word(vs.name, join(vs.path, "name")), vs.address, ports, vs.protocol))
+        lines.append("virtual_server fwmark %d {" % mark)
+        lines.append("    ip_family %s" % ("inet6" if vs.address.version == 6 else "inet"))
     lines.append("    delay_loop %d" % vs.health_check.interval)
     lines.append("    lb_algo %s" % LB_ALGO[vs.scheduling])
     lines.append("    lb_kind %s" % LB_KIND[vs.forwarding])
-    lines.append("    protocol %s" % vs.protocol.upper())
+    if mark is None:
+        lines.append("    protocol %s" % vs.protocol.upper())  # a firewall mark names packets of either protocol: the table's rule chose them
     p = vs.persistence
     if p.mode in ("source_ip", "udp_sip"):
         lines.append("    persistence_timeout %d" % p.timeout)
@@ -271,11 +287,11 @@ def _virtual_server(vs, lines):
         if p.mode == "udp_sip":
             lines.append("    persistence_engine sip")
     if vs.fallback_server is not None:
-        lines.append("    sorry_server %s %d" % (vs.fallback_server.address, vs.fallback_server.port))
+        lines.append("    sorry_server %s %d" % (vs.fallback_server.address, ipvs_port(vs, vs.fallback_server)))
     for rs in vs.real_servers:
         if rs.state == "halted":
             continue  # a halted server gets nothing: it is not in the IPVS table at all
-        lines.append("    real_server %s %d {" % (rs.address, rs.port))
+        lines.append("    real_server %s %d {" % (rs.address, ipvs_port(vs, rs)))
         lines.append("        weight %d" % ipvs_weight(vs, rs))
         if rs.max_connections:
             lines.append("        uthreshold %d" % rs.max_connections)
@@ -343,7 +359,8 @@ def _render(spec, host, interfaces, secret):
             lines.append("    %s dev %s" % (address, keepalived_word(device, "/cluster/interfaces")))
         lines.append("}")
         lines.append("")
+    marks = programs.firewall_marks(spec)
     for vs in spec.virtual_services:
         if vs.layer == 4:
-            _virtual_server(vs, lines)
+            _virtual_server(vs, marks.get(vs.name), lines)
     return "\n".join(lines).rstrip("\n") + "\n"

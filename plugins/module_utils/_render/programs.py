@@ -20,6 +20,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._monitor import overview, server_state
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._realserver import load_agent
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import haproxy
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
 
 DIRECTORY = "/usr/local/libexec/lbkit"
 PING_ANY = DIRECTORY + "/ping-any"
@@ -183,6 +184,7 @@ ExecStartPre=-/usr/bin/python3 %(program)s --init --output %(file)s
 # of the real servers' replies, addressed to a client, go to HAProxy's socket on the appliance: the
 # table marks the packets of a transparent socket's connections, the mark's routing table delivers
 # them locally. Autonat and use_for_server_nat translate the real servers' outbound connections.
+# A layer-4 service with extra ports is an IPVS firewall-mark service: the table marks its packets.
 NETFILTER = "lbkit-netfilter"
 NETFILTER_UNIT = "/etc/systemd/system/lbkit-netfilter.service"
 NETFILTER_RULES_NAME = "netfilter.nft"
@@ -199,8 +201,16 @@ def transparent_families(spec):
 
 
 def netfilter_wanted(spec):
-    """Whether the appliance needs lbkit's nftables table (a transparent layer-7 service, outbound NAT)."""
-    return bool(transparent_families(spec)) or bool(outbound_nat(spec))
+    """Whether the appliance needs lbkit's nftables table (a transparent layer-7 service, outbound
+    NAT, a layer-4 service with extra ports)."""
+    return bool(transparent_families(spec)) or bool(outbound_nat(spec)) or bool(firewall_marks(spec))
+
+
+def firewall_marks(spec):
+    """{service name: firewall mark} of the spec's layer-4 services with extra ports."""
+    marked = [vs for vs in spec.virtual_services if vs.marked]
+    marks = overview.marks_of((vs.protocol, str(vs.address), vs.port) for vs in marked)
+    return dict((vs.name, marks[(vs.protocol, str(vs.address), vs.port)]) for vs in marked)
 
 
 def outbound_nat(spec):
@@ -248,6 +258,26 @@ def netfilter_rules(spec):
         type nat hook postrouting priority srcnat; policy accept;
 %s
     }""" % "\n".join(rules))
+    marks = firewall_marks(spec)
+    if marks:
+        rules = []
+        for vs in spec.virtual_services:
+            if vs.name in marks:
+                ports = ", ".join(values.port_ranges(vs.ports))
+                rules.append("        %s daddr %s %s dport { %s } meta mark set 0x%08x"
+                             % ("ip6" if vs.address.version == 6 else "ip", vs.address, vs.protocol, ports, marks[vs.name]))
+        rules = "\n".join(rules)
+        chains.append("""    # layer-4 services with extra ports: a packet to any of a service's ports gets the service's
+    # firewall mark, which IPVS schedules by (keepalived's virtual_server fwmark); arriving packets,
+    # and the appliance's own connections to a VIP
+    chain fwmark_services {
+        type filter hook prerouting priority mangle; policy accept;
+%s
+    }
+    chain fwmark_local {
+        type route hook output priority mangle; policy accept;
+%s
+    }""" % (rules, rules))
     if transparent_families(spec):
         chains.append("""    # transparent layer-7 services: the packets of connections HAProxy opened from a client's
     # address (a transparent socket) are marked; the mark's routing table delivers them to HAProxy
@@ -289,6 +319,8 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/sbin/nft -f %(rules)s
 %(start)s
+# The table file replaces the whole table in one transaction: no packet meets it half loaded.
+ExecReload=/usr/sbin/nft -f %(rules)s
 ExecStop=-/usr/sbin/nft delete table inet %(table)s
 
 [Install]

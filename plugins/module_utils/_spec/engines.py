@@ -41,13 +41,6 @@ UNSUPPORTED = {
                                       " drain time): use drained"),
 }
 
-# Features lbkit does not implement yet on an engine: refused by name, never dropped.
-NOT_YET = {
-    (IPVS, "extra_ports"): (
-        "extra ports at layer 4 (IPVS firewall-mark services) are not implemented yet",
-        "create one layer-4 service per port, or use layer 7",
-    ),
-}
 HAPROXY_MAX_WEIGHT = 256
 # keepalived's misc_dynamic: the weight is the check's exit code minus 2.
 IPVS_MAX_DYNAMIC_WEIGHT = load_agent.MAX_DYNAMIC_WEIGHT
@@ -74,11 +67,6 @@ def _check(engine, field, value, path, col):
     alternative = UNSUPPORTED.get((engine, field, value))
     if alternative is not None:
         col.add(path, "%s cannot implement %s '%s'." % (engine, field.replace("_", " "), value), alternative + ".")
-
-
-def _not_yet(engine, field, path, col):
-    what, alternative = NOT_YET[(engine, field)]
-    col.add(path, "%s: %s." % (engine, what), alternative + ".")
 
 
 def check_cluster(cluster, col):
@@ -121,8 +109,6 @@ def check_service(vs, col, cluster_engine="linux", paired=False):
     if engine == LOADMASTER:
         _check_loadmaster(vs, col)
         return
-    if engine == IPVS and vs.extra_ports:
-        _not_yet(engine, "extra_ports", join(vs.path, "extra_ports"), col)
     if engine == IPVS and vs.scheduling == "adaptive":
         for rs in vs.real_servers:
             if rs.weight > IPVS_MAX_DYNAMIC_WEIGHT:

@@ -218,6 +218,23 @@ class VirtualService:
         return (self.port,) + tuple(p for p in self.extra_ports if p != self.port)
 
     @property
+    def marked(self):
+        """Whether the service is an IPVS firewall-mark service: layer 4 with more than one port."""
+        return self.layer == 4 and len(self.ports) > 1
+
+    def ports_at(self, rs):
+        """The ports real server ``rs`` receives this service's connections on.
+
+        At layer 4 a real server on the service's own port gets each connection on the port the
+        client asked for (Direct Routing and tunnelling cannot translate ports; NAT leaves them as
+        they are); a NAT real server on a port of its own gets every port's connections on it, as
+        a layer-7 proxy sends every port's requests to the real server's port.
+        """
+        if self.layer == 4 and rs.port == self.port:
+            return self.ports
+        return (rs.port,)
+
+    @property
     def redirect_port(self):
         """The plain HTTP port a TLS service redirects to HTTPS from (layer7.tls.redirect_http), or None."""
         tls = self.layer7.tls if self.layer7 is not None else None

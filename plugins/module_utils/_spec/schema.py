@@ -698,7 +698,9 @@ VIRTUAL_SERVICE = {
         "extra_ports": _p(
             ["string", "array"],
             "More ports served by the same virtual service: single ports and ranges, in any order, "
-            "separated by spaces or commas (or a list). At most 510 ports in all.",
+            "separated by spaces or commas (or a list). At most 510 ports in all. At layer 4 a real "
+            "server on the service's port gets each connection on the port the client asked for; a NAT "
+            "real server on another port gets every port's connections on that port (as at layer 7).",
             ["443 8080-8089", [443, "8080-8089"]],
             items={"type": ["integer", "string"]},
         ),

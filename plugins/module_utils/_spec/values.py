@@ -165,6 +165,23 @@ def parse_ports(value):
     return tuple(sorted(ports))
 
 
+def runs(numbers):
+    """The distinct ``numbers`` as runs of consecutive ones, [(first, last), ...] in order (ports as
+    ranges: the engines' port lists, the LoadMaster's success codes)."""
+    out = []
+    for number in sorted(set(numbers)):
+        if out and number == out[-1][1] + 1:
+            out[-1][1] = number
+        else:
+            out.append([number, number])
+    return [tuple(run) for run in out]
+
+
+def port_ranges(ports):
+    """The distinct ``ports`` as the engines write them: ['80', '8080-8081']."""
+    return [str(a) if a == b else "%d-%d" % (a, b) for a, b in runs(ports)]
+
+
 def parse_status_codes(value):
     """Expected HTTP status codes: '200-299 301' or a list, as a tuple of (low, high) ranges."""
     ranges = []
