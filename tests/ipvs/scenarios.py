@@ -257,6 +257,11 @@ def _count(text):
     return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
+def only_lines(diagnosis, prefix):
+    """The lines of appliance_info's diagnosis about one service (``VIP:port``)."""
+    return [line for line in diagnosis if line.startswith(prefix)]
+
+
 def arp_answers(client, address, ifname="eth0"):
     """The MAC addresses that answer an ARP request for ``address`` (arping, 3 requests)."""
     client.ip(["neigh", "flush", "dev", ifname])
@@ -322,7 +327,7 @@ class Context(object):
     def __init__(self, lab, log):
         self.lab = lab
         self.log = log
-        self.hosts, self.macs, self.ports = {}, {}, {}
+        self.hosts, self.macs, self.ports, self.cables = {}, {}, {}, {}
         self.servers = {}
         self.keepalived = {}
         self.haproxy = {}
@@ -337,6 +342,7 @@ class Context(object):
         mac, port = self.lab.connect(self.hosts[name], ifname, switch, address)
         self.macs.setdefault(name, mac)
         self.ports.setdefault(name, port)
+        self.cables.setdefault(name, []).append(port)
 
     def serve(self, names, port):
         for name in names:
@@ -1148,12 +1154,118 @@ def scenario_zero_loss(ctx):
             "table": lb.run(["ipvsadm", "-Ln"]).stdout}
 
 
+# --- the lab demo's layer-4 part (scripts/lab layer4; tests/ipvs/demo.py prints it) ------------
+#
+# The Loadbalancer.org manual's HTTP-Cluster example on an HA pair: a VIP, two real servers with
+# weight 100 and no connection limits, Direct Routing; beside it a two-arm NAT service whose real
+# server sits behind the appliances.
+
+DEMO_NAT_VIP = NET + "101"
+DEMO_SPEC = {
+    "cluster": {
+        "name": "lab-layer4",
+        "nodes": [{"host": "lb1", "heartbeat_address": NET + "11", "priority": 150}, {"host": "lb2", "heartbeat_address": NET + "12", "priority": 100}],
+        "ha": {"mode": "pair", "virtual_router_id": 77, "preempt": True},
+        "interfaces": {"external": "eth0", "internal": "eth1"},
+        "floating_ips": [{"name": "gateway", "address": INTERNAL + "1/24", "side": "internal", "gateway": True}],
+    },
+    "virtual_services": [
+        {"name": "HTTP-Cluster", "address": VIP, "port": 80, "layer": 4, "forwarding": "dr", "scheduling": "weighted_round_robin",
+         "health_check": {"type": "tcp", "interval": 3, "timeout": 2, "retries": 2},
+         "real_servers": [{"name": "Web1", "address": NET + "21", "port": 80, "weight": 100, "min_connections": 0, "max_connections": 0},
+                          {"name": "Web2", "address": NET + "22", "port": 80, "weight": 100, "min_connections": 0, "max_connections": 0}]},
+        {"name": "HTTP-NAT", "address": DEMO_NAT_VIP, "port": 80, "layer": 4, "forwarding": "nat", "scheduling": "weighted_round_robin",
+         "health_check": {"type": "tcp", "interval": 3, "timeout": 2, "retries": 2},
+         "real_servers": [{"name": "Web3", "address": INTERNAL + "23", "port": 8080, "weight": 100}]},
+    ],
+}
+DEMO_FLOATING = [VIP, DEMO_NAT_VIP, INTERNAL + "1"]
+
+
+def setup_demo(ctx):
+    """The pair (front 10.77.0.0/24, back 10.77.1.0/24), Web1 and Web2 in front (Direct Routing,
+    not fixed yet), Web3 behind (NAT, its default route not yet via the appliances), two clients."""
+    flat_lab(ctx, ("client", "client2", "lb1", "lb2", "rs1", "rs2"))
+    for name in ("lb1", "lb2"):
+        ctx.plug(name, "eth1", "back", "%s%d/24" % (INTERNAL, NUMBERS[name]))
+    ctx.plug("rs3", "eth0", "back", INTERNAL + "23/24")
+    # each real server answers with its name in the spec
+    for host, name, port in (("rs1", "Web1", 80), ("rs2", "Web2", 80), ("rs3", "Web3", 8080)):
+        ctx.servers[host] = start_server(ctx[host], name, port)
+    ctx.appliances(DEMO_SPEC, ("lb1", "lb2"))
+    wait_for(lambda: all(holds(ctx["lb1"], a) for a in DEMO_FLOATING), 60, what="lb1 holding the floating addresses")
+
+
+def roles(ctx):
+    """{appliance: the floating addresses it holds}."""
+    return dict((name, [a for a in DEMO_FLOATING if holds(ctx[name], a)]) for name in ("lb1", "lb2"))
+
+
+def answers(clients, url, rounds):
+    """``rounds`` requests from each client in turn: [[client, server or None, the address the server saw, error]]."""
+    out = []
+    for dummy in range(rounds):
+        for name, host in clients:
+            r = client_get(host, 1, url=url, timeout=2)[0]
+            out.append([name, r["server"], r["seen"], None if r["ok"] else r["error"]])
+    return out
+
+
+def scenario_lab_layer4(ctx):
+    """The lab demo's layer-4 story: the ARP problem and its diagnosis, the realserver fix, two
+    clients answered by different real servers, a halted real server and the traffic moving,
+    two-arm NAT without and with the real server's gateway, the master powered off."""
+    client, client2, lb1, lb2 = ctx["client"], ctx["client2"], ctx["lb1"], ctx["lb2"]
+    clients = [("client", client), ("client2", client2)]
+    url, nat_url = "http://%s/" % VIP, "http://%s/" % DEMO_NAT_VIP
+    obs = {"spec": DEMO_SPEC, "roles_start": roles(ctx), "ipvsadm_start": lb1.run(["ipvsadm", "-Ln"]).stdout}
+    ctx.log("lab_layer4: the ARP problem")
+    obs["arp_problem"] = summary(client_get(client, 6, url=url, timeout=2, parallel=True))
+    obs["syn_recv"] = len([line for line in lb1.run(["ipvsadm", "-Lnc"]).stdout.splitlines() if "SYN_RECV" in line and "%s:80" % VIP in line])
+    obs["arp_diagnosis"] = only_lines(info(lb1, DEMO_SPEC)["diagnosis"], VIP + ":80")
+    ctx.log("lab_layer4: the realserver role's fix on Web1 and Web2")
+    obs["fix"] = dict((name, [c["action"] for c in fix_real_server(ctx[name], [VIP], ports=[80])["changes"]]) for name in ("rs1", "rs2"))
+    obs["fix_arp"] = arp_answers(client, VIP)
+    obs["macs"] = dict((name, ctx.macs[name]) for name in ("lb1", "lb2", "rs1", "rs2"))
+    obs["two_clients"] = answers(clients, url, 2)
+    ctx.log("lab_layer4: Web1 halted at runtime")
+    module(lb1, "real_server", {"spec": DEMO_SPEC, "service": "HTTP-Cluster", "real_server": "Web1", "state": "halted"})
+    obs["halted_table"] = ipvs_real_servers(lb1)
+    obs["halted"] = answers(clients, url, 2)
+    module(lb1, "real_server", {"spec": DEMO_SPEC, "service": "HTTP-Cluster", "real_server": "Web1", "state": "enabled"})
+    obs["enabled_table"] = ipvs_real_servers(lb1)
+    obs["enabled"] = answers(clients, url, 1)
+    ctx.log("lab_layer4: two-arm NAT without the real server's gateway")
+    obs["nat_unfixed"] = summary(client_get(client, 6, url=nat_url, timeout=2, parallel=True))
+    obs["nat_diagnosis"] = only_lines(info(lb1, DEMO_SPEC)["diagnosis"], DEMO_NAT_VIP + ":80")
+    ctx.log("lab_layer4: the realserver role's NAT gateway on Web3")
+    fixed = fix_real_server(ctx["rs3"], ports=[8080], gateway_from=[INTERNAL + "1/24"])
+    obs["nat_fix"] = {"changes": [c["action"] for c in fixed["changes"]], "default_gateway": fixed.get("default_gateway")}
+    obs["nat_fixed"] = answers(clients, nat_url, 1)
+    ctx.log("lab_layer4: lb1 powered off")
+    obs["before_power_off"] = roles(ctx)
+    # the power gone: no packet leaves lb1 any more (its cables dead first, so keepalived's
+    # goodbye adverts never reach lb2), then nothing runs on it
+    started = time.monotonic()
+    for port in ctx.cables["lb1"]:
+        ctx.lab.port_state(port, False)
+    lb1.stop(ctx.keepalived["lb1"])
+    wait_for(lambda: all(holds(lb2, a) for a in DEMO_FLOATING), 30, interval=0.05, what="lb2 holding every floating address")
+    obs["takeover_s"] = round(time.monotonic() - started, 2)
+    obs["after_power_off"] = roles(ctx)
+    obs["after_dr"] = answers(clients, url, 1)
+    obs["after_nat"] = answers(clients, nat_url, 1)
+    obs["lb2_table"] = lb2.run(["ipvsadm", "-Ln"]).stdout
+    return obs
+
+
 GROUPS = {
     "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp", "adaptive", "extra_ports")),
     "nat": (setup_nat, ("nat", "nat_extra_ports")),
     "tun": (setup_tun, ("tun",)),
     "pair": (setup_pair, ("ha_pair", "sync")),
     "ipv6": (setup_ipv6, ("ipv6",)),
+    "lab-layer4": (setup_demo, ("lab_layer4",)),
 }
 BENCHMARK_GROUPS = {
     "zero-loss": (setup_zero_loss, ("zero_loss",)),

@@ -384,6 +384,46 @@ def test_nat_extra_ports_keep_the_clients_port_or_go_to_the_real_servers_own(res
     assert obs["statuses"]["web"] == ["healthy", {"rs1": "up", "rs2": "up"}] and obs["statuses"]["multi"][0] == "healthy", obs["statuses"]
 
 
+# --- the lab demo's layer-4 part (scripts/lab layer4) ----------------------------------------
+
+
+def test_lab_layer4_tells_the_manuals_story_with_real_traffic(results):
+    obs = observed(results, "lab_layer4")
+    assert obs["roles_start"] == {"lb1": ["10.77.0.100", "10.77.0.101", "10.77.1.1"], "lb2": []}, obs["roles_start"]
+    # the ARP problem, seen and named
+    assert obs["arp_problem"]["answered"] == {} and obs["arp_problem"]["failed"] == 6, obs["arp_problem"]
+    assert obs["syn_recv"] >= 5 and len(obs["arp_diagnosis"]) == 1 and "the ARP problem" in obs["arp_diagnosis"][0], obs
+    # the fix: only the master answers ARP for the VIP; two clients, two real servers, each seeing its client
+    assert all(obs["fix"].values()) and obs["fix_arp"] == [obs["macs"]["lb1"]], (obs["fix"], obs["fix_arp"], obs["macs"])
+    seen = {"client": "10.77.0.10", "client2": "10.77.0.13"}
+    for row in obs["two_clients"] + obs["enabled"] + obs["halted"] + obs["nat_fixed"] + obs["after_dr"] + obs["after_nat"]:
+        assert row[1] is not None and row[2] == seen[row[0]], row
+    assert obs["two_clients"][0][1] != obs["two_clients"][1][1] and {r[1] for r in obs["two_clients"]} == {"Web1", "Web2"}, obs["two_clients"]
+    # halted: out of the table, every request to Web2; enabled: back
+    assert obs["halted_table"] == {"10.77.0.22:80": 100} and {r[1] for r in obs["halted"]} == {"Web2"}, (obs["halted_table"], obs["halted"])
+    assert obs["enabled_table"] == {"10.77.0.21:80": 100, "10.77.0.22:80": 100}, obs["enabled_table"]
+    # NAT: nothing without the gateway, and the diagnosis says so; answered with it
+    assert obs["nat_unfixed"]["answered"] == {} and len(obs["nat_diagnosis"]) == 1 and "default gateway" in obs["nat_diagnosis"][0], obs
+    assert obs["nat_fix"]["default_gateway"] == "10.77.1.1" and {r[1] for r in obs["nat_fixed"]} == {"Web3"}, obs["nat_fix"]
+    # lb1 powered off: lb2 holds every floating address and serves both services
+    assert obs["after_power_off"] == {"lb1": [], "lb2": ["10.77.0.100", "10.77.0.101", "10.77.1.1"]}, obs["after_power_off"]
+    assert obs["takeover_s"] < OUTAGE_BOUND, obs["takeover_s"]
+
+
+def test_lab_layer4_prints_its_tables(results):
+    from . import demo
+
+    obs = observed(results, "lab_layer4")
+    text = demo.report(obs, {"mode": "guest", "why": "", "seconds": 0})
+    rows = [line.split() for line in text.splitlines() if line.startswith("  Web1 ")]
+    assert rows[0] == ["Web1", "10.77.0.21:80", "100", "0", "0"], text
+    for line in ("HTTP-Cluster 10.77.0.100:80/tcp  Direct Routing, weighted round robin",
+                 "--- 1. The ARP problem", "IPVS on lb1: %d connections stuck in SYN_RECV" % obs["syn_recv"],
+                 "who answers ARP for the VIP now: lb1", "--- 6. lb1 powered off", "lb2 holds 10.77.0.100, 10.77.0.101, 10.77.1.1"):
+        assert line in text, text
+    assert "nobody (" not in text.split("--- 2.")[1], text
+
+
 def test_udp_sip_persistence_keeps_each_call_on_one_real_server(results):
     obs = observed(results, "udp")
     servers = {}
