@@ -142,7 +142,7 @@ def start_server(host, name, port):
     """peer.py's HTTP server on ``port`` (or each of a list of ports)."""
     ports = list(port) if isinstance(port, (list, tuple)) else [port]
     # each server its own log: a second server on the same host must not add to the first one's requests
-    proc = host.spawn_python([PEER, "serve", name, ",".join(str(p) for p in ports)], "-".join(["http"] + [str(p) for p in ports[1:]]))
+    proc = host.spawn_python([PEER, "serve", name, ",".join(str(p) for p in ports)], "-".join(["http"] + [str(p) for p in ports]))
     wait_for(lambda: all(":%d " % p in host.run(["ss", "-ltnH"]).stdout for p in ports), 30, what="%s listening on %s" % (name, ports))
     return proc
 
@@ -844,11 +844,16 @@ def scenario_nat_extra_ports(ctx):
     return obs
 
 
+TUN_EXTRA_SPEC = spec_for("tun", service={"extra_ports": "8080"})
+
+
 def setup_tun(ctx):
     """IP-in-IP: the appliance tunnels each packet to a real server, which replies straight to the client."""
     flat_lab(ctx, ("client", "lb1", "rs1", "rs2"))
     ctx.serve(("rs1", "rs2"), 80)
-    ctx.appliances(spec_for("tun"), ("lb1",))
+    ctx.tun_files = render(ctx["lb1"], spec_for("tun"))
+    ctx.tun_extra_files = render(ctx["lb1"], TUN_EXTRA_SPEC)
+    ctx.appliances(spec_for("tun"), ("lb1",), ctx.tun_files)
 
 
 def scenario_tun(ctx):
@@ -861,6 +866,7 @@ def scenario_tun(ctx):
     ctx.log("tun: realserver_linux with tunnel: true")
     obs["realserver"] = [fix_real_server(h, [VIP], ports=[80], tunnel=True) for h in rs]
     obs["realserver_again"] = [fix_real_server(h, [VIP], ports=[80], tunnel=True)["changed"] for h in rs]
+    ctx.fixed = True
     tunl0_before = dict((h.name, link_rx_packets(h, "tunl0")) for h in rs)
     before = ipvs_stats(lb)
     obs["fixed"] = summary(client_get(client, 20))
@@ -869,6 +875,33 @@ def scenario_tun(ctx):
     obs["tunl0_rx"] = dict((h.name, link_rx_packets(h, "tunl0") - tunl0_before[h.name]) for h in rs)
     obs["rp_filter"] = dict((h.name, h.run(["sysctl", "-n", "net.ipv4.conf.tunl0.rp_filter"]).stdout.strip()) for h in rs)
     obs["server_clients"] = dict((name, sorted(set(e["client"] for e in server_log(proc)))) for name, proc in ctx.servers.items())
+    return obs
+
+
+def scenario_tun_extra_ports(ctx):
+    """A tunnelling firewall-mark service (after the tun scenario fixed the real servers): ports 80
+    and 8080 tunnelled to both real servers, each getting the port the client asked for."""
+    client, lb = ctx["client"], ctx["lb1"]
+    if not ctx.fixed:
+        for name in ("rs1", "rs2"):
+            fix_real_server(ctx[name], [VIP], ports=[80], tunnel=True)
+        ctx.fixed = True
+    extra = dict((name, start_server(ctx[name], name, [8080])) for name in ("rs1", "rs2"))
+    obs = {}
+    try:
+        ctx.log("tun_extra_ports: web on 80 and 8080, tunnelled")
+        reload_with_table(lb, ctx.tun_extra_files)
+        wait_for(lambda: len(re.findall(r"-> \S+:0 +Tunnel", lb.run(["ipvsadm", "-Ln"]).stdout)) == 2, 60,
+                 what="web as a tunnelling firewall-mark service with both real servers")
+        obs["ipvsadm"] = lb.run(["ipvsadm", "-Ln"]).stdout
+        since = time.time()
+        obs["ports"] = dict((port, summary(client_get(client, 6, url="http://%s:%d/" % (VIP, port)))) for port in (80, 8080))
+        obs["ports_seen"] = dict((name, ports_seen(proc, since)) for name, proc in extra.items())
+    finally:
+        drop_table(lb)
+        reload_with(lb, ctx.tun_files)
+        for name, proc in extra.items():
+            ctx[name].stop(proc)
     return obs
 
 
@@ -1262,7 +1295,7 @@ def scenario_lab_layer4(ctx):
 GROUPS = {
     "flat": (setup_flat, ("dr", "health", "drain", "persistence", "remove", "udp", "adaptive", "extra_ports")),
     "nat": (setup_nat, ("nat", "nat_extra_ports")),
-    "tun": (setup_tun, ("tun",)),
+    "tun": (setup_tun, ("tun", "tun_extra_ports")),
     "pair": (setup_pair, ("ha_pair", "sync")),
     "ipv6": (setup_ipv6, ("ipv6",)),
     "lab-layer4": (setup_demo, ("lab_layer4",)),
