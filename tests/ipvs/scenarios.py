@@ -691,9 +691,13 @@ def reload_with_table(host, rendered):
     os.kill(keepalived_pid(host), signal.SIGHUP)
 
 
-def drop_table(host):
-    """What lbkit-netfilter.service does when it stops."""
-    host.run(["nft", "delete", "table", "inet", "lbkit"], check=False)
+def back_to(ctx, rendered, servers):
+    """Leave lb1 as the files ``rendered`` have it (without lbkit's table, as lbkit-netfilter.service
+    leaves it when it stops) and stop ``servers`` ({host: process})."""
+    ctx["lb1"].run(["nft", "delete", "table", "inet", "lbkit"], check=False)
+    reload_with(ctx["lb1"], rendered)
+    for name, proc in servers.items():
+        ctx[name].stop(proc)
 
 
 def fwmark_block(conf):
@@ -752,17 +756,17 @@ def scenario_extra_ports(ctx):
         results = dict((port, load_results(client, proc)) for port, proc in loads.items())
         obs["under_load"] = dict((port, {"requests": len(r), "failed": len([x for x in r if not x["ok"]]),
                                          "after_change": len([x for x in r if x["at"] >= changed_at]),
+                                         "answered_after_change": len([x for x in r if x["at"] >= changed_at and x["ok"]]),
+                                         "refused": len([x for x in r if not x["ok"] and "Refused" in (x["error"] or "")]),
+                                         # seconds from the converge of each failure (a slow emulated machine times out, a missing mark is refused)
+                                         "failed_at": [round(x["at"] - changed_at, 2) for x in r if not x["ok"]][:40],
                                          "errors": sorted(set(x["error"] for x in r if not x["ok"]))[:5],
                                          "answered": summary(r)["answered"]}) for port, r in results.items())
         obs["moved_table"] = lb.run(["nft", "list", "table", "inet", "lbkit"]).stdout
         obs["after"] = dict((port, summary(client_get(client, 6, url="http://%s:%d/" % (VIP, port), timeout=2))) for port in (80,) + EXTRA_PORTS)
         obs["checker_log"] = checker_log(ctx.keepalived["lb1"])
     finally:
-        # leave the lab as the flat spec has it
-        drop_table(lb)
-        reload_with(lb, ctx.flat_files)
-        for name, proc in extra.items():
-            ctx[name].stop(proc)
+        back_to(ctx, ctx.flat_files, extra)  # the lab as the flat spec has it
     return obs
 
 
@@ -839,8 +843,7 @@ def scenario_nat_extra_ports(ctx):
         obs["ports_seen"] = dict((name, ports_seen(proc, since)) for name, proc in ctx.servers.items())
         obs["statuses"] = statuses(lb, NAT_EXTRA_SPEC)
     finally:
-        drop_table(lb)
-        reload_with(lb, ctx.nat_files)
+        back_to(ctx, ctx.nat_files, {})
     return obs
 
 
@@ -898,10 +901,7 @@ def scenario_tun_extra_ports(ctx):
         obs["ports"] = dict((port, summary(client_get(client, 6, url="http://%s:%d/" % (VIP, port)))) for port in (80, 8080))
         obs["ports_seen"] = dict((name, ports_seen(proc, since)) for name, proc in extra.items())
     finally:
-        drop_table(lb)
-        reload_with(lb, ctx.tun_files)
-        for name, proc in extra.items():
-            ctx[name].stop(proc)
+        back_to(ctx, ctx.tun_files, extra)
     return obs
 
 
