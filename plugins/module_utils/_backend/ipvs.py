@@ -45,6 +45,13 @@ def _service_head(words, marks):
     return None
 
 
+def _real_server_endpoint(text, zero):
+    """A real server's 'address:port' -> (address, port); port 0 reads as ``zero`` when that is not
+    None (the service's port, in a firewall-mark service lbkit marks: see ``parse_services``)."""
+    address, port = _split_endpoint(text)
+    return address, zero if port == 0 and zero is not None else port
+
+
 def parse_services(text, marks=None):
     """``ipvsadm -Ln`` -> [{protocol, address, port, ports, fwmark, scheduler, persistent, real_servers: [...]}].
 
@@ -66,10 +73,8 @@ def parse_services(text, marks=None):
             services.append(dict(protocol=protocol, address=address, port=port, ports=list(ports), fwmark=mark, scheduler=rest[0],
                                  persistent=persistent, real_servers=[]))
         elif words[0] == "->" and services and len(words) >= 6 and words[1] != "RemoteAddress:Port":
-            address, port = _split_endpoint(words[1])
             svc = services[-1]
-            if svc["fwmark"] is not None and port == 0 and svc["port"] is not None:
-                port = svc["port"]
+            address, port = _real_server_endpoint(words[1], svc["port"] if svc["fwmark"] is not None else None)
             svc["real_servers"].append(
                 dict(
                     address=address,
@@ -111,7 +116,7 @@ def parse_stats(text, marks=None):
     two readings is the connections in between.
     """
     out = {}
-    current, port_of_zero = None, None
+    current, zero = None, None
     for line in text.splitlines():
         words = line.split()
         head = _service_head(words, marks)
@@ -120,13 +125,10 @@ def parse_stats(text, marks=None):
             current = None
             if rest[0].isdigit() and address is not None:
                 current = out.setdefault((protocol, address, port), dict(connections=int(rest[0]), real_servers={}))
-                port_of_zero = port if mark is not None else None
+                zero = port if mark is not None else None
         elif len(words) >= 3 and words[0] == "->":
             if current is not None and words[2].isdigit():
-                address, port = _split_endpoint(words[1])
-                if port == 0 and port_of_zero is not None:
-                    port = port_of_zero
-                current["real_servers"][(address, port)] = int(words[2])
+                current["real_servers"][_real_server_endpoint(words[1], zero)] = int(words[2])
         elif words:
             current = None
     return out

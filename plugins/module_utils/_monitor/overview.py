@@ -211,7 +211,7 @@ FWMARK_SPAN = 1 << 24
 
 
 def service_fwmark(protocol, address, port):
-    """The firewall mark a layer-4 service with extra ports starts from (``firewall_marks`` settles coincidences)."""
+    """The firewall mark a layer-4 service with extra ports starts from (``marks_of`` settles coincidences)."""
     key = "%s %s %d" % (protocol, address, port)
     return FWMARK_BASE + zlib.crc32(key.encode("ascii")) % FWMARK_SPAN
 
