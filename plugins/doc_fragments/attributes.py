@@ -42,7 +42,10 @@ options:
     REAL_SERVER = r"""
 options:
   service:
-    description: The virtual service's name in the spec.
+    description:
+      - The virtual service's name in the spec.
+      - For a service with sub services (content switching), C(service:sub) names one sub service;
+        the service's name alone acts on the real server in each of its sub services that lists it.
     type: str
     required: true
   real_server:

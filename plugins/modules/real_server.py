@@ -64,6 +64,13 @@ EXAMPLES = r"""
     service: web
     real_server: 10.0.0.11:80
     state: enabled
+
+- name: Halt api1 in the api sub service of the shop service only (content switching)
+  lbkit.loadbalancer.real_server:
+    spec: "{{ lbkit_spec }}"
+    service: shop:api
+    real_server: api1
+    state: halted
 """
 
 RETURN = r"""
@@ -82,6 +89,12 @@ connections:
   returned: success
   type: int
   sample: 0
+sub_services:
+  description: The sub services (C(service:sub)) whose real server the call set, for a service with sub services.
+  returned: when the service has sub services
+  type: list
+  elements: str
+  sample: [shop:api, shop:www]
 waited:
   description: Seconds spent waiting for connections to finish.
   returned: success

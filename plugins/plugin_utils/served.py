@@ -49,7 +49,7 @@ def served(spec_data, addresses, hostname):
 
     for vs in spec.virtual_services:
         # adaptive scheduling (either layer) asks each of its real servers' load agent
-        if vs.scheduling == "adaptive" and any(serves(rs) for rs in vs.real_servers):
+        if any(g.scheduling == "adaptive" and any(serves(rs) for rs in g.real_servers) for g in vs.groups()):
             if vs.adaptive.port not in agent_ports:
                 agent_ports.append(vs.adaptive.port)
             if vs.adaptive.path not in agent_paths:

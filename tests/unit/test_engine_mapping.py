@@ -79,6 +79,9 @@ def _spec(layer, field, value, extra):
     data = copy.deepcopy(BASE)
     vs = data["virtual_services"][0]
     vs["layer"] = layer
+    if field == "sub_services":
+        # a service with sub services lists its real servers in them
+        del vs["real_servers"]
     for dotted, item in [(field, value)] + sorted(extra.items()):
         _set(vs, dotted, item)
     return data

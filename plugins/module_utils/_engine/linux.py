@@ -419,8 +419,9 @@ def desired(spec, host, current, paths=Paths(), tls_material=None, need_tls=True
     wanted_optional = {NODE_EXPORTER: watched, METRICS: watched, NETFILTER: marked}
     monitored = dict((name, True if wanted_optional[name] else (False if current.files.get(path) is not None else None))
                      for name, path in paths.optional().items())
+    # each group's (a sub service's, 'service:sub', has a backend of its own)
     runtime = tuple(
-        (vs, rs) for vs in spec.virtual_services if vs.layer == 7 for rs in vs.real_servers
+        (group, rs) for vs in spec.virtual_services if vs.layer == 7 for group in vs.groups() for rs in group.real_servers
     )
     return Desired(
         state=desired_state(spec, host),

@@ -35,6 +35,8 @@ SERVICE_STATUSES = ("healthy", "degraded", "down", "drained")
 VRRP_STATES = ("master", "backup", "fault", "stopped", "unknown")
 # The HAProxy proxy of a layer-7 service is this prefix and the service's name (_render/haproxy.py).
 PROXY_PREFIX = "vs_"
+# A sub service's backend: vs_<service>:<sub service>
+SUB_SEPARATOR = ":"
 
 
 # --- the overview (pure) ----------------------------------------------------------------------
@@ -106,10 +108,14 @@ def overview(state, ipvs=None, haproxy=None, checks=None):
         vip, vport, protocol = _endpoint_key(svc["address"]), svc["port"], svc["protocol"]
         table = ipvs.get((protocol, vip, vport), {})
         servers = []
-        for rs in sorted(svc.get("real_servers", {}).values(), key=lambda r: (r["name"], r["address"], r["port"])):
+        # a service with sub services: each sub service's real servers, in its own HAProxy backend
+        groups = [(None, svc)] + sorted((svc.get("sub_services") or {}).items())
+        rows = [(sub, rs) for sub, group in groups for rs in sorted(group.get("real_servers", {}).values(),
+                                                                     key=lambda r: (r["name"], r["address"], r["port"]))]
+        for sub, rs in rows:
             rip, rport = _endpoint_key(rs["address"]), rs["port"]
             if svc["layer"] == 7:
-                entry = haproxy.get((PROXY_PREFIX + svc["name"], rs["name"]))
+                entry = haproxy.get((PROXY_PREFIX + svc["name"] + (SUB_SEPARATOR + sub if sub else ""), rs["name"]))
                 status = layer7_status(entry)
                 weight = entry.get("weight", 0) if entry else 0
                 active = entry.get("current_sessions", 0) if entry else 0
@@ -119,6 +125,8 @@ def overview(state, ipvs=None, haproxy=None, checks=None):
                 weight = entry.get("weight", 0) if entry else 0
                 active = entry.get("active", 0) if entry else 0
             servers.append(dict(name=rs["name"], address=rs["address"], port=rport, status=status, weight=weight, active=active))
+            if sub:
+                servers[-1]["sub_service"] = sub
         out.append(dict(name=svc["name"], address=svc["address"], port=vport, protocol=protocol, layer=svc["layer"],
                         status=service_status([s["status"] for s in servers]), real_servers=servers))
     return out
@@ -176,8 +184,8 @@ def render(state, vrrp_state, held, services, now):
         for value in SERVICE_STATUSES:
             rows["lbkit_virtual_service_status"].append(_series("lbkit_virtual_service_status", where + [("status", value)], int(value == svc["status"])))
         for rs in svc["real_servers"]:
-            rs_where = base + [("service", svc["name"]), ("real_server", rs["name"]), ("address", rs["address"]), ("port", rs["port"]),
-                               ("layer", svc["layer"])]
+            rs_where = base + [("service", svc["name"])] + ([("sub_service", rs["sub_service"])] if rs.get("sub_service") else []) + [
+                ("real_server", rs["name"]), ("address", rs["address"]), ("port", rs["port"]), ("layer", svc["layer"])]
             for value in REAL_SERVER_STATUSES:
                 rows["lbkit_real_server_status"].append(_series("lbkit_real_server_status", rs_where + [("status", value)], int(value == rs["status"])))
             rows["lbkit_real_server_weight"].append(_series("lbkit_real_server_weight", rs_where, rs["weight"]))

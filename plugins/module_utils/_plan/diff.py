@@ -68,26 +68,55 @@ def diff(before, after, names=None):
         label = _service_label(key, svc)
         if key not in old:
             changes.append(Change("add", "virtual service", key, label))
-            for rkey in sorted(svc["real_servers"]):
-                rlabel = _rs_label(rkey, svc["real_servers"][rkey], svc["name"], names.get(key + "/" + rkey))
-                changes.append(Change("add", "real server", key + "/" + rkey, rlabel))
+            changes.extend(_real_servers(key, {}, svc["real_servers"], svc["name"], names))
+            changes.extend(_sub_services(key, {}, svc.get("sub_services") or {}, svc["name"], names))
             continue
         prev = old[key]
-        plain_new = dict((k, v) for k, v in svc.items() if k != "real_servers")
-        plain_old = dict((k, v) for k, v in prev.items() if k != "real_servers")
-        for field, b, a in _fields(plain_old, plain_new):
+        for field, b, a in _fields(_plain(prev), _plain(svc)):
             changes.append(Change("change", "virtual service", key, label, field, b, a))
-        rs_old, rs_new = prev.get("real_servers", {}), svc.get("real_servers", {})
-        for rkey in sorted(set(rs_old) - set(rs_new)):
-            changes.append(Change("remove", "real server", key + "/" + rkey, _rs_label(rkey, rs_old[rkey], svc["name"], names.get(key + "/" + rkey))))
-        for rkey in sorted(rs_new):
-            rlabel = _rs_label(rkey, rs_new[rkey], svc["name"], names.get(key + "/" + rkey))
-            if rkey not in rs_old:
-                changes.append(Change("add", "real server", key + "/" + rkey, rlabel))
-                continue
-            for field, b, a in _fields(rs_old[rkey], rs_new[rkey]):
-                changes.append(Change("change", "real server", key + "/" + rkey, rlabel, field, b, a))
+        changes.extend(_real_servers(key, prev.get("real_servers", {}), svc.get("real_servers", {}), svc["name"], names))
+        changes.extend(_sub_services(key, prev.get("sub_services") or {}, svc.get("sub_services") or {}, svc["name"], names))
     changes.extend(_monitoring(before.get("monitoring"), after.get("monitoring")))
+    return changes
+
+
+# The parts of a service (or sub service) with changes of their own.
+GROUPS = ("real_servers", "sub_services")
+
+
+def _plain(svc):
+    return dict((k, v) for k, v in svc.items() if k not in GROUPS)
+
+
+def _real_servers(key, rs_old, rs_new, svc_name, names):
+    """The changes of the real servers of service (or sub service) ``key``, labelled with ``svc_name``."""
+    changes = []
+    for rkey in sorted(set(rs_old) - set(rs_new)):
+        changes.append(Change("remove", "real server", key + "/" + rkey, _rs_label(rkey, rs_old[rkey], svc_name, names.get(key + "/" + rkey))))
+    for rkey in sorted(rs_new):
+        rlabel = _rs_label(rkey, rs_new[rkey], svc_name, names.get(key + "/" + rkey))
+        if rkey not in rs_old:
+            changes.append(Change("add", "real server", key + "/" + rkey, rlabel))
+            continue
+        for field, b, a in _fields(rs_old[rkey], rs_new[rkey]):
+            changes.append(Change("change", "real server", key + "/" + rkey, rlabel, field, b, a))
+    return changes
+
+
+def _sub_services(key, old, new, svc_name, names):
+    """The changes of a service's sub services (content switching): each is 'service:sub' to people, and its real servers are its own."""
+    changes = []
+    for name in sorted(set(old) - set(new)):
+        changes.append(Change("remove", "sub service", key + "/" + name, "%s:%s" % (svc_name, name)))
+    for name in sorted(new):
+        sub, label, sub_key = new[name], "%s:%s" % (svc_name, name), key + "/" + name
+        if name not in old:
+            changes.append(Change("add", "sub service", sub_key, label))
+            changes.extend(_real_servers(sub_key, {}, sub["real_servers"], label, names))
+            continue
+        for field, b, a in _fields(_plain(old[name]), _plain(sub)):
+            changes.append(Change("change", "sub service", sub_key, label, field, b, a))
+        changes.extend(_real_servers(sub_key, old[name].get("real_servers", {}), sub.get("real_servers", {}), label, names))
     return changes
 
 

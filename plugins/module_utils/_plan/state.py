@@ -79,7 +79,8 @@ def _service(vs):
             "command": hc.command,
         },
         "fallback_server": None if vs.fallback_server is None else {"address": str(vs.fallback_server.address), "port": vs.fallback_server.port},
-        "real_servers": dict((real_server_key(rs), _real_server(rs)) for rs in vs.real_servers),
+        # a service with sub services keeps its real servers in them
+        "real_servers": dict((real_server_key(rs), _real_server(rs)) for rs in (vs.real_servers if not vs.sub_services else ())),
     }
     # Only when set: a state recorded before these fields existed stays equal.
     if p.refresh:
@@ -95,6 +96,8 @@ def _service(vs):
         out["adaptive"] = {"port": a.port, "path": a.path, "interval": a.interval, "min_load": a.min_load}
     if hc.payload:
         out["health_check"]["payload"] = hc.payload.lower()
+    if vs.sub_services:
+        out["sub_services"] = dict((sub.name, _sub_service(group, sub)) for sub, group in zip(vs.sub_services, vs.groups()))
     if vs.layer7 is not None:
         l7 = vs.layer7
         out["layer7"] = {
@@ -114,6 +117,29 @@ def _service(vs):
             out["layer7"]["starttls"] = l7.starttls
         if l7.tls is not None and l7.tls.redirect_http:
             out["layer7"]["tls"]["redirect_http"] = True
+    return out
+
+
+# What a sub service's state holds of its group's (the rest is its parent's).
+SUB_SERVICE_FIELDS = ("scheduling", "persistence", "health_check", "fallback_server", "real_servers", "slow_start")
+
+
+def _content_rule(rule):
+    out = {rule.field: rule.value, "match": rule.match}
+    if rule.field == "header":
+        out = {"header": rule.header, "value": rule.value, "match": rule.match}
+    if rule.ignore_case and rule.field != "host":
+        out["ignore_case"] = True
+    if rule.negate:
+        out["negate"] = True
+    return out
+
+
+def _sub_service(group, sub):
+    """A sub service's state: its content rules, and its group's settings and real servers."""
+    whole = _service(group)
+    out = dict((key, whole[key]) for key in SUB_SERVICE_FIELDS if key in whole)
+    out["content_rules"] = [_content_rule(rule) for rule in sub.content_rules]
     return out
 
 

@@ -347,10 +347,11 @@ def _servers(vs, lines, track=None):
 
 
 def render_service(vs, tls_dir=TLS_DIR, cluster=None):
-    """The listen section (and helper table) of one layer-7 virtual service; a transparent one's
-    frontend and two backends (``cluster``: its gateway floating IPs tell the local clients)."""
-    if vs.layer7.transparent:
-        return _render_transparent(vs, tls_dir, cluster)
+    """The listen section (and helper table) of one layer-7 virtual service; a frontend and its
+    backends for a service with sub services or a transparent one (``cluster``: its gateway
+    floating IPs tell a transparent service's local clients)."""
+    if vs.layer7.transparent or vs.sub_services:
+        return _render_frontend(vs, tls_dir, cluster)
     l7 = vs.layer7
     lines = ["listen %s" % haproxy_word(proxy_name(vs.name), join(vs.path, "name")), _bind(vs, tls_dir), "    mode %s" % l7.mode]
     lines.append("    option %s" % _log_option(l7))
@@ -395,26 +396,95 @@ def _source_table(vs):
     return "\nbackend %s\n    stick-table type %s size 1m expire %ds\n" % (source_table_name(vs), family, vs.persistence.timeout)
 
 
-def _render_transparent(vs, tls_dir, cluster):
-    """A transparent service: the frontend sends the clients of the real servers' own subnets to a
-    second backend that connects from the appliance's address (their replies would bypass the
-    appliance otherwise), every other client to the backend that connects from the client's own
-    address. The second backend's servers follow the first's (health, drains and halts: HAProxy's
-    server tracking) and share its persistence tables."""
+# How a content rule compares: HAProxy's match methods.
+MATCH = {"exact": "str", "prefix": "beg", "suffix": "end", "regex": "reg"}
+
+
+def _regex_literal(text):
+    """``text`` as a regular expression matching itself."""
+    return "".join("\\" + c if c in ".^$*+?()[]{}|\\/" else c for c in text)
+
+
+def _host_regex(rule):
+    """A host rule as a regular expression over the Host header, whose port (if any) it leaves out."""
+    port = "(:[0-9]+)?$"
+    literal = _regex_literal(rule.value)
+    return {"exact": "^" + literal + port, "prefix": "^" + literal, "suffix": literal + port, "regex": rule.value}[rule.match]
+
+
+def _content_acl(name, rule):
+    """The ACL line of one content rule."""
+    if rule.field == "host":
+        criterion, method, value, flags = "req.hdr(host)", "reg", _host_regex(rule), " -i"
+    else:
+        criterion = "path" if rule.field == "path" else "req.hdr(%s)" % haproxy_sample_arg(rule.header, join(rule.path, "header"))
+        method, value, flags = MATCH[rule.match], rule.value, " -i" if rule.ignore_case else ""
+    word = haproxy_word(value, join(rule.path, "value" if rule.field == "header" else rule.field))
+    # a value that begins like a flag follows the end of the flags
+    return "    acl %s %s%s -m %s %s%s" % (name, criterion, flags, method, "-- " if word.startswith("-") else "", word)
+
+
+def _content_conditions(vs, lines):
+    """The ACLs of the content rules of ``vs``'s sub services, and each group's condition: its rules'
+    ACLs joined by 'or' (None: the group takes what no rule matches)."""
+    out = []
+    for i, sub in enumerate(vs.sub_services):
+        names = []
+        for j, rule in enumerate(sub.content_rules):
+            name = "lbkit_rule_%d_%d" % (i, j)
+            lines.append(_content_acl(name, rule))
+            names.append(("!" if rule.negate else "") + name)
+        out.append(names or None)
+    return out or [None]
+
+
+def _render_frontend(vs, tls_dir, cluster):
+    """A frontend and its backends: one per group of real servers (the service's, or each sub
+    service's, chosen by its content rules; the first whose rules match takes the request).
+
+    A transparent service's groups each have a second backend that connects from the appliance's
+    address, for the clients of the real servers' own subnets (their replies would bypass the
+    appliance otherwise); every other client goes to the backend that connects from the client's
+    own address. The second backend's servers follow the first's (health, drains and halts:
+    HAProxy's server tracking) and share its persistence tables."""
     l7 = vs.layer7
     proxy = haproxy_word(proxy_name(vs.name), join(vs.path, "name"))
-    local = haproxy_word(local_proxy_name(vs.name), join(vs.path, "name"))
-    networks = local_networks(vs, cluster) if cluster is not None else []
+    networks = local_networks(vs, cluster) if cluster is not None and l7.transparent else []
+    local_source = "{ src %s }" % " ".join(str(n) for n in networks)
     front = ["frontend %s" % proxy, _bind(vs, tls_dir), "    mode %s" % l7.mode, "    option %s" % _log_option(l7), "    timeout client %ds" % l7.idle_timeout]
     _front_rules(vs, front)
     _forwarded_proto(vs, front)
-    if networks:
-        front.append("    use_backend %s if { src %s }" % (local, " ".join(str(n) for n in networks)))
-    front.append("    default_backend %s" % proxy)
+    groups = vs.groups()
+    conditions = _content_conditions(vs, front)
+    default = None
+    for group, condition in zip(groups, conditions):
+        name = haproxy_word(proxy_name(group.name), join(group.path, "name"))
+        if condition is None:
+            default = group
+            continue
+        if networks:
+            local = haproxy_word(local_proxy_name(group.name), join(group.path, "name"))
+            front.append("    use_backend %s if %s" % (local, " || ".join("%s %s" % (local_source, acl) for acl in condition)))
+        front.append("    use_backend %s if %s" % (name, " || ".join(condition)))
+    if default is not None:
+        if networks:
+            front.append("    use_backend %s if %s" % (haproxy_word(local_proxy_name(default.name), join(default.path, "name")), local_source))
+        front.append("    default_backend %s" % haproxy_word(proxy_name(default.name), join(default.path, "name")))
     out = "\n".join(front) + "\n"
+    for group in groups:
+        out += _backends(group, networks)
+    return out
+
+
+def _backends(vs, networks):
+    """The backend of one group of real servers (and a transparent service's second one for its local clients)."""
+    l7 = vs.layer7
+    proxy = haproxy_word(proxy_name(vs.name), join(vs.path, "name"))
+    local = haproxy_word(local_proxy_name(vs.name), join(vs.path, "name"))
     backends = [(proxy, None)] + ([(local, proxy if vs.health_check.type != "none" else "")] if networks else [])
     persistence = []
     _persistence(vs, persistence)
+    out = ""
     for name, track in backends:
         lines = ["backend %s" % name, "    mode %s" % l7.mode, "    balance %s" % BALANCE[vs.scheduling], "    timeout server %ds" % l7.idle_timeout]
         if track is None:

@@ -66,7 +66,8 @@ def real_server(module, engine=None):
 
     params = module.params
     engine = engine or engine_for(module)
-    vs, rs = find(loadmaster_spec(module), params["service"], params["real_server"])
+    # a LoadMaster service has no sub services (validation refuses them): one real server
+    vs, ((dummy, rs),) = find(loadmaster_spec(module), params["service"], params["real_server"])
     before, connections = engine.server_state(vs, rs)
     wanted = params["state"]
     if wanted == "halted":

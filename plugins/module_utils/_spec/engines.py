@@ -104,8 +104,9 @@ def check_monitoring(cluster, col):
 def check_service(vs, col, cluster_engine="linux", paired=False):
     """What the service's engine refuses (``paired``: the cluster is an HA pair)."""
     engine = engine_for(vs, cluster_engine)
-    _check(engine, "scheduling", vs.scheduling, join(vs.path, "scheduling"), col)
-    _check(engine, "health_check", vs.health_check.type, join(vs.path, "health_check", "type"), col)
+    for group in vs.groups():
+        _check(engine, "scheduling", group.scheduling, join(group.path, "scheduling"), col)
+        _check(engine, "health_check", group.health_check.type, join(group.path, "health_check", "type"), col)
     if engine == LOADMASTER:
         _check_loadmaster(vs, col)
         return
@@ -118,14 +119,9 @@ def check_service(vs, col, cluster_engine="linux", paired=False):
     if engine == IPVS and vs.slow_start:
         col.add(join(vs.path, "slow_start"), "%s has no slow start: IPVS gives a real server its full weight as soon as its check passes." % engine,
                 "remove slow_start, or set layer 7 (HAProxy ramps the weight up).")
-    if engine == HAPROXY and vs.slow_start and vs.scheduling in STATIC_SCHEDULING:
-        col.add(join(vs.path, "slow_start"), "%s ramps the weights of dynamic scheduling methods only; '%s' does not follow weights as they change."
-                % (engine, vs.scheduling), "use a round robin or least connection method, or remove slow_start.")
-    if engine == HAPROXY and vs.persistence.refresh:
-        col.add(join(vs.path, "persistence", "refresh"), "%s refreshes a persistence entry when a new connection or request of the client"
-                " uses it, never during one long connection." % engine,
-                "remove refresh and make the timeout longer than the longest connection, or use layer 4 (IPVS keeps an entry while"
-                " its connections are open).")
+    if engine == HAPROXY:
+        for group in vs.groups():
+            _check_haproxy_group(group, col)
     if engine == HAPROXY and vs.layer7 is not None and vs.layer7.quality_of_service == "pass_through":
         col.add(join(vs.path, "layer7", "quality_of_service"), "%s sets a type of service on the traffic to the clients, but cannot read the"
                 " one the client's packets came with." % engine,
@@ -140,15 +136,33 @@ def check_service(vs, col, cluster_engine="linux", paired=False):
                 " the connection starts with it." % engine,
                 "remove starttls and tls, and pass the connection through in tcp mode (the real servers answer STARTTLS), or use the"
                 " protocol's implicit-TLS port (465, 993, 995) with tls.")
-    if engine == HAPROXY:
-        for rs in vs.real_servers:
-            if rs.weight > HAPROXY_MAX_WEIGHT:
-                col.add(join(rs.path, "weight"), "%s takes weights up to %d, not %d." % (engine, HAPROXY_MAX_WEIGHT, rs.weight),
-                        "scale the weights of this service down to 1-%d (only their ratios matter)." % HAPROXY_MAX_WEIGHT)
+
+
+def _check_haproxy_group(vs, col):
+    """What HAProxy refuses of one group of real servers (a service's own, or a sub service's)."""
+    engine = HAPROXY
+    if vs.slow_start and vs.scheduling in STATIC_SCHEDULING:
+        col.add(join(vs.path, "slow_start"), "%s ramps the weights of dynamic scheduling methods only; '%s' does not follow weights as they change."
+                % (engine, vs.scheduling), "use a round robin or least connection method, or remove slow_start.")
+    if vs.persistence.refresh:
+        col.add(join(vs.path, "persistence", "refresh"), "%s refreshes a persistence entry when a new connection or request of the client"
+                " uses it, never during one long connection." % engine,
+                "remove refresh and make the timeout longer than the longest connection, or use layer 4 (IPVS keeps an entry while"
+                " its connections are open).")
+    for rs in vs.real_servers:
+        if rs.weight > HAPROXY_MAX_WEIGHT:
+            col.add(join(rs.path, "weight"), "%s takes weights up to %d, not %d." % (engine, HAPROXY_MAX_WEIGHT, rs.weight),
+                    "scale the weights of this service down to 1-%d (only their ratios matter)." % HAPROXY_MAX_WEIGHT)
 
 
 def _check_loadmaster(vs, col):
     engine = LOADMASTER
+    if vs.sub_services:
+        col.add(join(vs.path, "sub_services"), "lbkit does not converge a %s's sub virtual services (SubVSs) and content rules yet: only the"
+                " Linux engine (HAProxy) implements sub_services today." % engine,
+                "run this service on a Linux appliance, or list its real servers in the service itself and set the appliance's SubVSs"
+                " by hand.")
+        return
     _check(engine, "forwarding", vs.forwarding, join(vs.path, "forwarding"), col)
     _check(engine, "persistence", vs.persistence.mode, join(vs.path, "persistence", "mode"), col)
     if not LOADMASTER_NAME.fullmatch(vs.name):

@@ -10,7 +10,7 @@ problems at once as ``SpecInvalid``. Pure Python: no Ansible, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec import values
@@ -186,6 +186,41 @@ class RealServer:
 
 
 @dataclass(frozen=True)
+class ContentRule:
+    """One condition on an HTTP request: its ``field`` (path, host or header; ``header`` names the
+    header) compared with ``value`` as ``match`` says (exact, prefix, suffix, regex)."""
+
+    field: str
+    header: Optional[str]
+    value: str
+    match: str
+    ignore_case: bool
+    negate: bool
+    path: str = field(default="", compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SubService:
+    """A group of real servers behind its parent's VIP (the LoadMaster's SubVS), chosen by ``content_rules``
+    (any of them; none: the requests no other sub service takes)."""
+
+    name: str
+    content_rules: Tuple[ContentRule, ...]
+    scheduling: str
+    persistence: Persistence
+    health_check: HealthCheck
+    slow_start: int
+    fallback_server: Optional[FallbackServer]
+    real_servers: Tuple[RealServer, ...]
+    path: str = field(default="", compare=False, repr=False)
+    given: frozenset = field(default=frozenset(), compare=False, repr=False)
+
+
+# A sub service's backend: '<service>:<sub service>' (a sub service's name has no ':').
+SUB_SEPARATOR = ":"
+
+
+@dataclass(frozen=True)
 class VirtualService:
     name: str
     address: object
@@ -208,10 +243,25 @@ class VirtualService:
     use_for_server_nat: bool = False
     # the load agent of adaptive scheduling (its defaults when the spec gives none)
     adaptive: Optional[Adaptive] = None
+    # content switching: the groups of real servers (``real_servers`` then lists each of theirs once)
+    sub_services: Tuple[SubService, ...] = ()
 
     @property
     def key(self):
         return (self.address, self.port, self.protocol)
+
+    def groups(self):
+        """The groups of real servers a request may go to, each as a service: the service itself, or
+        one per sub service (the service with the sub service's name 'service:sub', real servers,
+        scheduling, persistence, checks, slow start and fallback server, and its path)."""
+        if not self.sub_services:
+            return (self,)
+        return tuple(
+            replace(self, name=self.name + SUB_SEPARATOR + sub.name, scheduling=sub.scheduling, persistence=sub.persistence,
+                    health_check=sub.health_check, slow_start=sub.slow_start, fallback_server=sub.fallback_server,
+                    real_servers=sub.real_servers, path=sub.path, given=sub.given, sub_services=())
+            for sub in self.sub_services
+        )
 
     @property
     def ports(self):
@@ -401,14 +451,26 @@ class _Builder(object):
         if "fallback_server" in data:
             fallback = self.fallback(data["fallback_server"], join(path, "fallback_server"))
             fallback_ok = fallback is not None
-        servers, servers_ok = [], isinstance(data.get("real_servers"), list) and self.clean(join(path, "real_servers"))
-        for i, item in enumerate(data.get("real_servers") if isinstance(data.get("real_servers"), list) else []):
-            rs = self.real_server(item, join(path, "real_servers", i), port)
-            servers_ok = servers_ok and rs is not None
-            if rs is not None:
-                servers.append(rs)
-        complete = all(key in data for key in ("name", "address", "port", "real_servers")) and self.fields_ok(path, *scalars)
-        if not (complete and address_ok and extra_ok and slow_ok and persistence and adaptive and health and layer7_ok and fallback_ok and servers_ok):
+        servers, servers_ok = self.real_servers(data, path, port)
+        subs, subs_ok = [], True
+        if "sub_services" in data:
+            subs_ok = isinstance(data["sub_services"], list) and self.clean(join(path, "sub_services"))
+            for i, item in enumerate(data["sub_services"] if isinstance(data["sub_services"], list) else []):
+                sub = self.sub_service(item, join(path, "sub_services", i), address, port)
+                subs_ok = subs_ok and sub is not None
+                if sub is not None:
+                    subs.append(sub)
+            # every real server of the sub services, each once: what the service sends requests to
+            first = {}
+            for rs in (rs for sub in subs for rs in sub.real_servers):
+                first.setdefault(rs.key, rs)
+            servers = list(first.values())
+        elif "real_servers" not in data:
+            self.col.add(join(path, "real_servers"), "is required but missing.", "add 'real_servers': the real servers (RIPs) behind the service"
+                         " (or sub_services, each with its own).")
+        complete = all(key in data for key in ("name", "address", "port")) and self.fields_ok(path, *scalars)
+        if not (complete and address_ok and extra_ok and slow_ok and persistence and adaptive and health and layer7_ok and fallback_ok and servers_ok
+                and subs_ok and ("real_servers" in data or "sub_services" in data)):
             return None
         return VirtualService(
             name=data["name"],
@@ -429,7 +491,70 @@ class _Builder(object):
             slow_start=slow_start,
             use_for_server_nat=data["use_for_server_nat"],
             adaptive=adaptive,
+            sub_services=tuple(subs),
         )
+
+    def real_servers(self, data, path, port):
+        """(real servers, ok) of the list ``data['real_servers']`` (absent: none)."""
+        if "real_servers" not in data:
+            return [], True
+        servers, ok = [], isinstance(data["real_servers"], list) and self.clean(join(path, "real_servers"))
+        for i, item in enumerate(data["real_servers"] if isinstance(data["real_servers"], list) else []):
+            rs = self.real_server(item, join(path, "real_servers", i), port)
+            ok = ok and rs is not None
+            if rs is not None:
+                servers.append(rs)
+        return servers, ok
+
+    def sub_service(self, data, path, address, port):
+        if not isinstance(data, Fields):
+            return None
+        slow_ok, slow_start = self.value(data, path, "slow_start", values.parse_duration)
+        persistence = self.persistence(data.get("persistence"), join(path, "persistence"), address)
+        health = self.health_check(data.get("health_check"), join(path, "health_check"))
+        fallback, fallback_ok = None, True
+        if "fallback_server" in data:
+            fallback = self.fallback(data["fallback_server"], join(path, "fallback_server"))
+            fallback_ok = fallback is not None
+        servers, servers_ok = self.real_servers(data, path, port)
+        rules, rules_ok = [], isinstance(data.get("content_rules", []), list) and self.clean(join(path, "content_rules"))
+        for i, item in enumerate(data.get("content_rules") if isinstance(data.get("content_rules"), list) else []):
+            rule = self.content_rule(item, join(path, "content_rules", i))
+            rules_ok = rules_ok and rule is not None
+            if rule is not None:
+                rules.append(rule)
+        if not (slow_ok and persistence and health and fallback_ok and servers_ok and rules_ok and "name" in data and "real_servers" in data
+                and self.fields_ok(path, "name", "scheduling")):
+            return None
+        return SubService(data["name"], tuple(rules), data["scheduling"], persistence, health, slow_start, fallback, tuple(servers), path=path,
+                          given=data.given)
+
+    def content_rule(self, data, path):
+        """One content rule: exactly one of path, host and header (with its value)."""
+        if not isinstance(data, Fields) or not self.clean(path):
+            return None
+        named = [key for key in ("path", "host", "header") if key in data]
+        if len(named) != 1:
+            fix = "give one of them per rule; list several rules for several conditions (any of them matches)."
+            if named:
+                self.col.add(join(path, named[1]), "a content rule compares one thing, and this one also names %s." % named[0], fix)
+            else:
+                self.col.add(path, "a content rule needs what it compares: path, host or header.", "add path: /prefix, host: name, or header: Name"
+                             " with value.")
+            return None
+        kind_ = named[0]
+        if kind_ == "header" and "value" not in data:
+            self.col.add(join(path, "value"), "is required with header: the value the header is compared with.", "add value.")
+            return None
+        if kind_ != "header" and "value" in data:
+            self.col.add(join(path, "value"), "is only used with header; a %s rule compares its own value." % kind_, "remove value.")
+            return None
+        value = data["value"] if kind_ == "header" else data[kind_]
+        match = data.get("match") or ("prefix" if kind_ == "path" else "exact")
+        where = join(path, "value" if kind_ == "header" else kind_)
+        if match == "regex" and self.parse(where, values.parse_regex, value) is None:
+            return None
+        return ContentRule(kind_, data.get("header"), value, match, data["ignore_case"] or kind_ == "host", data["negate"], path=path)
 
     def real_server(self, item, path, service_port):
         if not isinstance(item, Fields):

@@ -169,30 +169,20 @@ def check_service(vs, cluster, col):
     if vs.layer == 4 and "layer7" in vs.given:
         col.add(join(path, "layer7"), "layer-7 options apply only to layer-7 services; this one is layer 4.", "remove layer7, or set layer 7.")
     _check_extra_ports(vs, col)
-    _check_slow_start(vs, col)
-    _check_adaptive(vs, col)
-    _check_real_servers(vs, cluster, col)
-    _check_persistence(vs, col)
-    _check_health(vs, col)
+    if vs.sub_services:
+        _check_sub_services(vs, col)
+    # each group of real servers (the service's own, or each sub service's) with its own settings
+    for group in vs.groups():
+        _check_slow_start(group, col)
+        _check_adaptive(group, col)
+        _check_real_servers(group, cluster, col)
+        _check_persistence(group, col)
+        _check_health(group, col)
+        _check_fallback(group, col)
     if vs.layer7 is not None:
         _check_layer7(vs, cluster, col)
     if vs.use_for_server_nat:
         _check_server_nat(vs, cluster, col)
-    if vs.fallback_server is not None:
-        fb = vs.fallback_server
-        if vs.layer == 4 and _family_mismatch(fb.address, vs.address):
-            col.add(
-                join(path, "fallback_server", "address"),
-                "the fallback server's address family differs from the VIP's.",
-                "use an IPv%d address." % vs.address.version,
-            )
-        if vs.forwarding in ("dr", "tun") and fb.port != vs.port:
-            col.add(
-                join(path, "fallback_server", "port"),
-                "%s cannot translate ports: the fallback server's port %d must equal the service's port %d."
-                % (vs.forwarding.upper(), fb.port, vs.port),
-                "set the port to %d, or use NAT or layer 7." % vs.port,
-            )
     if cluster is not None:
         for fip in cluster.floating_ips:
             if fip.address.ip == vs.address:
@@ -208,6 +198,58 @@ def check_service(vs, cluster, col):
                     "%s is node %s's heartbeat address, which belongs to one appliance, not the cluster." % (vs.address, node.host),
                     "choose an unused address for the VIP.",
                 )
+
+
+def _check_fallback(vs, col):
+    if vs.fallback_server is None:
+        return
+    fb = vs.fallback_server
+    if vs.layer == 4 and _family_mismatch(fb.address, vs.address):
+        col.add(
+            join(vs.path, "fallback_server", "address"),
+            "the fallback server's address family differs from the VIP's.",
+            "use an IPv%d address." % vs.address.version,
+        )
+    if vs.forwarding in ("dr", "tun") and fb.port != vs.port:
+        col.add(
+            join(vs.path, "fallback_server", "port"),
+            "%s cannot translate ports: the fallback server's port %d must equal the service's port %d."
+            % (vs.forwarding.upper(), fb.port, vs.port),
+            "set the port to %d, or use NAT or layer 7." % vs.port,
+        )
+
+
+# What a service with sub services keeps in them, not in itself.
+GROUP_FIELDS = ("real_servers", "scheduling", "persistence", "health_check", "slow_start", "fallback_server")
+
+
+def _check_sub_services(vs, col):
+    """Content switching: a layer-7 http service whose real servers are in its sub services, one of which at most takes the rest."""
+    path = join(vs.path, "sub_services")
+    if vs.layer != 7:
+        col.add(path, "sub services are chosen by a proxy reading each request (layer 7); this service is layer 4.",
+                "set layer 7, or list the real servers in the service itself.")
+    elif vs.layer7.mode != "http":
+        col.add(path, "sub services are chosen by the HTTP request's path, host or headers; this service proxies in tcp mode.",
+                "set layer7.mode http, or list the real servers in the service itself.")
+    for key in GROUP_FIELDS:
+        if key in vs.given:
+            col.add(join(vs.path, key), "with sub_services each sub service has its own %s; the service's own would not be used." % key.replace("_", " "),
+                    "move it into the sub services (each that needs it).")
+    if "adaptive" in vs.given and not any(sub.scheduling == "adaptive" for sub in vs.sub_services):
+        col.add(join(vs.path, "adaptive"), "the load agent settings are for adaptive scheduling, and no sub service of this one schedules so.",
+                "set scheduling: adaptive in a sub service, or remove adaptive.")
+    names, default = {}, None
+    for sub in vs.sub_services:
+        if sub.name in names:
+            col.add(join(sub.path, "name"), "name '%s' is already used at %s." % (sub.name, names[sub.name]), "give each sub service its own name.")
+        names.setdefault(sub.name, sub.path)
+        if sub.content_rules:
+            continue
+        if default is not None:
+            col.add(sub.path, "has no content rules, so it takes the requests no rule matches, as sub service '%s' (%s) already does."
+                    % (default.name, default.path), "give it content rules, or put its real servers in '%s'." % default.name)
+        default = default or sub
 
 
 def _check_extra_ports(vs, col):
@@ -271,7 +313,7 @@ def _check_slow_start(vs, col):
 
 def _check_adaptive(vs, col):
     if vs.scheduling != "adaptive":
-        if "adaptive" in vs.given:
+        if "adaptive" in vs.given and not vs.sub_services:
             col.add(join(vs.path, "adaptive"), "the load agent settings are for adaptive scheduling; this service schedules '%s'." % vs.scheduling,
                     "set scheduling: adaptive, or remove adaptive.")
         return
@@ -504,6 +546,13 @@ def check_services(services, cluster, col):
         if vs.name in names:
             col.add(join(vs.path, "name"), "name '%s' is already used at %s." % (vs.name, names[vs.name]), "give each virtual service its own name.")
         names.setdefault(vs.name, vs.path)
+    for vs in services:
+        for sub, group in zip(vs.sub_services, vs.groups()):
+            # HAProxy's backend of a sub service is named after it: 'vs_<service>:<sub service>'
+            if group.name in names:
+                col.add(join(sub.path, "name"), "sub service '%s' of '%s' would share HAProxy's proxy name 'vs_%s' with virtual service '%s' (%s)."
+                        % (sub.name, vs.name, group.name, group.name, names[group.name]), "rename the sub service or that virtual service.")
+    for vs in services:
         for port in vs.listen_ports:
             key = (vs.address, port, vs.protocol)
             if key in taken:

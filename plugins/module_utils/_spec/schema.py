@@ -32,6 +32,10 @@ QUERY_ITEM_PATTERN = r"^[!$%*+.^_`|~0-9A-Za-z-]+$"
 COMMAND_PATTERN = r"^/[A-Za-z0-9._+@/-]+$"
 # An address, or a network with its prefix length.
 SOURCE_PATTERN = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$"
+# A sub service's name: a service name without ':' (HAProxy names its backend 'vs_<service>:<sub service>').
+SUB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+# What a content rule compares: printable ASCII without blanks (a regular expression writes \s or [ ]).
+RULE_VALUE_PATTERN = r"^[!-~]{1,255}$"
 # A user name of HTTP basic authentication: no ':' (it ends the name) and nothing HAProxy quotes.
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -676,6 +680,82 @@ ADAPTIVE = {
     },
 }
 
+CONTENT_RULE = {
+    "type": "object",
+    "description": "A content rule: one condition on the HTTP request. Give one of `path`, `host` or `header` (with `value`).",
+    "examples": [{"path": "/api/"}, {"host": "static.example.com"}, {"header": "X-Tenant", "value": "blue", "match": "exact"}],
+    "additionalProperties": False,
+    "properties": {
+        "path": _p(
+            "string",
+            "The request's path (without the query string) is compared with this; by default it matches paths that begin with it.",
+            ["/api/"],
+            pattern=RULE_VALUE_PATTERN,
+        ),
+        "host": _p(
+            "string",
+            "The request's host name (its Host header, the port left out) is compared with this, ignoring case; by default it "
+            "must be this name exactly.",
+            ["static.example.com"],
+            pattern=RULE_VALUE_PATTERN,
+        ),
+        "header": _p("string", "The request header whose value is compared with `value`.", ["X-Tenant"], pattern=TOKEN_PATTERN),
+        "value": _p("string", "For `header`: the value it is compared with.", ["blue"], pattern=RULE_VALUE_PATTERN),
+        "match": _p(
+            "string",
+            "How it is compared: `exact`, `prefix` (begins with), `suffix` (ends with) or `regex` (a regular expression "
+            "found anywhere in it; anchor it with ^ and $). Defaults to `prefix` for a path and `exact` otherwise (the "
+            "LoadMaster's match types: prefix, postfix, regular expression).",
+            ["prefix"],
+            enum=["exact", "prefix", "suffix", "regex"],
+        ),
+        "ignore_case": _p("boolean", "Compare ignoring case (a host name always is).", [True], default=False),
+        "negate": _p("boolean", "The rule holds when the request does NOT match.", [True], default=False),
+    },
+}
+
+SUB_SERVICE = {
+    "type": "object",
+    "description": "A sub service (the LoadMaster's SubVS): a group of real servers behind its parent's VIP and port, with its own "
+    "scheduling, persistence and health check. The parent reads each HTTP request and sends it to the first sub service "
+    "whose content rules match; a sub service without rules takes the requests that no rule matches.",
+    "examples": [{"name": "api", "content_rules": [{"path": "/api/"}], "real_servers": [{"address": "10.0.0.21", "port": 8080}]}],
+    "additionalProperties": False,
+    "required": ["name", "real_servers"],
+    "properties": {
+        "name": _p(
+            "string",
+            "The sub service's name; unique in its service. Letters, digits and _ . - (HAProxy's backend is 'vs_<service>:<name>').",
+            ["api"],
+            pattern=SUB_NAME_PATTERN,
+        ),
+        "content_rules": {
+            "type": "array",
+            "description": "The requests this sub service takes: those matching any of the rules. None: the requests no other "
+            "sub service's rules match (at most one sub service of a service has none).",
+            "examples": [[{"path": "/api/"}, {"host": "api.example.com"}]],
+            "items": {"$ref": "#/$defs/content_rule"},
+        },
+        "scheduling": _p(
+            "string",
+            "How this sub service's requests are spread over its real servers.",
+            ["least_connection"],
+            enum=SCHEDULING,
+            default="weighted_round_robin",
+        ),
+        "persistence": {"$ref": "#/$defs/persistence"},
+        "health_check": {"$ref": "#/$defs/health_check"},
+        "slow_start": _duration("Slow start of this sub service's real servers (see the virtual service's slow_start).", ["60s"], default=0),
+        "fallback_server": {"$ref": "#/$defs/fallback_server"},
+        "real_servers": {
+            "type": "array",
+            "description": "The real servers of this sub service. One real server may serve several sub services.",
+            "examples": [[{"name": "api1", "address": "10.0.0.21", "port": 8080}]],
+            "items": {"$ref": "#/$defs/real_server"},
+        },
+    },
+}
+
 VIRTUAL_SERVICE = {
     "type": "object",
     "description": "A virtual service: a VIP and port that clients connect to, and the real servers behind it.",
@@ -690,7 +770,7 @@ VIRTUAL_SERVICE = {
         }
     ],
     "additionalProperties": False,
-    "required": ["name", "address", "port", "real_servers"],
+    "required": ["name", "address", "port"],
     "properties": {
         "name": _p("string", "The virtual service's name; unique in the spec.", ["web"], pattern=NAME_PATTERN),
         "address": _address("The virtual IP (VIP) clients connect to.", ["192.0.2.10", "2001:db8::10"]),
@@ -749,9 +829,19 @@ VIRTUAL_SERVICE = {
         "health_check": {"$ref": "#/$defs/health_check"},
         "layer7": {"$ref": "#/$defs/layer7"},
         "fallback_server": {"$ref": "#/$defs/fallback_server"},
+        "sub_services": {
+            "type": "array",
+            "description": "Content switching (layer 7, http mode): the service's real servers in groups, each request going to the "
+            "group whose content rules match it (by path, host or header). A service with sub services lists its real servers, "
+            "scheduling, persistence and health check in them, not in itself.",
+            "examples": [[{"name": "api", "content_rules": [{"path": "/api/"}], "real_servers": [{"address": "10.0.0.21"}]},
+                          {"name": "www", "real_servers": [{"address": "10.0.0.11"}]}]],
+            "minItems": 1,
+            "items": {"$ref": "#/$defs/sub_service"},
+        },
         "real_servers": {
             "type": "array",
-            "description": "The real servers (RIPs) behind the service.",
+            "description": "The real servers (RIPs) behind the service (required, unless it has sub_services).",
             "examples": [[{"name": "web1", "address": "10.0.0.11", "port": 80}]],
             "items": {"$ref": "#/$defs/real_server"},
         },
@@ -832,6 +922,8 @@ SCHEMA = {
         "tls": TLS,
         "fallback_server": FALLBACK,
         "real_server": REAL_SERVER,
+        "sub_service": SUB_SERVICE,
+        "content_rule": CONTENT_RULE,
         "monitoring": MONITORING,
         "status_page": STATUS_PAGE,
     },

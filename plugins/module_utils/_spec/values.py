@@ -212,3 +212,13 @@ def parse_granularity(value, family):
     if prefix == 0:
         raise ValueError("%s groups every client together, which is no granularity." % show(value), fix)
     return prefix
+
+
+def parse_regex(value):
+    """A content rule's regular expression, as given, once it compiles (Python's reading of the PCRE syntax HAProxy takes)."""
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ValueError("%s is not a regular expression (%s)." % (show(value), getattr(exc, "msg", None) or type(exc).__name__),
+                         "write a valid regular expression, or use match: exact, prefix or suffix.") from None
+    return value

@@ -12,7 +12,7 @@ and the others are judged by the appliance's health check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from math import gcd
 from typing import Optional, Tuple
@@ -130,4 +130,20 @@ def targets(data, services=None):
     for name in services or []:
         if name not in known:
             raise NotFound("services: %s is not a virtual service of the spec (it has: %s)." % (name, ", ".join(known)))
-    return [target(vs) for vs in spec.virtual_services if not services or vs.name in services]
+    return [t for vs in spec.virtual_services if not services or vs.name in services for t in service_targets(vs)]
+
+
+def service_targets(vs):
+    """The Targets of one virtual service: itself, or each of its sub services ('service:sub'). Plain
+    requests reach the sub service without content rules; the others are chosen by their rules, so
+    the appliance's health check judges their real servers."""
+    if not vs.sub_services:
+        return [target(vs)]
+    out = []
+    for sub, group in zip(vs.sub_services, vs.groups()):
+        found = target(group)
+        if sub.content_rules and found.requests:
+            found = replace(found, spread=False, requests=0, sticky=False,
+                            note="not probed: requests reach this sub service by its content rules; the appliance's health check judges its real servers")
+        out.append(found)
+    return out

@@ -48,9 +48,9 @@ def drill_report(load, data, before, during, after, failed, method):
         problems.append("no other node took over every floating address (%s) while %s was failed." % (", ".join(expected), failed))
     else:
         # The sessions (connections at layer 4) the node that took over handled during the drill.
-        for vs in spec.virtual_services:
-            start = session_counts(target(vs), {took_over: (before or {}).get(took_over)})
-            end = session_counts(target(vs), {took_over: (after or {}).get(took_over)})
+        for group in (group for vs in spec.virtual_services for group in vs.groups()):
+            start = session_counts(target(group), {took_over: (before or {}).get(took_over)})
+            end = session_counts(target(group), {took_over: (after or {}).get(took_over)})
             served += sum(end.values()) - sum(start.values())
         if served <= 0:
             problems.append("%s holds the floating addresses but served no session during the drill." % took_over)

@@ -42,10 +42,15 @@ def status_report(infos, data):
             problems.append("virtual service %s is %s (%s)." % (svc["name"], svc["status"], COLOUR[svc["status"]]))
         for rs in svc["real_servers"]:
             if rs["status"] == "down":
-                problems.append("real server %s of %s is down." % (rs["name"], svc["name"]))
+                problems.append("real server %s of %s is down." % (rs["name"], _group(svc, rs)))
     report = dict(nodes=nodes, viewer=viewer, services=services, problems=problems, ok=not problems)
     report["text"] = status_text(spec.cluster.name, report)
     return report
+
+
+def _group(svc, rs):
+    """The service, or the sub service ('service:sub'), a real server's row belongs to."""
+    return svc["name"] if not rs.get("sub_service") else "%s:%s" % (svc["name"], rs["sub_service"])
 
 
 def status_text(cluster, report):
@@ -55,7 +60,8 @@ def status_text(cluster, report):
         if not svc["real_servers"]:
             rows.append(head + ["-", "-", "-", "-", "-"])
         for rs in svc["real_servers"]:
-            rows.append(head + [rs["name"], _endpoint(rs["address"], rs["port"]), "%s (%s)" % (rs["status"], COLOUR[rs["status"]]),
+            name = rs["name"] if not rs.get("sub_service") else "%s (%s)" % (rs["name"], rs["sub_service"])
+            rows.append(head + [name, _endpoint(rs["address"], rs["port"]), "%s (%s)" % (rs["status"], COLOUR[rs["status"]]),
                                 rs["weight"], rs["active"]])
     lines = ["Status of cluster %s%s" % (cluster, " (as %s sees it)" % report["viewer"] if report["viewer"] else ""), ""]
     lines.append(text_table(["service", "VIP", "layer", "status", "real server", "address", "status", "weight", "connections"], rows, group=4))
