@@ -270,3 +270,47 @@ def test_the_tls_service_speaks_http2_and_still_http1(host):
         assert name in ("rs1", "rs2") and got.split(".")[0] == version, result.stdout
     # the active cookie's name carries the service's port
     assert "\tLBKIT_443\t" in host.file("/tmp/portal.jar").content_string
+
+
+# --- content switching --------------------------------------------------------------------------
+
+SHOP = "http://172.31.252.100:82"
+
+
+def answers(host, path="/", *args, count=6):
+    return collections.Counter(get(host, SHOP + path, *args) for dummy in range(count))
+
+
+def test_content_rules_send_each_request_to_its_sub_service(host):
+    # the path: /api/ is rs1's alone
+    assert answers(host, "/api/") == {"rs1": 6}
+    # the host name, in any case and with the port; or the header
+    assert answers(host, "/", "-H 'Host: static.l7.test'") == {"rs2": 6}
+    assert answers(host, "/", "-H 'Host: STATIC.L7.test:82'") == {"rs2": 6}
+    assert answers(host, "/", "-H 'X-Static: yes'") == {"rs2": 6}
+    # what no rule matches goes to www, over both real servers
+    rest = answers(host, "/", "-H 'Host: www.l7.test'", count=10)
+    assert set(rest) == {"rs1", "rs2"} and sum(rest.values()) == 10, rest
+    # a header value the rule does not name is no match
+    assert set(answers(host, "/", "-H 'X-Static: no'", count=10)) == {"rs1", "rs2"}
+
+
+def test_a_real_server_is_halted_in_one_sub_service_only(host, lb1):
+    result = real_server(lb1, "rs1", "halted", service="shop:www")
+    assert result["changed"] and result["sub_services"] == ["shop:www"]
+    assert answers(host) == {"rs2": 6}
+    # rs1 still serves the api sub service
+    assert answers(host, "/api/") == {"rs1": 6}
+    both = real_server(lb1, "rs1", "halted", check=True, service="shop")
+    assert both["before"] == "enabled in shop:api, halted in shop:www" and both["sub_services"] == ["shop:api", "shop:www"]
+    assert real_server(lb1, "rs1", "enabled", service="shop:www")["changed"]
+    assert set(answers(host, count=10)) == {"rs1", "rs2"}
+
+
+def test_the_status_names_each_sub_services_real_servers(lb1):
+    info = lb1.ansible("lbkit.loadbalancer.appliance_info", "", check=False)
+    shop = next(s for s in info["status"] if s["name"] == "shop")
+    rows = sorted((rs.get("sub_service"), rs["name"], rs["status"]) for rs in shop["real_servers"])
+    assert rows == [("api", "rs1", "up"), ("static", "rs2", "up"), ("www", "rs1", "up"), ("www", "rs2", "up")], rows
+    assert shop["status"] == "healthy"
+    assert sorted(k for k in info["haproxy"]["services"] if k.startswith("shop")) == ["shop:api", "shop:static", "shop:www"]
