@@ -64,8 +64,8 @@ def test_each_sub_service_is_a_group_of_the_service_with_its_own_settings():
     # every real server the service sends requests to, each once, in the order the spec lists them
     assert [(rs.name, rs.port) for rs in vs.real_servers] == [("api1", 8080), ("web1", 8443), ("web2", 80)]
     path, header = vs.sub_services[0].content_rules
-    assert (path.field, path.value, path.match, path.ignore_case, path.negate) == ("path", "/api/", "prefix", False, False)
-    assert (header.field, header.header, header.value, header.match) == ("header", "X-Api", "2", "exact")
+    assert (path.subject, path.value, path.match, path.ignore_case, path.negate) == ("path", "/api/", "prefix", False, False)
+    assert (header.subject, header.header, header.value, header.match) == ("header", "X-Api", "2", "exact")
     host = vs.sub_services[1].content_rules[0]
     assert (host.match, host.ignore_case) == ("exact", True)
 

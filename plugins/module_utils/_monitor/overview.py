@@ -110,8 +110,8 @@ def overview(state, ipvs=None, haproxy=None, checks=None):
         servers = []
         # a service with sub services: each sub service's real servers, in its own HAProxy backend
         groups = [(None, svc)] + sorted((svc.get("sub_services") or {}).items())
-        rows = [(sub, rs) for sub, group in groups for rs in sorted(group.get("real_servers", {}).values(),
-                                                                     key=lambda r: (r["name"], r["address"], r["port"]))]
+        rows = [(sub, rs) for sub, group in groups
+                for rs in sorted(group.get("real_servers", {}).values(), key=lambda r: (r["name"], r["address"], r["port"]))]
         for sub, rs in rows:
             rip, rport = _endpoint_key(rs["address"]), rs["port"]
             if svc["layer"] == 7:

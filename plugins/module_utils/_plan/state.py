@@ -125,10 +125,10 @@ SUB_SERVICE_FIELDS = ("scheduling", "persistence", "health_check", "fallback_ser
 
 
 def _content_rule(rule):
-    out = {rule.field: rule.value, "match": rule.match}
-    if rule.field == "header":
+    out = {rule.subject: rule.value, "match": rule.match}
+    if rule.subject == "header":
         out = {"header": rule.header, "value": rule.value, "match": rule.match}
-    if rule.ignore_case and rule.field != "host":
+    if rule.ignore_case and rule.subject != "host":
         out["ignore_case"] = True
     if rule.negate:
         out["negate"] = True

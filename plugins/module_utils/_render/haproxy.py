@@ -414,12 +414,12 @@ def _host_regex(rule):
 
 def _content_acl(name, rule):
     """The ACL line of one content rule."""
-    if rule.field == "host":
+    if rule.subject == "host":
         criterion, method, value, flags = "req.hdr(host)", "reg", _host_regex(rule), " -i"
     else:
-        criterion = "path" if rule.field == "path" else "req.hdr(%s)" % haproxy_sample_arg(rule.header, join(rule.path, "header"))
+        criterion = "path" if rule.subject == "path" else "req.hdr(%s)" % haproxy_sample_arg(rule.header, join(rule.path, "header"))
         method, value, flags = MATCH[rule.match], rule.value, " -i" if rule.ignore_case else ""
-    word = haproxy_word(value, join(rule.path, "value" if rule.field == "header" else rule.field))
+    word = haproxy_word(value, join(rule.path, "value" if rule.subject == "header" else rule.subject))
     # a value that begins like a flag follows the end of the flags
     return "    acl %s %s%s -m %s %s%s" % (name, criterion, flags, method, "-- " if word.startswith("-") else "", word)
 

@@ -187,10 +187,10 @@ class RealServer:
 
 @dataclass(frozen=True)
 class ContentRule:
-    """One condition on an HTTP request: its ``field`` (path, host or header; ``header`` names the
+    """One condition on an HTTP request: its ``subject`` (path, host or header; ``header`` names the
     header) compared with ``value`` as ``match`` says (exact, prefix, suffix, regex)."""
 
-    field: str
+    subject: str
     header: Optional[str]
     value: str
     match: str
