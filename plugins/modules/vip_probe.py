@@ -22,6 +22,10 @@ description:
   - With O(duration) it instead sends one request every O(interval_ms) to one service for that
     long and reports the outage the client saw; the failover drill runs it in the background.
   - UDP services are not probed (lbkit does not implement a UDP probe); they are listed with a note.
+  - A service with sub services (content switching) is probed per sub service (C(service:sub)),
+    each with a request its content rules send it there (a path, or a Host header, of its rules
+    that no earlier sub service takes; C(/) for the sub service without rules). A sub service that
+    no such plain request reaches is listed with a note and judged by the appliance's health check.
 extends_documentation_fragment:
   - lbkit.loadbalancer.attributes
   - lbkit.loadbalancer.attributes.SPEC
@@ -99,6 +103,7 @@ probes:
     - service: web
       vip: 192.0.2.10:80/tcp
       scheme: http
+      path: /
       requests:
         - {n: 1, ok: true, status: 200, result: "200", answer: web1, cookie: false, ms: 3}
         - {n: 2, ok: true, status: 200, result: "200", answer: web2, cookie: false, ms: 2}
@@ -145,22 +150,24 @@ def _host(target, address):
 
 
 def probe_service(target, params):
-    count = params["requests"] if params["requests"] is not None else target.requests
+    # a service (or sub service) the targets leave unprobed gets no request, whatever the count asked
+    count = (params["requests"] if params["requests"] is not None else target.requests) if target.scheme and target.requests else 0
     sent = []
     cookies = {}
     address = _address(target, params)
     for n in range(1, count + 1):
-        answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"], params["validate_certs"])
+        answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"], params["validate_certs"],
+                               path=target.path)
         cookies = cookies or (answer["cookies"] if answer["ok"] else {})
         sent.append(dict(answer, n=n, cookie=False))
     if target.sticky and cookies:
         for n in range(count + 1, count + 1 + STICKY_REQUESTS):
             answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"],
-                                   params["validate_certs"], cookies=cookies)
+                                   params["validate_certs"], cookies=cookies, path=target.path)
             sent.append(dict(answer, n=n, cookie=True))
     for item in sent:
         del item["cookies"]
-    return dict(service=target.service, vip=target.vip, scheme=target.scheme or None, note=target.note, requests=sent)
+    return dict(service=target.service, vip=target.vip, scheme=target.scheme or None, path=target.path, note=target.note, requests=sent)
 
 
 def load(target, params):
@@ -171,7 +178,8 @@ def load(target, params):
     while time.monotonic() < deadline:
         tick = time.monotonic()
         address = _address(target, params)
-        answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"], params["validate_certs"])
+        answer = probe.request(target.scheme, address, target.port, _host(target, address), params["timeout"], params["validate_certs"],
+                               path=target.path)
         samples.append((int((tick - started) * 1000), answer["ok"], answer["answer"]))
         time.sleep(max(0.0, interval - (time.monotonic() - tick)))
     return dict(service=target.service, vip=target.vip, address=target.address, interval_ms=params["interval_ms"],

@@ -292,8 +292,30 @@ def test_the_overview_and_the_metrics_read_each_sub_services_backend():
     assert "web1 (www)" in status_text("lb-prod", report)
 
 
-def test_verification_probes_the_sub_service_plain_requests_reach_and_leaves_the_others_to_the_checks():
-    found = dict((t.service, t) for t in targets(switched(), ["shop"]))
-    assert sorted(found) == ["shop:api", "shop:static", "shop:www"]
-    assert found["shop:www"].requests > 0 and found["shop:www"].expected == ("web1", "web2")
-    assert found["shop:api"].requests == 0 and "by its content rules" in found["shop:api"].note
+def test_the_rules_route_a_request_as_haproxys_acls_do():
+    vs = load_spec(switched([dict(API, content_rules=[{"path": "/api/"}, {"header": "X-Api", "value": "2", "match": "prefix"},
+                                                      {"path": "/api/old", "negate": True}]),
+                             dict(STATIC, content_rules=[{"host": "static.example.com"}, {"path": "\\.CSS$", "match": "regex", "ignore_case": True}]),
+                             WWW])).service("shop")
+    # any rule of a sub service; the first sub service in the spec's order
+    assert vs.route("/api/old", "192.0.2.12") == 0 and vs.route("/x", "a", {"x-api": "21"}) == 0
+    assert vs.route("/api/old", "static.example.com") == 0  # /api/ matches it first
+    assert vs.route("/x.css", "a") == 0  # '/api/old' negated: any path but it is api's
+    only = load_spec(switched([dict(STATIC, content_rules=[{"host": "static.example.com"}, {"path": "\\.CSS$", "match": "regex", "ignore_case": True}]),
+                               WWW])).service("shop")
+    assert only.route("/", "STATIC.example.com:82") == 0 and only.route("/a/b.css", "x") == 0
+    assert only.route("/", "static.example.com.evil") == 1 and only.route("/", "www") == 1
+    assert load_spec(switched([API])).service("shop").route("/", "x") is None
+
+
+def test_verification_sends_each_sub_service_a_request_its_rules_route_to_it():
+    subs = [API, STATIC, dict(WWW, name="legacy", content_rules=[{"path": "/api/v1/"}]), WWW,
+            dict(WWW, name="beta", content_rules=[{"header": "X-Beta", "value": "1"}])]
+    found = dict((t.service, t) for t in targets(switched(subs), ["shop"]))
+    assert sorted(found) == ["shop:api", "shop:beta", "shop:legacy", "shop:static", "shop:www"]
+    assert (found["shop:api"].path, found["shop:api"].host_header) == ("/api/", None) and found["shop:api"].requests > 0
+    assert (found["shop:static"].path, found["shop:static"].host_header) == ("/", "static.example.com")
+    assert (found["shop:www"].path, found["shop:www"].requests > 0, found["shop:www"].expected) == ("/", True, ("web1", "web2"))
+    # /api/v1/ is api's (an earlier sub service), and a header is no plain request: left to the health checks
+    for name in ("shop:legacy", "shop:beta"):
+        assert found[name].requests == 0 and "not probed" in found[name].note, name

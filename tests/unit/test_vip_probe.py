@@ -38,6 +38,7 @@ class Balancer(http.server.BaseHTTPRequestHandler):
             name = self.names[server.turn % 3]
             server.turn += 1
         server.hosts.append(self.headers.get("Host"))
+        server.paths.append(self.path)
         self.send_response(200)
         self.send_header("Set-Cookie", "LB=%s; path=/" % name)
         self.end_headers()
@@ -50,7 +51,7 @@ class Balancer(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(name="balancer")
 def fixture_balancer():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Balancer)
-    server.turn, server.failing, server.hosts = 0, False, []
+    server.turn, server.failing, server.hosts, server.paths = 0, False, [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -97,6 +98,28 @@ def test_health_check_host_is_sent(balancer, capsys):
     result = run_module({"spec": data, "requests": 1}, capsys)
     assert [r["answer"] for r in result["probes"][0]["requests"]] == ["rs1"]
     assert balancer.hosts == ["www.example.com"]
+
+
+def test_each_sub_service_gets_a_request_its_content_rules_send_it(balancer, capsys):
+    servers = [{"name": "rs1", "address": "10.0.1.21", "port": 8080}]
+    data = spec_for(balancer.server_port, persistence=None, sub_services=[
+        {"name": "api", "content_rules": [{"path": "/api/"}], "real_servers": servers},
+        {"name": "static", "content_rules": [{"host": "static.example.com"}], "real_servers": servers},
+        {"name": "beta", "content_rules": [{"header": "X-Beta", "value": "1"}], "real_servers": servers},
+        {"name": "www", "real_servers": servers}])
+    for key in ("real_servers", "persistence", "scheduling"):
+        del data["virtual_services"][0][key]
+    result = run_module({"spec": data, "requests": 1}, capsys)
+    sent = dict((p["service"], (p["path"], len(p["requests"]))) for p in result["probes"])
+    assert sent == {"web:api": ("/api/", 1), "web:static": ("/", 1), "web:beta": ("/", 0), "web:www": ("/", 1)}
+    assert balancer.paths == ["/api/", "/", "/"]
+    assert balancer.hosts == ["%s:%d" % (VIP, balancer.server_port), "static.example.com", "%s:%d" % (VIP, balancer.server_port)]
+
+
+def test_a_service_that_is_not_probed_gets_no_request_whatever_the_count(capsys):
+    data = spec_for(53, layer=4, protocol="udp", forwarding="nat", persistence={"mode": "none"}, health_check={"type": "none"})
+    result = run_module({"spec": data, "requests": 3}, capsys)
+    assert result["probes"][0]["requests"] == [] and "not probed" in result["probes"][0]["note"]
 
 
 def test_load_mode_measures_an_outage(balancer, capsys):

@@ -46,7 +46,7 @@ def _failure(exc):
     return "failed: %s" % (exc.strerror if getattr(exc, "strerror", None) else exc)
 
 
-def _http(scheme, address, port, host, timeout, validate_certs, cookies):
+def _http(scheme, address, port, host, timeout, validate_certs, cookies, path="/"):
     if scheme == "https":
         conn = http.client.HTTPSConnection(address, port, timeout=timeout, context=_context(validate_certs))
     else:
@@ -57,7 +57,7 @@ def _http(scheme, address, port, host, timeout, validate_certs, cookies):
     if cookies:
         headers["Cookie"] = "; ".join("%s=%s" % item for item in sorted(cookies.items()))
     try:
-        conn.request("GET", "/", headers=headers)
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         body = response.read(4096)
         received = {}
@@ -86,12 +86,12 @@ def _stream(scheme, address, port, timeout, validate_certs):
         sock.close()
 
 
-def request(scheme, address, port, host=None, timeout=2.0, validate_certs=False, cookies=None):
-    """One request on a new connection: {ok, status, result, answer, cookies, ms}."""
+def request(scheme, address, port, host=None, timeout=2.0, validate_certs=False, cookies=None, path="/"):
+    """One request on a new connection: {ok, status, result, answer, cookies, ms}; ``path``: an HTTP request's."""
     started = time.monotonic()
     try:
         if scheme in ("http", "https"):
-            out = _http(scheme, address, port, host, timeout, validate_certs, cookies)
+            out = _http(scheme, address, port, host, timeout, validate_certs, cookies, path)
         elif scheme in ("tcp", "tls"):
             out = _stream(scheme, address, port, timeout, validate_certs)
         else:

@@ -400,22 +400,10 @@ def _source_table(vs):
 MATCH = {"exact": "str", "prefix": "beg", "suffix": "end", "regex": "reg"}
 
 
-def _regex_literal(text):
-    """``text`` as a regular expression matching itself."""
-    return "".join("\\" + c if c in ".^$*+?()[]{}|\\/" else c for c in text)
-
-
-def _host_regex(rule):
-    """A host rule as a regular expression over the Host header, whose port (if any) it leaves out."""
-    port = "(:[0-9]+)?$"
-    literal = _regex_literal(rule.value)
-    return {"exact": "^" + literal + port, "prefix": "^" + literal, "suffix": literal + port, "regex": rule.value}[rule.match]
-
-
 def _content_acl(name, rule):
     """The ACL line of one content rule."""
     if rule.subject == "host":
-        criterion, method, value, flags = "req.hdr(host)", "reg", _host_regex(rule), " -i"
+        criterion, method, value, flags = "req.hdr(host)", "reg", rule.host_regex, " -i"
     else:
         criterion = "path" if rule.subject == "path" else "req.hdr(%s)" % haproxy_sample_arg(rule.header, join(rule.path, "header"))
         method, value, flags = MATCH[rule.match], rule.value, " -i" if rule.ignore_case else ""

@@ -10,6 +10,7 @@ problems at once as ``SpecInvalid``. Pure Python: no Ansible, no I/O.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
@@ -198,6 +199,32 @@ class ContentRule:
     negate: bool
     path: str = field(default="", compare=False, repr=False)
 
+    @property
+    def host_regex(self):
+        """A host rule as the regular expression over the Host header the engines apply: the header's
+        port (if any) left out, except by a regular expression of the spec's own."""
+        literal = "".join("\\" + c if c in ".^$*+?()[]{}|\\/" else c for c in self.value)
+        port = "(:[0-9]+)?$"
+        return {"exact": "^" + literal + port, "prefix": "^" + literal, "suffix": literal + port, "regex": self.value}[self.match]
+
+    def matches(self, path, host, headers=None):
+        """Whether a request (its path without the query string, its Host header, its other headers by
+        lower-case name) meets this rule, as HAProxy's ACL of it decides."""
+        if self.subject == "host":
+            found = re.search(self.host_regex, host or "", re.IGNORECASE) is not None
+        else:
+            text = path if self.subject == "path" else (headers or {}).get(self.header.lower())
+            found = text is not None and _compare(self.match, self.value, text, self.ignore_case)
+        return found != self.negate
+
+
+def _compare(match, value, text, ignore_case):
+    if match == "regex":
+        return re.search(value, text, re.IGNORECASE if ignore_case else 0) is not None
+    if ignore_case:
+        value, text = value.lower(), text.lower()
+    return {"exact": text == value, "prefix": text.startswith(value), "suffix": text.endswith(value)}[match]
+
 
 @dataclass(frozen=True)
 class SubService:
@@ -249,6 +276,14 @@ class VirtualService:
     @property
     def key(self):
         return (self.address, self.port, self.protocol)
+
+    def route(self, path, host, headers=None):
+        """The index of the sub service a request goes to: the first whose content rules match it,
+        else the one without rules; None when no sub service takes it."""
+        for index, sub in enumerate(self.sub_services):
+            if any(rule.matches(path, host, headers) for rule in sub.content_rules):
+                return index
+        return next((index for index, sub in enumerate(self.sub_services) if not sub.content_rules), None)
 
     def groups(self):
         """The groups of real servers a request may go to, each as a service: the service itself, or

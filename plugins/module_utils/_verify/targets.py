@@ -63,6 +63,8 @@ class Target:
     requests: int
     sticky: bool
     note: str
+    # the request's path (a sub service's content rules may ask for one)
+    path: str = "/"
 
     @property
     def vip(self):
@@ -134,16 +136,39 @@ def targets(data, services=None):
 
 
 def service_targets(vs):
-    """The Targets of one virtual service: itself, or each of its sub services ('service:sub'). Plain
-    requests reach the sub service without content rules; the others are chosen by their rules, so
-    the appliance's health check judges their real servers."""
+    """The Targets of one virtual service: itself, or each of its sub services ('service:sub'), probed
+    with a request its content rules send it (a path or a host name of its rules that no earlier sub
+    service takes); one that no such plain request reaches is judged by the appliance's health check."""
     if not vs.sub_services:
         return [target(vs)]
     out = []
-    for sub, group in zip(vs.sub_services, vs.groups()):
+    for index, (sub, group) in enumerate(zip(vs.sub_services, vs.groups())):
         found = target(group)
-        if sub.content_rules and found.requests:
+        request = _request_for(vs, index)
+        if request is None and found.requests:
             found = replace(found, spread=False, requests=0, sticky=False,
-                            note="not probed: requests reach this sub service by its content rules; the appliance's health check judges its real servers")
+                            note="not probed: no plain request (a path or a host name of its content rules) reaches this sub service;"
+                            " the appliance's health check judges its real servers")
+        elif request is not None:
+            path, host = request
+            found = replace(found, path=path, host_header=host or found.host_header)
         out.append(found)
     return out
+
+
+def _request_for(vs, index):
+    """(path, Host header or None) of a request the service sends to its sub service ``index``, or None."""
+    sub = vs.sub_services[index]
+    vip = str(vs.address) if vs.address.version == 4 else "[%s]" % vs.address
+    candidates = [] if sub.content_rules else [("/", None)]
+    for rule in sub.content_rules:
+        if rule.negate:
+            continue
+        if rule.subject == "path" and rule.match in ("exact", "prefix") and rule.value.startswith("/"):
+            candidates.append((rule.value, None))
+        elif rule.subject == "host" and rule.match == "exact":
+            candidates.append(("/", rule.value))
+    for path, host in candidates:
+        if vs.route(path, host or vip) == index:
+            return path, host
+    return None
