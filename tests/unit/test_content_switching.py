@@ -135,7 +135,8 @@ def test_a_loadmaster_refuses_sub_services_with_the_reason():
     found = errors(switched(**{"/cluster/engine": "loadmaster", "/virtual_services/0/forwarding": "nat", "/virtual_services/0/real_servers/0/port": 80,
                                "/cluster/ha": {"mode": "single"}, "/cluster/nodes": [{"host": "lm1"}], "/cluster/floating_ips": []}))
     message = found[SHOP + "/sub_services"]
-    assert "does not converge a Kemp LoadMaster's sub virtual services (SubVSs)" in message and "Linux engine (HAProxy)" in message
+    assert "documents how to create SubVSs and content rules, but no parameter that turns a service's content switching on" in message
+    assert "a Linux appliance (HAProxy)" in message
 
 
 # --- haproxy.cfg -------------------------------------------------------------------------------

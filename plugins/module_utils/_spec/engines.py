@@ -158,10 +158,11 @@ def _check_haproxy_group(vs, col):
 def _check_loadmaster(vs, col):
     engine = LOADMASTER
     if vs.sub_services:
-        col.add(join(vs.path, "sub_services"), "lbkit does not converge a %s's sub virtual services (SubVSs) and content rules yet: only the"
-                " Linux engine (HAProxy) implements sub_services today." % engine,
-                "run this service on a Linux appliance, or list its real servers in the service itself and set the appliance's SubVSs"
-                " by hand.")
+        col.add(join(vs.path, "sub_services"), "the %s's API documents how to create SubVSs and content rules, but no parameter that turns a"
+                " service's content switching on, nor where a SubVS's rules read back, nor which SubVS takes a request no rule matches:"
+                " lbkit cannot converge or verify them (docs/loadmaster-api-notes.md, section 4a)." % engine,
+                "run this service on a Linux appliance (HAProxy), or give each group of real servers a virtual service of its own (its"
+                " own VIP or port).")
         return
     _check(engine, "forwarding", vs.forwarding, join(vs.path, "forwarding"), col)
     _check(engine, "persistence", vs.persistence.mode, join(vs.path, "persistence", "mode"), col)
