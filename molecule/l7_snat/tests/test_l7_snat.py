@@ -314,3 +314,22 @@ def test_the_status_names_each_sub_services_real_servers(lb1):
     assert rows == [("api", "rs1", "up"), ("static", "rs2", "up"), ("www", "rs1", "up"), ("www", "rs2", "up")], rows
     assert shop["status"] == "healthy"
     assert sorted(k for k in info["haproxy"]["services"] if k.startswith("shop")) == ["shop:api", "shop:static", "shop:www"]
+
+
+# --- alternate source addresses -----------------------------------------------------------------
+
+
+def test_the_real_servers_see_the_connections_come_from_each_source_address(host, lb1):
+    token = "pool%d" % int(time.time() * 1000)
+    answers = collections.Counter(get(host, "http://172.31.252.100:83/?%s=%d" % (token, n)) for n in range(12))
+    assert set(answers) == {"rs1", "rs2"} and sum(answers.values()) == 12, answers
+    for name in ("rs1", "rs2"):
+        rs = lb1.get_host("ansible://%s" % name, ansible_inventory=lb1.backend.ansible_inventory)
+        # python's http.server logs each request's client address first
+        log = rs.check_output("journalctl -u lbkit-test-web --no-pager -o cat")
+        sources = collections.Counter(line.split()[0] for line in log.splitlines() if token in line)
+        assert set(sources) == {"172.31.252.110", "172.31.252.111"} and sum(sources.values()) == answers[name], (name, sources)
+    # one real server is one real server to the operator: both of its servers drained together
+    assert real_server(lb1, "rs2", "drained", service="pool")["changed"]
+    assert set(get(host, "http://172.31.252.100:83/") for dummy in range(6)) == {"rs1"}
+    assert real_server(lb1, "rs2", "enabled", service="pool")["changed"]

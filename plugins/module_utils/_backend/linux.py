@@ -440,7 +440,9 @@ class LinuxAppliance(Engine):
             entry = stats.get((haproxy.proxy_name(vs.name), rs.name))
             if entry is None:
                 raise RuntimeApiError("HAProxy runs no server %s/%s: converge the appliance first." % (haproxy.proxy_name(vs.name), rs.name))
-            return haproxy_runtime.spec_state(entry), entry["current_sessions"]
+            # a real server with alternate source addresses has a server per address: their sessions together
+            sessions = sum(stats.get((haproxy.proxy_name(vs.name), name), {}).get("current_sessions", 0) for name in haproxy.server_names(vs, rs))
+            return haproxy_runtime.spec_state(entry), sessions
         dummy, listing, dummy = self.host.run(["ipvsadm", "-Ln"])
         for svc in ipvs.parse_services(listing, self._marks()):
             if (svc["protocol"], svc["address"], svc["port"]) == (vs.protocol, str(vs.address), vs.port):
@@ -453,7 +455,8 @@ class LinuxAppliance(Engine):
     def set_server_state(self, vs, rs, state, current):
         if vs.layer == 7:
             for proxy in haproxy.server_proxies(vs):
-                haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(proxy, rs.name, state), self.socket_path)
+                for name in haproxy.server_names(vs, rs):
+                    haproxy_runtime.run_commands(haproxy_runtime.set_state_commands(proxy, name, state), self.socket_path)
             return
         marks = dict((key[:3], mark) for mark, key in self._marks().items())
         for argv in ipvs.set_state_argv(vs, rs, state, present=current != "halted", mark=marks.get((vs.protocol, str(vs.address), vs.port))):

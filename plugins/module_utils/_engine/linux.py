@@ -564,7 +564,7 @@ def plan(desired, current):
             if running is not None and running != rs.state:
                 label = "%s %s in %s" % (rs.name, real_server_key(rs), vs.name)
                 runtime_changes.append(Change("change", "runtime", vs.name + "/" + rs.name, label, "state", running, rs.state))
-                runtime.extend(SetServerState(proxy, rs.name, rs.state) for proxy in haproxy.server_proxies(vs))
+                runtime.extend(SetServerState(proxy, name, rs.state) for proxy in haproxy.server_proxies(vs) for name in haproxy.server_names(vs, rs))
     if operations or semantic:
         files = dict((f.path, digest(f.content)) for f in desired.files if f.content is not None)
         record = dict(files=files, fingerprint=desired.fingerprint)

@@ -115,10 +115,13 @@ def overview(state, ipvs=None, haproxy=None, checks=None):
         for sub, rs in rows:
             rip, rport = _endpoint_key(rs["address"]), rs["port"]
             if svc["layer"] == 7:
-                entry = haproxy.get((PROXY_PREFIX + svc["name"] + (SUB_SEPARATOR + sub if sub else ""), rs["name"]))
+                proxy = PROXY_PREFIX + svc["name"] + (SUB_SEPARATOR + sub if sub else "")
+                entry = haproxy.get((proxy, rs["name"]))
                 status = layer7_status(entry)
                 weight = entry.get("weight", 0) if entry else 0
-                active = entry.get("current_sessions", 0) if entry else 0
+                # with alternate source addresses, a server per address (_render/haproxy.server_names): their sessions together
+                lines = [rs["name"]] + ["%s_src%d" % (rs["name"], n) for n in range(2, len((svc.get("layer7") or {}).get("source_addresses") or ()) + 1)]
+                active = sum((haproxy.get((proxy, name)) or {}).get("current_sessions", 0) for name in lines)
             else:
                 entry = table.get((rip, rport))
                 status = layer4_status(entry, checks.get(check_key(protocol, vip, vport, rip, rport)), rs.get("state"))

@@ -117,6 +117,8 @@ def _service(vs):
             out["layer7"]["starttls"] = l7.starttls
         if l7.tls is not None and l7.tls.redirect_http:
             out["layer7"]["tls"]["redirect_http"] = True
+        if l7.source_addresses:
+            out["layer7"]["source_addresses"] = [str(a) for a in l7.source_addresses]
     return out
 
 

@@ -276,26 +276,36 @@ def _masked_src(vs, prefix):
     return "src,ipmask(%d)" % prefix
 
 
-def _server(vs, rs, weight, backup=False, track=None):
-    """One server line; ``track``: the proxy whose same-named server it follows (a local backend's)."""
+def server_names(vs, rs):
+    """HAProxy's servers of real server ``rs``: one per source address (layer7.source_addresses), the
+    first with the real server's own name, the others '<name>_src<n>' following its health check."""
+    return [rs.name] + ["%s_src%d" % (rs.name, n) for n in range(2, len(vs.layer7.source_addresses) + 1)]
+
+
+def _server(vs, rs, weight, track=None, index=0):
+    """One server line; ``track``: the proxy whose same-named server it follows (a local backend's);
+    ``index``: which of the service's source addresses it connects from (the later ones follow the first's check)."""
     name = haproxy_word(rs.name, join(rs.path, "name"))
-    line = "    server %s %s" % (name, _addr_port(rs.address, rs.port))
+    lines = max(1, len(vs.layer7.source_addresses))
+    line = "    server %s %s" % (haproxy_word(server_names(vs, rs)[index], join(rs.path, "name")), _addr_port(rs.address, rs.port))
     line += " weight %d" % (0 if rs.state == "drained" else weight)
+    # the real server's limits, shared out over its lines
     if rs.max_connections:
-        line += " maxconn %d" % rs.max_connections
+        line += " maxconn %d" % max(1, rs.max_connections // lines)
     if rs.min_connections:
-        line += " minconn %d" % rs.min_connections
+        line += " minconn %d" % max(1, rs.min_connections // lines)
     if vs.persistence.mode in ACTIVE_COOKIE_MODES:
         line += " cookie %s" % name
     if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         line += " ssl verify none"
-    line += _server_check(vs) if track is None else _track(track, name)
-    line += _source(vs, rs.address, track)
+    if index:
+        line += _track(haproxy_word(proxy_name(vs.name), join(vs.path, "name")) if vs.health_check.type != "none" else "", name)
+    else:
+        line += _server_check(vs) if track is None else _track(track, name)
+    line += _source(vs, rs.address, track, index)
     line += _agent(vs)
     if vs.slow_start:
         line += " slowstart %ds" % vs.slow_start
-    if backup:
-        line += " backup"
     if rs.state == "halted":
         line += " disabled"
     return line
@@ -315,13 +325,16 @@ def _track(proxy, name):
     return " track %s/%s" % (proxy, name) if proxy else ""
 
 
-def _source(vs, address, track):
+def _source(vs, address, track, index=0):
     """Where a server's connections come from. Transparency (the first backend of a transparent
     service): the client's own address (TPROXY; the appliance's policy routing hands the real
-    server's replies back to HAProxy). Otherwise the kernel's choice, the appliance's address on the
-    real server's subnet, unless subnet_originating is off: the VIP."""
+    server's replies back to HAProxy). Alternate source addresses: the line's own. Otherwise the
+    kernel's choice, the appliance's address on the real server's subnet, unless subnet_originating
+    is off: the VIP."""
     if track is None and vs.layer7.transparent:
         return " source %s usesrc clientip" % ("::" if address.version == 6 else "0.0.0.0")
+    if vs.layer7.source_addresses:
+        return " source %s" % vs.layer7.source_addresses[index]
     if not vs.layer7.subnet_originating:
         return " source %s" % vs.address
     return ""
@@ -337,7 +350,8 @@ def _servers(vs, lines, track=None):
         primary = servers[0]
     for rs in servers:
         weight = 1 if vs.scheduling in UNWEIGHTED else rs.weight
-        lines.append(_server(vs, rs, weight, track=track))
+        for index in range(len(server_names(vs, rs))):
+            lines.append(_server(vs, rs, weight, track=track, index=index))
     if vs.fallback_server is not None:
         fb = vs.fallback_server
         check = _server_check(vs) if track is None else _track(track, "fallback")

@@ -131,6 +131,11 @@ def check_service(vs, col, cluster_engine="linux", paired=False):
                 " the backup node's checks would fail (their answers go to the master, which holds the VIP), and the real servers would"
                 " start down after a failover." % engine,
                 "remove subnet_originating (the appliance's own address, the default) in an HA pair, or use a single appliance.")
+    if engine == HAPROXY and paired and vs.layer7.source_addresses:
+        col.add(join(vs.path, "layer7", "source_addresses"), "%s checks the real servers from the addresses it connects from; from addresses"
+                " the master holds, the backup node's checks would fail, and the real servers would start down after a failover." % engine,
+                "remove source_addresses in an HA pair (the appliance's own address on the real servers' subnet is the default), or use a"
+                " single appliance.")
     if engine == HAPROXY and vs.layer7 is not None and vs.layer7.starttls != "none":
         col.add(join(vs.path, "layer7", "starttls"), "%s cannot take over a protocol's STARTTLS upgrade: it terminates TLS only where"
                 " the connection starts with it." % engine,
@@ -192,6 +197,12 @@ def _check_loadmaster(vs, col):
                 " not a setting of a virtual service, and lbkit does not set the appliance's global settings." % engine,
                 "remove slow_start, and set the appliance's own slow start (its global 'slowstart' parameter).")
     l7 = vs.layer7
+    if l7 is not None and l7.source_addresses:
+        col.add(join(vs.path, "layer7", "source_addresses"), "%s's alternate source addresses are one list for the whole appliance (its L7"
+                " configuration, with 'Allow connection scaling over 64K connections'), not a setting of a virtual service, and lbkit does"
+                " not set the appliance's global settings." % engine,
+                "remove source_addresses, and set the appliance's own list (System Configuration > Miscellaneous Options > L7"
+                " Configuration).")
     if l7 is not None and l7.transparent and not l7.subnet_originating:
         col.add(join(vs.path, "layer7", "subnet_originating"), "%s proxies the clients on the real servers' subnet of a transparent service"
                 " as its global 'Real Servers are Local' setting says, not from the VIP of one virtual service." % engine,

@@ -161,6 +161,8 @@ class Layer7:
     given: frozenset = field(default=frozenset(), compare=False, repr=False)
     http2: bool = False
     starttls: str = "none"
+    # alternate source addresses: the connections to the real servers leave from these, spread over them
+    source_addresses: Tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -652,6 +654,12 @@ class _Builder(object):
         if not isinstance(data, Fields):
             return None
         ok, idle = self.value(data, path, "idle_timeout", values.parse_duration)
+        sources = []
+        for i, text in enumerate(data.get("source_addresses") if isinstance(data.get("source_addresses"), list) else []):
+            where = join(path, "source_addresses", i)
+            parsed = self.parse(where, values.parse_address, text, "a source address") if self.clean(where) else None
+            ok = ok and parsed is not None
+            sources.append(parsed)
         if not (ok and self.clean(path)):
             return None
         tls = None
@@ -669,6 +677,7 @@ class _Builder(object):
             given=data.given,
             http2=data["http2"],
             starttls=data["starttls"],
+            source_addresses=tuple(sources),
         )
 
     # --- monitoring -------------------------------------------------------------------------

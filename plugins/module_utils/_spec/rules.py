@@ -517,10 +517,12 @@ def _check_layer7(vs, cluster, col):
     if l7.transparent and cluster is not None:
         for rs in vs.real_servers:
             _check_gateway(rs, cluster.gateways(), cluster, col, "transparency")
+    if l7.source_addresses:
+        _check_source_addresses(vs, col)
     if l7.transparent:
         _same_family(vs, col, "a transparent service connects from the client's own address, an IPv%d address, which cannot reach an IPv%d"
                      " real server.", "give the service real servers of the VIP's address family, or set transparent false.")
-    elif not l7.subnet_originating:
+    elif not l7.subnet_originating and not l7.source_addresses:
         _same_family(vs, col, "without subnet_originating the connections come from the VIP, an IPv%d address, which cannot reach an IPv%d"
                      " real server.", "give the service real servers of the VIP's address family, or remove subnet_originating.")
     if l7.tls is not None and l7.tls.reencrypt and l7.mode != "http":
@@ -537,6 +539,50 @@ def _check_layer7(vs, cluster, col):
         elif vs.redirect_port in vs.ports:
             col.add(join(path, "tls", "redirect_http"), "port %d, where plain HTTP is redirected, is one of this TLS service's own ports." % vs.redirect_port,
                     "serve TLS on other ports (443), or remove redirect_http.")
+
+
+def _check_source_addresses(vs, col):
+    """Alternate source addresses: not with transparency (the client's address is the source), one family, the real servers' too."""
+    l7 = vs.layer7
+    path = join(vs.path, "layer7", "source_addresses")
+    if l7.transparent:
+        col.add(path, "a transparent service connects from each client's own address, not from source addresses.",
+                "remove source_addresses, or set transparent false.")
+    if "subnet_originating" in l7.given:
+        col.add(join(vs.path, "layer7", "subnet_originating"), "source_addresses decide where the connections come from; subnet_originating"
+                " would too.", "remove subnet_originating (or source_addresses).")
+    seen = {}
+    family = l7.source_addresses[0].version
+    for i, address in enumerate(l7.source_addresses):
+        if address in seen:
+            col.add(join(path, i), "%s is listed twice (also at %s)." % (address, seen[address]), "list each source address once.")
+        elif address.version != family:
+            col.add(join(path, i), "%s is IPv%d, and %s (the first) is IPv%d: one service's source addresses are of one family."
+                    % (address, address.version, l7.source_addresses[0], family), "list addresses of one family.")
+        seen.setdefault(address, join(path, i))
+    for rs in vs.real_servers:
+        if rs.address.version != family:
+            col.add(join(rs.path, "address"), "the connections come from the source addresses, IPv%d, which cannot reach an IPv%d real server."
+                    % (family, rs.address.version), "give the service real servers of the source addresses' family.")
+    for group in vs.groups():
+        names = dict((rs.name, rs) for rs in group.real_servers)
+        for rs in group.real_servers:
+            for extra in range(2, len(l7.source_addresses) + 1):
+                other = names.get("%s_src%d" % (rs.name, extra))
+                if other is not None:
+                    col.add(join(other.path, "name"), "is the name HAProxy gives %s's server for its source address %d."
+                            % (rs.name, extra), "rename the real server.")
+
+
+def _check_held_sources(services, cluster, col):
+    """Each alternate source address is one the appliance holds: a VIP of the spec or a floating IP."""
+    held = set(vs.address for vs in services) | set(f.address.ip for f in cluster.floating_ips)
+    for vs in services:
+        for i, address in enumerate(vs.layer7.source_addresses if vs.layer7 is not None else ()):
+            if address not in held:
+                col.add(join(vs.path, "layer7", "source_addresses", i), "%s is neither a VIP of the spec nor a floating IP, so no appliance"
+                        " holds it to connect from." % address, "add it to /cluster/floating_ips (on the side facing the real servers),"
+                        " or use a VIP.")
 
 
 def check_services(services, cluster, col):
@@ -576,6 +622,8 @@ def check_services(services, cluster, col):
             col.add("/cluster/ha/connection_sync", "synchronises IPVS (layer-4) connections, and this cluster has no layer-4 service; "
                     "a layer-7 connection ends with the HAProxy that holds it.", "remove connection_sync.")
     _check_outbound_nat(services, cluster, col)
+    if cluster is not None:
+        _check_held_sources(services, cluster, col)
     if cluster is not None and cluster.ha.mode == "pair" and cluster.ha.vrrp_version == 2:
         for vs in services:
             if vs.address.version == 6:

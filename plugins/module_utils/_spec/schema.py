@@ -539,6 +539,18 @@ LAYER7 = {
             [False],
             default=True,
         ),
+        "source_addresses": {
+            "type": "array",
+            "description": "Alternate source addresses (the manuals' list): the connections to the real servers, and their health checks, "
+            "leave from these addresses instead, spread over them, each with its own range of source ports (for more than about "
+            "64,000 concurrent connections to one real server, or a source the real servers' firewall allows). Each is a VIP of the "
+            "spec or a floating IP's address, so the appliance holds it; not with transparency, and on a single appliance (a "
+            "backup's checks could not leave from addresses the master holds).",
+            "examples": [["10.0.1.5", "10.0.1.6"]],
+            "minItems": 1,
+            "maxItems": 64,
+            "items": _address("A source address.", ["10.0.1.5"]),
+        },
         "idle_timeout": _duration("Idle connection timeout, from 1 second to 1 day.", [660, "11m"], default=660),
         "quality_of_service": _p(
             "string",

@@ -65,11 +65,17 @@ class Target:
     note: str
     # the request's path (a sub service's content rules may ask for one)
     path: str = "/"
+    # HAProxy's servers per real server: one per alternate source address
+    lines: int = 1
 
     @property
     def vip(self):
         address = "[%s]" % self.address if ":" in self.address else self.address
         return "%s:%d/%s" % (address, self.port, self.protocol)
+
+    def line_names(self):
+        """{HAProxy server name: real server name}: a real server with alternate source addresses has a server per address."""
+        return dict((line, rs.name) for rs in self.real_servers for line in [rs.name] + ["%s_src%d" % (rs.name, n) for n in range(2, self.lines + 1)])
 
     @property
     def expected(self):
@@ -119,7 +125,8 @@ def target(vs):
             note += "; the other real servers are judged by the appliance's health check"
         sticky = vs.persistence.mode in STICKY_MODES and scheme in ("http", "https")
     host = vs.health_check.host if scheme in ("http", "https") else None
-    return Target(vs.name, str(vs.address), vs.port, vs.protocol, vs.layer, scheme, host, servers, spread, requests, sticky, note)
+    lines = len(vs.layer7.source_addresses) if vs.layer == 7 and vs.layer7.source_addresses else 1
+    return Target(vs.name, str(vs.address), vs.port, vs.protocol, vs.layer, scheme, host, servers, spread, requests, sticky, note, lines=lines)
 
 
 def targets(data, services=None):

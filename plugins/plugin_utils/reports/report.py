@@ -25,10 +25,12 @@ def session_counts(target, infos):
     """Sessions (layer 7) or connections (layer 4) per real server name, summed over the appliances."""
     by_endpoint = dict(((rs.address, rs.port), rs.name) for rs in target.real_servers)
     out = {}
+    lines = target.line_names()
     for info in (infos or {}).values():
         if target.layer == 7:
             servers = (((info or {}).get("haproxy") or {}).get("services") or {}).get(target.service) or {}
             for name, entry in servers.items():
+                name = lines.get(name, name)
                 out[name] = out.get(name, 0) + int(entry.get("total_sessions", 0))
             continue
         for svc in ((info or {}).get("ipvs") or {}).get("services", []):
