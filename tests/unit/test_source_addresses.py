@@ -56,8 +56,8 @@ def test_each_real_server_has_a_server_line_per_source_address():
         "server web1_src2 10.0.1.31:8443 weight 100 maxconn 33 cookie web1 track vs_shop/web1 source 10.0.1.6",
         "server web1_src3 10.0.1.31:8443 weight 100 maxconn 33 cookie web1 track vs_shop/web1 source 192.0.2.12",
     ]
-    assert desired_state(spec, "lb1")["virtual_services"]["tcp/192.0.2.12/443"]["layer7"]["source_addresses"] == ["10.0.1.5", "10.0.1.6",
-                                                                                                                "192.0.2.12"]
+    recorded = desired_state(spec, "lb1")["virtual_services"]["tcp/192.0.2.12/443"]["layer7"]["source_addresses"]
+    assert recorded == ["10.0.1.5", "10.0.1.6", "192.0.2.12"]
     # without checks nothing is tracked; one address is one line
     cfg = haproxy.render(load_spec(sourced(("10.0.1.6",), **{SHOP + "/health_check": {"type": "none"}}))).content
     assert [line.strip() for line in cfg.splitlines() if "server web2" in line] == ["server web2 10.0.1.32:8443 weight 100 cookie web2 source 10.0.1.6"]
@@ -83,8 +83,9 @@ def test_an_ha_pair_and_a_loadmaster_refuse_them_with_the_reason():
     pair = mutate({SHOP + "/layer7/source_addresses": ["192.0.2.12"]})
     found = errors(pair)
     assert "the backup node's checks would fail" in found[SHOP + "/layer7/source_addresses"]
-    loadmaster = sourced(("192.0.2.12",), **{"/cluster/engine": "loadmaster", "/cluster/floating_ips": [], "/cluster/nodes": [{"host": "lm1"}],
-                                              "/virtual_services/0/forwarding": "nat", "/virtual_services/0/real_servers/0/port": 80})
+    on_loadmaster = {"/cluster/engine": "loadmaster", "/cluster/floating_ips": [], "/cluster/nodes": [{"host": "lm1"}],
+                     "/virtual_services/0/forwarding": "nat", "/virtual_services/0/real_servers/0/port": 80}
+    loadmaster = sourced(("192.0.2.12",), **on_loadmaster)
     found = errors(loadmaster)
     assert "alternate source addresses are one list for the whole appliance" in found[SHOP + "/layer7/source_addresses"]
 
@@ -123,8 +124,8 @@ def test_what_reads_a_real_server_back_counts_every_line(monkeypatch):
     shop = next(s for s in overview.overview(state, {}, haproxy_runtime.parse_stat(STAT), {}) if s["name"] == "shop")
     assert [(rs["name"], rs["status"], rs["active"]) for rs in shop["real_servers"]] == [("web1", "up", 7), ("web2", "drained", 1)]
     (target,) = targets(sourced(), ["shop"])
-    info = {"lb1": {"haproxy": {"services": {"shop": dict((name, {"total_sessions": total}) for name, total in
-                                                         (("web1", 40), ("web1_src2", 41), ("web2", 7), ("web2_src2", 8)))}}}}
+    totals = (("web1", 40), ("web1_src2", 41), ("web2", 7), ("web2_src2", 8))
+    info = {"lb1": {"haproxy": {"services": {"shop": dict((name, {"total_sessions": total}) for name, total in totals)}}}}
     assert session_counts(target, info) == {"web1": 81, "web2": 15}
 
 
