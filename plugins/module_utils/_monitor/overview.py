@@ -119,7 +119,8 @@ def overview(state, ipvs=None, haproxy=None, checks=None):
                 entry = haproxy.get((proxy, rs["name"]))
                 status = layer7_status(entry)
                 weight = entry.get("weight", 0) if entry else 0
-                # with alternate source addresses, a server per address (_render/haproxy.server_names): their sessions together
+                # with alternate source addresses, a server per address (_render/haproxy.line_names; this module is the
+                # standalone lbkit-metrics program): their sessions together
                 lines = [rs["name"]] + ["%s_src%d" % (rs["name"], n) for n in range(2, len((svc.get("layer7") or {}).get("source_addresses") or ()) + 1)]
                 active = sum((haproxy.get((proxy, name)) or {}).get("current_sessions", 0) for name in lines)
             else:

@@ -276,10 +276,15 @@ def _masked_src(vs, prefix):
     return "src,ipmask(%d)" % prefix
 
 
+def line_names(name, count):
+    """The names of a real server's ``count`` server lines: its own, then '<name>_src<n>'."""
+    return [name] + ["%s_src%d" % (name, n) for n in range(2, count + 1)]
+
+
 def server_names(vs, rs):
     """HAProxy's servers of real server ``rs``: one per source address (layer7.source_addresses), the
     first with the real server's own name, the others '<name>_src<n>' following its health check."""
-    return [rs.name] + ["%s_src%d" % (rs.name, n) for n in range(2, len(vs.layer7.source_addresses) + 1)]
+    return line_names(rs.name, len(vs.layer7.source_addresses))
 
 
 def _server(vs, rs, weight, track=None, index=0):

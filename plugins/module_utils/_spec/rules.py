@@ -567,6 +567,7 @@ def _check_source_addresses(vs, col):
     for group in vs.groups():
         names = dict((rs.name, rs) for rs in group.real_servers)
         for rs in group.real_servers:
+            # HAProxy's names of its other lines (_render/haproxy.line_names; the renderers import the rules)
             for extra in range(2, len(l7.source_addresses) + 1):
                 other = names.get("%s_src%d" % (rs.name, extra))
                 if other is not None:

@@ -18,6 +18,7 @@ from math import gcd
 from typing import Optional, Tuple
 
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import NotFound
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render.haproxy import line_names
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.model import load_spec
 
 SPREADING = frozenset(["round_robin", "weighted_round_robin", "least_connection", "weighted_least_connection"])
@@ -75,7 +76,7 @@ class Target:
 
     def line_names(self):
         """{HAProxy server name: real server name}: a real server with alternate source addresses has a server per address."""
-        return dict((line, rs.name) for rs in self.real_servers for line in [rs.name] + ["%s_src%d" % (rs.name, n) for n in range(2, self.lines + 1)])
+        return dict((line, rs.name) for rs in self.real_servers for line in line_names(rs.name, self.lines))
 
     @property
     def expected(self):
