@@ -39,7 +39,10 @@ attributes:
     support: full
 options:
   services:
-    description: The virtual services to probe, by name; all by default. With O(duration), exactly one (default the first probed one).
+    description:
+      - The virtual services to probe, by name; all by default. A sub service is C(service:sub); a service with sub services
+        stands for all of them.
+      - With O(duration), exactly one probed service or sub service (default the first probed one).
     type: list
     elements: str
     default: []
@@ -194,7 +197,7 @@ def run(params):
     if params["duration"] is None:
         return dict(changed=False, probes=[probe_service(t, params) for t in chosen])
     probed = [t for t in chosen if t.scheme and t.requests]
-    if len(params["services"]) > 1 or not probed:
+    if len(params["services"]) > 1 or not probed or (params["services"] and len(probed) > 1):
         raise LbkitError("duration: load mode sends to exactly one probed service; give one in services (probed: %s)."
                          % (", ".join(t.service for t in probed) or "none"))
     return dict(changed=False, load=load(probed[0], params))

@@ -79,6 +79,8 @@ def test_each_sub_service_is_a_group_of_the_service_with_its_own_settings():
     ([{"host": "a b"}], "/content_rules/0/host", "is not in the expected form"),
     ([{"header": "X A", "value": "b"}], "/content_rules/0/header", "is not in the expected form"),
     ([{"path": "/a", "match": "glob"}], "/content_rules/0/match", "'glob' is not a valid choice"),
+    ([{"path": "/s?q=1"}], "/content_rules/0/path", "ends before the query string"),
+    ([{"path": "\\u002e", "match": "regex"}], "/content_rules/0/path", "holds the escape \\u, which HAProxy's regular expressions (PCRE2)"),
 ])
 def test_a_bad_content_rule_is_refused_at_its_path(rules, path, message):
     found = errors(switched([dict(API, content_rules=rules), WWW]))
@@ -145,7 +147,7 @@ def test_a_loadmaster_refuses_sub_services_with_the_reason():
 def test_the_frontend_sends_each_request_to_the_first_sub_service_whose_rules_match():
     cfg = haproxy.render(load_spec(switched())).content
     front = cfg[cfg.index("frontend vs_shop\n"):].split("\n\n")[0]
-    assert "\n    acl lbkit_rule_0_0 path -m beg /api/\n    acl lbkit_rule_0_1 req.hdr(X-Api) -m str 2\n" in front
+    assert "\n    acl lbkit_rule_0_0 path -m beg /api/\n    acl lbkit_rule_0_1 req.fhdr(X-Api) -m str 2\n" in front
     # a host name: the Host header with or without its port, whatever the case
     assert "\n    acl lbkit_rule_1_0 req.hdr(host) -i -m reg ^static\\\\.example\\\\.com(:[0-9]+)?$\n" in front
     uses = [line.strip() for line in front.splitlines() if "_backend" in line]
@@ -165,9 +167,10 @@ def test_the_frontend_sends_each_request_to_the_first_sub_service_whose_rules_ma
     ({"path": ".jpg", "match": "suffix"}, "path -m end .jpg"),
     ({"path": "^/v[0-9]+/", "match": "regex"}, "path -m reg ^/v[0-9]+/"),
     ({"path": "/old", "negate": True}, "path -m beg /old"),
-    ({"header": "User-Agent", "value": "curl/", "match": "prefix"}, "req.hdr(User-Agent) -m beg curl/"),
-    ({"header": "X-Mode", "value": "-debug"}, "req.hdr(X-Mode) -m str -- -debug"),
-    ({"header": "X-Tag", "value": "a#b'c\"d\\e"}, "req.hdr(X-Tag) -m str a\\#b\\'c\\\"d\\\\e"),
+    ({"header": "User-Agent", "value": "curl/", "match": "prefix"}, "req.fhdr(User-Agent) -m beg curl/"),
+    ({"header": "X-Mode", "value": "-debug"}, "req.fhdr(X-Mode) -m str -- -debug"),
+    ({"header": "X-Tag", "value": "a#b'c\"d\\e"}, "req.fhdr(X-Tag) -m str a\\#b\\'c\\\"d\\\\e"),
+    ({"header": "Accept", "value": "text/html,application/xhtml+xml", "match": "prefix"}, "req.fhdr(Accept) -m beg text/html,application/xhtml+xml"),
     ({"host": "www.", "match": "prefix"}, "req.hdr(host) -i -m reg ^www\\\\."),
     ({"host": "example.com", "match": "suffix"}, "req.hdr(host) -i -m reg example\\\\.com(:[0-9]+)?$"),
     ({"host": "^(a|b)\\.example$", "match": "regex"}, "req.hdr(host) -i -m reg ^(a|b)\\\\.example$"),
@@ -222,6 +225,7 @@ def test_the_state_keeps_the_real_servers_in_their_sub_services_and_the_plan_nam
         "- sub service shop:static",
         "~ sub service shop:api: content_rules [{match: prefix, path: /api/}, {header: X-Api, match: exact, value: 2}] -> [{match: prefix, path: /v2/api/}]",
         "- real server web1 10.0.1.31:8443 in shop:api",
+        "~ sub service shop:www: position 2 -> 1",
         "~ real server web1 10.0.1.31:8443 in shop:www: weight 100 -> 50",
     ]
     assert diff(state, desired_state(load_spec(switched()), "lb1")) == []
@@ -320,3 +324,42 @@ def test_verification_sends_each_sub_service_a_request_its_rules_route_to_it():
     # /api/v1/ is api's (an earlier sub service), and a header is no plain request: left to the health checks
     for name in ("shop:legacy", "shop:beta"):
         assert found[name].requests == 0 and "not probed" in found[name].note, name
+
+
+def test_a_real_servers_name_names_one_address_across_the_sub_services():
+    other = dict(STATIC, real_servers=[{"name": "api1", "address": "10.0.1.99", "port": 80}])
+    found = errors(switched([API, other, WWW]))
+    assert "'api1' is also 10.0.1.21 port 8080 at %s/sub_services/0/real_servers/0" % SHOP in found[SHOP + "/sub_services/1/real_servers/0/name"]
+
+
+def test_the_adaptive_settings_of_a_sub_service_are_its_services():
+    found = errors(switched([dict(API, scheduling="adaptive"), WWW], **{SHOP + "/adaptive": {"interval": "2h"}}))
+    assert list(found) == [SHOP + "/adaptive/interval"] and "outside 1s to 1h" in found[SHOP + "/adaptive/interval"]
+
+
+def test_a_sub_services_external_check_and_its_timing_reach_the_global_settings():
+    from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import keepalived
+
+    spec = load_spec(switched([API, dict(WWW, health_check={"type": "external", "command": "/usr/local/bin/check", "interval": 60,
+                                                             "retries": 5, "timeout": 10})]))
+    cfg = haproxy.render(spec).content
+    assert "    external-check\n    insecure-fork-wanted\n" in cfg and "chroot" not in cfg
+    # a returning master waits for the slowest check of any group: 60 s x 5 + 10 s
+    assert keepalived.preempt_delay(spec) == 310
+
+
+def test_the_order_of_the_sub_services_is_part_of_the_plan():
+    before = desired_state(load_spec(switched([API, STATIC, WWW])), "lb1")
+    after = desired_state(load_spec(switched([STATIC, API, WWW])), "lb1")
+    assert [c.line() for c in diff(before, after)] == ["~ sub service shop:api: position 0 -> 1", "~ sub service shop:static: position 1 -> 0"]
+
+
+def test_verification_routes_with_the_host_header_it_sends_and_takes_sub_service_names():
+    # the default sub service's check names a host a rule before it takes: plain requests would go there
+    subs = [dict(STATIC, content_rules=[{"host": "example.com", "match": "suffix"}]), dict(WWW, health_check={"type": "http", "host": "www.example.com"})]
+    found = dict((t.service, t) for t in targets(switched(subs)) if t.service.startswith("shop"))
+    assert found["shop:www"].requests == 0 and "not probed" in found["shop:www"].note
+    assert [t.service for t in targets(switched(), ["shop:static"])] == ["shop:static"]
+    with pytest.raises(NotFound) as info:
+        targets(switched(), ["shop:nope"])
+    assert "shop:api, shop:static, shop:www" in str(info.value)

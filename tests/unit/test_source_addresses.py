@@ -52,9 +52,9 @@ def test_each_real_server_has_a_server_line_per_source_address():
     cfg = haproxy.render(spec).content
     lines = [line.strip() for line in cfg.splitlines() if line.strip().startswith("server web1")]
     assert lines == [
-        "server web1 10.0.1.31:8443 weight 100 maxconn 33 cookie web1 check inter 10s fall 2 rise 2 source 10.0.1.5",
-        "server web1_src2 10.0.1.31:8443 weight 100 maxconn 33 cookie web1 track vs_shop/web1 source 10.0.1.6",
-        "server web1_src3 10.0.1.31:8443 weight 100 maxconn 33 cookie web1 track vs_shop/web1 source 192.0.2.12",
+        "server web1 10.0.1.31:8443 weight 100 maxconn 34 cookie web1 check inter 10s fall 2 rise 2 source 10.0.1.5",
+        "server web1_src2 10.0.1.31:8443 weight 100 maxconn 33 cookie web1_src2 track vs_shop/web1 source 10.0.1.6",
+        "server web1_src3 10.0.1.31:8443 weight 100 maxconn 33 cookie web1_src3 track vs_shop/web1 source 192.0.2.12",
     ]
     recorded = desired_state(spec, "lb1")["virtual_services"]["tcp/192.0.2.12/443"]["layer7"]["source_addresses"]
     assert recorded == ["10.0.1.5", "10.0.1.6", "192.0.2.12"]
@@ -73,6 +73,7 @@ def test_each_real_server_has_a_server_line_per_source_address():
     ({SHOP + "/layer7/subnet_originating": False}, SHOP + "/layer7/subnet_originating", "source_addresses decide where the connections come from"),
     ({SHOP + "/real_servers/1/address": "2001:db8::32"}, SHOP + "/real_servers/1/address", "cannot reach an IPv6 real server"),
     ({SHOP + "/real_servers/1/name": "web1_src2"}, SHOP + "/real_servers/1/name", "is the name HAProxy gives web1's server for its source address 2"),
+    ({SHOP + "/real_servers/0/max_connections": 1}, SHOP + "/real_servers/0/max_connections", "is shared out over the real server's 2 source"),
 ])
 def test_source_addresses_are_refused_where_they_cannot_work(more, path, message):
     found = errors(sourced(**more))
@@ -134,3 +135,16 @@ def test_a_vip_of_another_service_may_be_a_source():
     data["virtual_services"].append({"name": "x", "address": "192.0.2.13", "port": 80, "real_servers": [{"address": "10.0.1.41"}]})
     spec, found = check_spec(data)
     assert not found, found
+
+
+def test_a_real_server_down_is_one_diagnosis_for_all_its_lines(monkeypatch, tmp_path):
+    down = STAT.replace("vs_shop,web2,0,0,1,2,,7,DRAIN,100,L7OK", "vs_shop,web2,0,0,1,2,,7,DOWN,100,L7STS").replace(
+        "vs_shop,web2_src2,0,0,0,1,,8,DRAIN,100,", "vs_shop,web2_src2,0,0,0,1,,8,DOWN,100,")
+    monkeypatch.setattr(haproxy_runtime, "command", lambda text, path: down)
+    socket = tmp_path / "admin.sock"
+    socket.write_text("")
+    engine = LinuxAppliance(None, socket_path=str(socket))
+    monkeypatch.setattr(engine, "is_active", lambda name: True)
+    result, diagnosis = engine._haproxy_info()
+    assert sorted(result["services"]["shop"]) == ["web1", "web1_src2", "web2", "web2_src2"]
+    assert diagnosis == ["HAProxy: real server web2 of shop is down (L7STS)."]

@@ -555,6 +555,10 @@ class LinuxAppliance(Engine):
             if service is None:
                 continue
             out["services"].setdefault(service, {})[server] = entry
+            # a real server's other lines (alternate source addresses) follow its first: one diagnosis for them all
+            first, dummy, number = server.rpartition("_src")
+            if number.isdigit() and (proxy, first) in stats:
+                continue
             if entry["status"].upper().startswith("DOWN"):
                 diagnosis.append("HAProxy: real server %s of %s is down (%s)." % (server, service, entry["check_status"] or "no check detail"))
         return out, diagnosis

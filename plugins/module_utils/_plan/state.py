@@ -97,7 +97,7 @@ def _service(vs):
     if hc.payload:
         out["health_check"]["payload"] = hc.payload.lower()
     if vs.sub_services:
-        out["sub_services"] = dict((sub.name, _sub_service(group, sub)) for sub, group in zip(vs.sub_services, vs.groups()))
+        out["sub_services"] = _sub_services(vs)
     if vs.layer7 is not None:
         l7 = vs.layer7
         out["layer7"] = {
@@ -143,6 +143,11 @@ def _sub_service(group, sub):
     out = dict((key, whole[key]) for key in SUB_SERVICE_FIELDS if key in whole)
     out["content_rules"] = [_content_rule(rule) for rule in sub.content_rules]
     return out
+
+
+def _sub_services(vs):
+    """{name: state} of a service's sub services, each with its position (the first whose rules match takes a request)."""
+    return dict((sub.name, dict(_sub_service(group, sub), position=index)) for index, (sub, group) in enumerate(zip(vs.sub_services, vs.groups())))
 
 
 def desired_state(spec, host):

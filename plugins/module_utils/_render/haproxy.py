@@ -291,16 +291,18 @@ def _server(vs, rs, weight, track=None, index=0):
     """One server line; ``track``: the proxy whose same-named server it follows (a local backend's);
     ``index``: which of the service's source addresses it connects from (the later ones follow the first's check)."""
     name = haproxy_word(rs.name, join(rs.path, "name"))
+    own = haproxy_word(server_names(vs, rs)[index], join(rs.path, "name"))
     lines = max(1, len(vs.layer7.source_addresses))
-    line = "    server %s %s" % (haproxy_word(server_names(vs, rs)[index], join(rs.path, "name")), _addr_port(rs.address, rs.port))
+    line = "    server %s %s" % (own, _addr_port(rs.address, rs.port))
     line += " weight %d" % (0 if rs.state == "drained" else weight)
-    # the real server's limits, shared out over its lines
+    # the real server's limits, shared out over its lines (the rules keep max_connections at one per line at least)
     if rs.max_connections:
-        line += " maxconn %d" % max(1, rs.max_connections // lines)
-    if rs.min_connections:
-        line += " minconn %d" % max(1, rs.min_connections // lines)
+        line += " maxconn %d" % _share(rs.max_connections, lines, index)
+    if rs.min_connections and _share(rs.min_connections, lines, index):
+        line += " minconn %d" % _share(rs.min_connections, lines, index)
     if vs.persistence.mode in ACTIVE_COOKIE_MODES:
-        line += " cookie %s" % name
+        # each line its own: a client sticks to its real server and to the source address it came through
+        line += " cookie %s" % own
     if vs.layer7.tls is not None and vs.layer7.tls.reencrypt:
         line += " ssl verify none"
     if index:
@@ -314,6 +316,11 @@ def _server(vs, rs, weight, track=None, index=0):
     if rs.state == "halted":
         line += " disabled"
     return line
+
+
+def _share(total, lines, index):
+    """Line ``index``'s share of a limit spread over ``lines`` lines: together exactly ``total``."""
+    return total // lines + (1 if index < total % lines else 0)
 
 
 def _agent(vs):
@@ -424,7 +431,8 @@ def _content_acl(name, rule):
     if rule.subject == "host":
         criterion, method, value, flags = "req.hdr(host)", "reg", rule.host_regex, " -i"
     else:
-        criterion = "path" if rule.subject == "path" else "req.hdr(%s)" % haproxy_sample_arg(rule.header, join(rule.path, "header"))
+        # a header's whole value (req.hdr would split it at its commas)
+        criterion = "path" if rule.subject == "path" else "req.fhdr(%s)" % haproxy_sample_arg(rule.header, join(rule.path, "header"))
         method, value, flags = MATCH[rule.match], rule.value, " -i" if rule.ignore_case else ""
     word = haproxy_word(value, join(rule.path, "value" if rule.subject == "header" else rule.subject))
     # a value that begins like a flag follows the end of the flags
@@ -579,7 +587,7 @@ def render(spec, tls_dir=TLS_DIR, tls_digests=None, host=None, node_exporter=Non
     monitoring = monitoring_bind(spec, host)
     if not services and monitoring is None:
         return None
-    external = any(vs.health_check.type == "external" for vs in services)
+    external = any(group.health_check.type == "external" for vs in services for group in vs.groups())
     out = [HEADER % haproxy_word(spec.cluster.name, "/cluster/name")]
     out.append("global")
     out.append("    log /dev/log local0")

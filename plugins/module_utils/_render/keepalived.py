@@ -193,7 +193,8 @@ def preempt_delay(spec):
     back for the longest time a health check needs to put a real server back: ``retries``
     checks ``interval`` apart, the last one taking up to ``timeout``.
     """
-    waits = [vs.health_check.interval * vs.health_check.retries + vs.health_check.timeout for vs in spec.virtual_services if vs.health_check.type != "none"]
+    waits = [g.health_check.interval * g.health_check.retries + g.health_check.timeout
+             for vs in spec.virtual_services for g in vs.groups() if g.health_check.type != "none"]
     return min(PREEMPT_DELAY_MAX, max(waits)) if waits else 0
 
 

@@ -16,7 +16,7 @@ def find(spec, service, name):
     """(vs, [(group, rs)]) named by the task: the real server, by name or address:port, of the service named
     ``service``, or of its sub service when ``service`` is 'service:sub'; of a service with sub
     services, in each of them that holds it."""
-    parent, dummy, sub = service.partition(SUB_SEPARATOR)
+    parent, dummy, sub = service.rpartition(SUB_SEPARATOR)
     vs = spec.service(service) or (spec.service(parent) if sub else None)
     if vs is None:
         raise NotFound("service: no virtual service named %r in the spec (services: %s)." % (service, ", ".join(v.name for v in spec.virtual_services)))

@@ -174,7 +174,7 @@ def check_service(vs, cluster, col):
     # each group of real servers (the service's own, or each sub service's) with its own settings
     for group in vs.groups():
         _check_slow_start(group, col)
-        _check_adaptive(group, col)
+        _check_adaptive(group, col, vs.path)
         _check_real_servers(group, cluster, col)
         _check_persistence(group, col)
         _check_health(group, col)
@@ -239,6 +239,17 @@ def _check_sub_services(vs, col):
     if "adaptive" in vs.given and not any(sub.scheduling == "adaptive" for sub in vs.sub_services):
         col.add(join(vs.path, "adaptive"), "the load agent settings are for adaptive scheduling, and no sub service of this one schedules so.",
                 "set scheduling: adaptive in a sub service, or remove adaptive.")
+    servers = {}
+    for sub in vs.sub_services:
+        for rs in sub.real_servers:
+            first = servers.setdefault(rs.name, rs)
+            if first.key != rs.key:
+                col.add(join(rs.path, "name"), "'%s' is also %s port %d at %s: runtime operations name a real server across the sub services."
+                        % (rs.name, first.address, first.port, first.path), "give each real server (address and port) its own name.")
+        for rule in sub.content_rules:
+            if rule.subject == "path" and rule.match != "regex" and ("?" in rule.value or "#" in rule.value):
+                col.add(join(rule.path, "path"), "the path a rule compares ends before the query string ('?'), and a fragment ('#') is never sent.",
+                        "compare the path alone, or use match: regex.")
     names, default = {}, None
     for sub in vs.sub_services:
         if sub.name in names:
@@ -311,16 +322,17 @@ def _check_slow_start(vs, col):
                 "make slow_start several times the health check's interval, or check more often.")
 
 
-def _check_adaptive(vs, col):
+def _check_adaptive(vs, col, service_path=None):
+    """``service_path``: where the adaptive block is (a sub service schedules with its service's)."""
     if vs.scheduling != "adaptive":
         if "adaptive" in vs.given and not vs.sub_services:
             col.add(join(vs.path, "adaptive"), "the load agent settings are for adaptive scheduling; this service schedules '%s'." % vs.scheduling,
                     "set scheduling: adaptive, or remove adaptive.")
         return
     interval = vs.adaptive.interval
-    if not 1 <= interval <= ADAPTIVE_INTERVAL_MAX:
-        col.add(join(vs.path, "adaptive", "interval"), "%s is outside 1s to 1h." % format_duration(interval),
-                "ask the agents every 1 to 3600 seconds (7s is a good start).")
+    where = join(service_path or vs.path, "adaptive", "interval")
+    if not 1 <= interval <= ADAPTIVE_INTERVAL_MAX and not col.has_errors_under(where):
+        col.add(where, "%s is outside 1s to 1h." % format_duration(interval), "ask the agents every 1 to 3600 seconds (7s is a good start).")
 
 
 def _check_real_servers(vs, cluster, col):
@@ -567,6 +579,9 @@ def _check_source_addresses(vs, col):
     for group in vs.groups():
         names = dict((rs.name, rs) for rs in group.real_servers)
         for rs in group.real_servers:
+            if 0 < rs.max_connections < len(l7.source_addresses):
+                col.add(join(rs.path, "max_connections"), "%d is shared out over the real server's %d source addresses (a connection each at least)."
+                        % (rs.max_connections, len(l7.source_addresses)), "allow %d or more, or list fewer source addresses." % len(l7.source_addresses))
             # HAProxy's names of its other lines (_render/haproxy.line_names; the renderers import the rules)
             for extra in range(2, len(l7.source_addresses) + 1):
                 other = names.get("%s_src%d" % (rs.name, extra))

@@ -541,8 +541,8 @@ LAYER7 = {
         ),
         "source_addresses": {
             "type": "array",
-            "description": "Alternate source addresses (the manuals' list): the connections to the real servers, and their health checks, "
-            "leave from these addresses instead, spread over them, each with its own range of source ports (for more than about "
+            "description": "Alternate source addresses (the manuals' list): the connections to the real servers leave from these "
+            "addresses instead, spread over them (the health check from the first), each with its own range of source ports (for more than about "
             "64,000 concurrent connections to one real server, or a source the real servers' firewall allows). Each is a VIP of the "
             "spec or a floating IP's address, so the appliance holds it; not with transparency, and on a single appliance (a "
             "backup's checks could not leave from addresses the master holds).",

@@ -214,8 +214,16 @@ def parse_granularity(value, family):
     return prefix
 
 
+# Escapes Python's regular expressions read and PCRE2 (HAProxy's) refuses.
+_PYTHON_ONLY_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\([uUNlL])")
+
+
 def parse_regex(value):
     """A content rule's regular expression, as given, once it compiles (Python's reading of the PCRE syntax HAProxy takes)."""
+    odd = _PYTHON_ONLY_ESCAPE.search(value)
+    if odd:
+        raise ValueError("%s holds the escape \\%s, which HAProxy's regular expressions (PCRE2) do not take." % (show(value), odd.group(1)),
+                         "write the character itself (with a backslash before it where it is special).")
     try:
         re.compile(value)
     except (re.error, RecursionError, OverflowError) as exc:

@@ -137,10 +137,12 @@ def targets(data, services=None):
     """
     spec = load_spec(data)
     known = [vs.name for vs in spec.virtual_services]
+    subs = [g.name for vs in spec.virtual_services if vs.sub_services for g in vs.groups()]
     for name in services or []:
-        if name not in known:
-            raise NotFound("services: %s is not a virtual service of the spec (it has: %s)." % (name, ", ".join(known)))
-    return [t for vs in spec.virtual_services if not services or vs.name in services for t in service_targets(vs)]
+        if name not in known and name not in subs:
+            raise NotFound("services: %s is not a virtual service%s of the spec (it has: %s)."
+                           % (name, " (or a sub service, 'service:sub')" if subs else "", ", ".join(known + subs)))
+    return [t for vs in spec.virtual_services for t in service_targets(vs) if not services or vs.name in services or t.service in services]
 
 
 def service_targets(vs):
@@ -152,7 +154,7 @@ def service_targets(vs):
     out = []
     for index, (sub, group) in enumerate(zip(vs.sub_services, vs.groups())):
         found = target(group)
-        request = _request_for(vs, index)
+        request = _request_for(vs, index, found)
         if request is None and found.requests:
             found = replace(found, spread=False, requests=0, sticky=False,
                             note="not probed: no plain request (a path or a host name of its content rules) reaches this sub service;"
@@ -164,10 +166,13 @@ def service_targets(vs):
     return out
 
 
-def _request_for(vs, index):
-    """(path, Host header or None) of a request the service sends to its sub service ``index``, or None."""
+def _request_for(vs, index, found):
+    """(path, Host header or None) of a request the service sends to its sub service ``index``, or None;
+    routed with the Host header the probe sends (the rule's, else the check's, else the VIP's)."""
     sub = vs.sub_services[index]
     vip = str(vs.address) if vs.address.version == 4 else "[%s]" % vs.address
+    if vs.port != {"http": 80, "https": 443}.get(found.scheme):
+        vip += ":%d" % vs.port
     candidates = [] if sub.content_rules else [("/", None)]
     for rule in sub.content_rules:
         if rule.negate:
@@ -177,6 +182,6 @@ def _request_for(vs, index):
         elif rule.subject == "host" and rule.match == "exact":
             candidates.append(("/", rule.value))
     for path, host in candidates:
-        if vs.route(path, host or vip) == index:
+        if vs.route(path, host or found.host_header or vip) == index:
             return path, host
     return None
