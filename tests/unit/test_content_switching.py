@@ -340,8 +340,8 @@ def test_the_adaptive_settings_of_a_sub_service_are_its_services():
 def test_a_sub_services_external_check_and_its_timing_reach_the_global_settings():
     from ansible_collections.lbkit.loadbalancer.plugins.module_utils._render import keepalived
 
-    spec = load_spec(switched([API, dict(WWW, health_check={"type": "external", "command": "/usr/local/bin/check", "interval": 60,
-                                                             "retries": 5, "timeout": 10})]))
+    slow = {"type": "external", "command": "/usr/local/bin/check", "interval": 60, "retries": 5, "timeout": 10}
+    spec = load_spec(switched([API, dict(WWW, health_check=slow)]))
     cfg = haproxy.render(spec).content
     assert "    external-check\n    insecure-fork-wanted\n" in cfg and "chroot" not in cfg
     # a returning master waits for the slowest check of any group: 60 s x 5 + 10 s
