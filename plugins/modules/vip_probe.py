@@ -136,7 +136,7 @@ from ansible_collections.lbkit.loadbalancer.plugins.module_utils._backend import
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._errors import LbkitError
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._spec.secrets import mask_only_secrets
 from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.outage import outage
-from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import STICKY_REQUESTS, targets
+from ansible_collections.lbkit.loadbalancer.plugins.module_utils._verify.targets import STICKY_REQUESTS, host_header, targets
 
 
 def _address(target, params):
@@ -147,9 +147,7 @@ def _host(target, address):
     """The Host header: the spec's, else the VIP's own when the request goes to another address (as curl --connect-to)."""
     if target.host_header or address == target.address:
         return target.host_header
-    vip = "[%s]" % target.address if ":" in target.address else target.address
-    default = {"http": 80, "https": 443}.get(target.scheme)
-    return vip if target.port == default else "%s:%d" % (vip, target.port)
+    return host_header(target.address, target.port, target.scheme)
 
 
 def probe_service(target, params):

@@ -36,8 +36,12 @@ def find(spec, service, name):
 
 
 def _states(engine, found):
+    """[(state, connections)] of the real server in each group, as the engine runs it now."""
+    return [engine.server_state(group, rs) for group, rs in found]
+
+
+def _summary(found, states):
     """(state, connections): the one state of every group's real server (or each group's, when they differ), and their connections."""
-    states = [engine.server_state(group, rs) for group, rs in found]
     named = set(state for state, dummy in states)
     if len(named) == 1:
         state = named.pop()
@@ -50,7 +54,8 @@ def run(module, engine=None, clock=time.monotonic, sleep=time.sleep):
     params = module.params
     engine = engine or linux_appliance(module)
     vs, found = find(spec_for_host(module), params["service"], params["real_server"])
-    before, connections = _states(engine, found)
+    states = _states(engine, found)
+    before, connections = _summary(found, states)
     wanted = params["state"]
     result = dict(changed=before != wanted, before=before, after=wanted, connections=connections, waited=0.0)
     if vs.sub_services:
@@ -59,14 +64,13 @@ def run(module, engine=None, clock=time.monotonic, sleep=time.sleep):
         result["diff"] = dict(before="state: %s\n" % before, after="state: %s\n" % wanted)
     if module.check_mode:
         return result
-    for group, rs in found:
-        state = engine.server_state(group, rs)[0] if len(found) > 1 else before
+    for (group, rs), (state, dummy) in zip(found, states):
         if state != wanted:
             engine.set_server_state(group, rs, wanted, state)
     if params["wait"] and wanted != "enabled":
         started = clock()
         while True:
-            state, connections = _states(engine, found)
+            state, connections = _summary(found, _states(engine, found))
             if connections == 0 or clock() - started >= params["wait_timeout"]:
                 break
             sleep(0.5)
@@ -75,5 +79,5 @@ def run(module, engine=None, clock=time.monotonic, sleep=time.sleep):
         if connections:
             raise WaitTimedOut("%s still has %d connections after %ds." % (params["real_server"], connections, params["wait_timeout"]), **result)
     else:
-        result["connections"] = _states(engine, found)[1]
+        result["connections"] = _summary(found, _states(engine, found))[1]
     return result

@@ -31,6 +31,9 @@ MAX_REQUESTS = 60
 PINNED_REQUESTS = 3
 STICKY_REQUESTS = 3
 
+# The port a URL of each scheme leaves out.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 PINNED_WHY = {
     "source_ip_hash": "source_ip_hash scheduling sends one client to one real server",
     "destination_hash": "destination_hash scheduling sends one VIP to one real server",
@@ -82,6 +85,12 @@ class Target:
     def expected(self):
         """The real servers the spec has enabled."""
         return tuple(rs.name for rs in self.real_servers if rs.state == "enabled")
+
+
+def host_header(address, port, scheme):
+    """The Host header a client sends for ``address`` and ``port`` by itself: the port left out when it is the scheme's own."""
+    host = "[%s]" % address if ":" in address else address
+    return host if port == DEFAULT_PORTS.get(scheme) else "%s:%d" % (host, port)
 
 
 def _scheme(vs):
@@ -170,9 +179,7 @@ def _request_for(vs, index, found):
     """(path, Host header or None) of a request the service sends to its sub service ``index``, or None;
     routed with the Host header the probe sends (the rule's, else the check's, else the VIP's)."""
     sub = vs.sub_services[index]
-    vip = str(vs.address) if vs.address.version == 4 else "[%s]" % vs.address
-    if vs.port != {"http": 80, "https": 443}.get(found.scheme):
-        vip += ":%d" % vs.port
+    vip = host_header(found.address, found.port, found.scheme)
     candidates = [] if sub.content_rules else [("/", None)]
     for rule in sub.content_rules:
         if rule.negate:
